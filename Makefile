@@ -1,0 +1,105 @@
+# synfin - TCP connection lifecycle observer (eBPF)
+#
+#   sudo make run    install what is missing, build, run the daemon
+#   sudo make test   install what is missing, build, run every test
+#   make bench       the benchmark (root)
+#   make V=1         show the commands
+
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+OUT      := build
+CLANG    ?= clang
+CC       ?= cc
+BPFTOOL  ?= $(or $(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
+ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+VERSION  := 0.1.0
+
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+DCFLAGS  := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DSYNFIN_VERSION='"$(VERSION)"' -I$(OUT) -Iinclude
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
+	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# the pure core: no libbpf, shared by the daemon and the unit tests
+CORE_SRC := daemon/flow.c daemon/json.c daemon/record_json.c daemon/recorder.c
+CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
+DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/main.o
+HDRS := $(wildcard daemon/*.h include/*.h)
+
+all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
+
+$(OUT):
+	$(Q)mkdir -p $@
+
+$(OUT)/state.bpf.o: bpf/state.bpf.c bpf/vmlinux_min.h include/synfin.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/state.skel.h: $(OUT)/state.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name state_bpf > $@
+
+$(OUT)/capture.o: daemon/capture.c $(OUT)/state.skel.h $(HDRS) | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(DCFLAGS) -c $< -o $@
+
+$(OUT)/%.o: daemon/%.c $(HDRS) | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(DCFLAGS) -c $< -o $@
+
+$(OUT)/synfin: $(DAEMON_OBJ)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+
+$(OUT)/tcpctl: tests/helpers/tcpctl.c | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $< -o $@
+
+$(OUT)/storm: bench/storm.c | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -pthread $< -o $@
+
+$(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(HDRS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_unit.c $(CORE_OBJ) -o $@
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+run:
+	$(Q)scripts/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)exec ./$(OUT)/synfin $(ARGS)
+
+test:
+	$(Q)scripts/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit
+	$(Q)tests/run.sh
+
+# no root, no kernel: unit + replay + CLI tests
+check: all $(OUT)/test_unit
+	$(Q)tests/run.sh --no-kernel
+
+bench:
+	$(Q)scripts/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/run.sh
+
+format:
+	clang-format -i daemon/*.c daemon/*.h include/*.h bpf/*.c bpf/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(OUT)
+
+.PHONY: all deps run test check bench format clean

@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * synfin: TCP state changes and control-phase socket events.
+ *
+ * Only tracepoints are used (raw_tp where possible: no perf-event record is
+ * built, the arguments arrive as they are). fentry and kprobes are not
+ * required, so this runs on locked-down kernels too.
+ *
+ * Per socket we keep a small entry (LRU, bounded) with:
+ *  - gen: the timestamp of the socket's birth transition. Socket addresses
+ *    are reused quickly, so the daemon keys flows on (sk, gen);
+ *  - the tuple, because the local port is already 0 when the socket reaches
+ *    CLOSE (the port is released first);
+ *  - the owner, learnt in process context (connect, listen, accept, close),
+ *    because most transitions run in softirq on behalf of whatever task
+ *    happened to be on the CPU.
+ */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "../include/synfin.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load. */
+const volatile bool filter_netns = false;
+/* Wake the consumer only when this much is waiting (0: never force). */
+const volatile __u64 wakeup_bytes = 0;
+
+struct sf_owner {
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tgid;
+	char comm[SYNFIN_COMM_LEN];
+};
+
+struct sf_sock {
+	__u64 gen;
+	struct sf_owner owner;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 owner_src;
+	__u16 pad;
+};
+
+struct sf_listen_key {
+	__u32 netns;
+	__u16 port;
+	__u16 family;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, __u64);
+	__type(value, struct sf_sock);
+} socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct sf_listen_key);
+	__type(value, struct sf_owner);
+} listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} netns_allow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SF_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline bool netns_wanted(__u32 netns)
+{
+	return !filter_netns || bpf_map_lookup_elem(&netns_allow, &netns);
+}
+
+static __always_inline void owner_from_current(struct sf_owner *o)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	o->pid = (__u32)id;
+	o->tgid = id >> 32;
+	o->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+}
+
+/* Reads only struct sock_common, so it is safe on request and time-wait
+ * sockets too; inet_sport is read only for full sockets (full == true). */
+static __always_inline void read_tuple(const struct sock *sk, struct sf_sock *t, bool full)
+{
+	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	/* explicit sizes: BPF_CORE_READ_INTO on an array copies one element */
+	if (t->family == AF_INET) {
+		bpf_core_read(t->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(t->daddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(t->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(t->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	t->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (!t->sport && full)
+		t->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+}
+
+static __always_inline void fill_from_sock(struct synfin_event *e, const struct sf_sock *s)
+{
+	e->gen = s->gen;
+	e->family = s->family;
+	e->sport = s->sport;
+	e->dport = s->dport;
+	__builtin_memcpy(e->saddr, s->saddr, 16);
+	__builtin_memcpy(e->daddr, s->daddr, 16);
+	e->cgroup_id = s->owner.cgroup_id;
+	e->pid = s->owner.pid;
+	e->tgid = s->owner.tgid;
+	__builtin_memcpy(e->comm, s->owner.comm, SYNFIN_COMM_LEN);
+	e->owner_src = s->owner_src;
+}
+
+static __always_inline void submit(struct synfin_event *e)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	/* Waking the consumer per event costs ~10x; it drains on a timer and
+	 * is only woken when the ring starts to fill up. */
+	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline struct synfin_event *reserve(void)
+{
+	struct synfin_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(SF_CNT_RB_FULL);
+		return NULL;
+	}
+	e->version = SYNFIN_EVENT_VERSION;
+	e->cur_tgid = bpf_get_current_pid_tgid() >> 32;
+	e->flags = 0;
+	e->pad = 0;
+	return e;
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int sf_set_state(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->args[0];
+	int old = (int)ctx->args[1];
+	int new = (int)ctx->args[2];
+	__u64 key = (__u64)sk;
+	struct sf_sock *s, fresh = {};
+	struct synfin_event *e;
+	__u16 flags = 0;
+	__u64 ts;
+	__u32 netns;
+	bool birth;
+
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (!netns_wanted(netns))
+		return 0;
+
+	ts = bpf_ktime_get_ns();
+	birth = (old == SF_TCP_CLOSE && (new == SF_TCP_SYN_SENT || new == SF_TCP_LISTEN)) ||
+		(old == SF_TCP_LISTEN && new == SF_TCP_SYN_RECV);
+
+	read_tuple(sk, &fresh, true);
+	s = birth ? NULL : bpf_map_lookup_elem(&socks, &key);
+	if (!s) {
+		/* A birth, or a socket that existed before we started (or
+		 * whose entry the LRU evicted): start a generation here. */
+		fresh.gen = ts;
+		flags |= SF_F_NEW_GEN;
+		if (!birth) {
+			flags |= SF_F_NO_ENTRY;
+			count(SF_CNT_NO_ENTRY);
+		}
+		if (new == SF_TCP_SYN_SENT || new == SF_TCP_LISTEN) {
+			owner_from_current(&fresh.owner);
+			fresh.owner_src = new == SF_TCP_LISTEN ? SF_OWNER_LISTEN : SF_OWNER_CONNECT;
+		} else if (new == SF_TCP_SYN_RECV) {
+			struct sf_listen_key lk = { netns, fresh.sport, fresh.family };
+			struct sf_owner *lo = bpf_map_lookup_elem(&listeners, &lk);
+
+			if (lo) {
+				fresh.owner = *lo;
+				fresh.owner_src = SF_OWNER_LISTENER;
+			}
+		}
+		if (new != SF_TCP_CLOSE && bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY))
+			count(SF_CNT_SOCK_UPDATE_FAIL);
+		s = &fresh;
+	} else if (!fresh.sport) {
+		/* port already released (-> CLOSE): keep the remembered tuple */
+	} else if (s->sport != fresh.sport) {
+		/* connect() sets SYN_SENT before it picks the local port */
+		s->sport = fresh.sport;
+		s->dport = fresh.dport;
+		__builtin_memcpy(s->saddr, fresh.saddr, 16);
+		__builtin_memcpy(s->daddr, fresh.daddr, 16);
+	}
+
+	/* -> FIN_WAIT1 and -> LAST_ACK only happen inside close()/shutdown():
+	 * the task on the CPU is a real owner of the socket. */
+	if ((new == SF_TCP_FIN_WAIT1 || new == SF_TCP_LAST_ACK) &&
+	    (s->owner_src == SF_OWNER_NONE || s->owner_src == SF_OWNER_LISTENER)) {
+		owner_from_current(&s->owner);
+		s->owner_src = SF_OWNER_CLOSE;
+	}
+
+	if (new == SF_TCP_LISTEN) {
+		struct sf_listen_key lk = { netns, s->sport, s->family };
+
+		bpf_map_update_elem(&listeners, &lk, &s->owner, BPF_ANY);
+	}
+
+	e = reserve();
+	if (e) {
+		e->ts_ns = ts;
+		e->sk = key;
+		e->netns = netns;
+		e->kind = SF_EV_STATE;
+		e->oldstate = old;
+		e->newstate = new;
+		e->sk_err = BPF_CORE_READ(sk, sk_err);
+		fill_from_sock(e, s);
+		e->flags = flags;
+		submit(e);
+	}
+
+	if (new == SF_TCP_CLOSE && old == SF_TCP_LISTEN) {
+		struct sf_listen_key lk = { netns, s->sport, s->family };
+
+		bpf_map_delete_elem(&listeners, &lk);
+	}
+	/* The entry outlives CLOSE: an abortive close sends its RST after
+	 * the socket entered CLOSE, and that RST must still find its flow.
+	 * It goes at tcp_destroy_sock (or to the LRU); a new birth on the
+	 * same address starts a new generation anyway. */
+	return 0;
+}
+
+SEC("raw_tp/tcp_destroy_sock")
+int sf_destroy_sock(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 key = ctx->args[0];
+
+	bpf_map_delete_elem(&socks, &key);
+	return 0;
+}
+
+/* A control event about a socket we may already know. */
+static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, bool need_control_state)
+{
+	__u64 key = (__u64)sk;
+	struct synfin_event *e;
+	struct sf_sock *s, t = {};
+	__u8 state;
+	__u32 netns;
+
+	if (!sk)
+		return 0;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	/* Data retransmits are not our business: only the handshake and the
+	 * teardown states matter, and this keeps the data path cheap. */
+	if (need_control_state && (state == SF_TCP_ESTABLISHED || state == SF_TCP_CLOSE_WAIT))
+		return 0;
+	netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (!netns_wanted(netns))
+		return 0;
+
+	s = bpf_map_lookup_elem(&socks, &key);
+	if (!s) {
+		read_tuple(sk, &t, state != SF_TCP_TIME_WAIT && state != SF_TCP_NEW_SYN_RECV);
+		s = &t;
+	}
+	e = reserve();
+	if (!e)
+		return 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->sk = key;
+	e->netns = netns;
+	e->kind = kind;
+	e->oldstate = state;
+	e->newstate = state;
+	e->sk_err = 0;
+	fill_from_sock(e, s);
+	if (s == &t)
+		e->flags = SF_F_NO_ENTRY;
+	submit(e);
+	return 0;
+}
+
+SEC("raw_tp/tcp_retransmit_skb")
+int sf_retransmit(struct bpf_raw_tracepoint_args *ctx)
+{
+	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RETRANS, true);
+}
+
+SEC("raw_tp/tcp_receive_reset")
+int sf_receive_reset(struct bpf_raw_tracepoint_args *ctx)
+{
+	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RESET_RECV, false);
+}
+
+SEC("raw_tp/tcp_send_reset")
+int sf_send_reset(struct bpf_raw_tracepoint_args *ctx)
+{
+	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RESET_SENT, false);
+}
+
+/* The listener retransmits a SYN-ACK for a request socket: the server side
+ * of a half-open connection. sk is the listener, req the request. */
+SEC("raw_tp/tcp_retransmit_synack")
+int sf_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct sock *lsk = (const struct sock *)ctx->args[0];
+	const struct request_sock *req = (const struct request_sock *)ctx->args[1];
+	struct sf_listen_key lk = {};
+	struct synfin_event *e;
+	struct sf_owner *lo;
+	struct sf_sock t = {};
+	__u32 netns;
+
+	netns = BPF_CORE_READ(lsk, __sk_common.skc_net.net, ns.inum);
+	if (!netns_wanted(netns))
+		return 0;
+	read_tuple((const struct sock *)req, &t, false);
+	lk.netns = netns;
+	lk.port = t.sport;
+	lk.family = t.family;
+	lo = bpf_map_lookup_elem(&listeners, &lk);
+	if (lo) {
+		t.owner = *lo;
+		t.owner_src = SF_OWNER_LISTENER;
+	}
+	e = reserve();
+	if (!e)
+		return 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->sk = (__u64)req;
+	e->netns = netns;
+	e->kind = SF_EV_SYNACK_RETRANS;
+	e->oldstate = SF_TCP_SYN_RECV;
+	e->newstate = SF_TCP_SYN_RECV;
+	e->sk_err = BPF_CORE_READ(req, num_retrans);
+	fill_from_sock(e, &t);
+	e->flags = SF_F_NO_ENTRY;
+	submit(e);
+	return 0;
+}
+
+/* accept() returned a socket: its caller is the owner the user cares about
+ * (a prefork server's listener belongs to the master, connections to the
+ * workers). Resolve fd -> file -> socket -> sock in the caller's table. */
+static __always_inline int on_accept_exit(struct sf_sys_exit_ctx *ctx)
+{
+	struct task_struct *task;
+	struct file **fds;
+	struct file *f;
+	struct socket *so;
+	struct sf_sock *s;
+	__u64 key;
+	long fd = ctx->ret;
+
+	if (fd < 0)
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return 0;
+	so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return 0;
+	key = (__u64)BPF_CORE_READ(so, sk);
+	s = bpf_map_lookup_elem(&socks, &key);
+	if (!s)
+		return 0;
+	owner_from_current(&s->owner);
+	s->owner_src = SF_OWNER_ACCEPT;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sf_accept4_exit(struct sf_sys_exit_ctx *ctx)
+{
+	return on_accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int sf_accept_exit(struct sf_sys_exit_ctx *ctx)
+{
+	return on_accept_exit(ctx);
+}

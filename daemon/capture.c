@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "capture.h"
+#include "state.skel.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+struct capture {
+	struct state_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *links[10];
+	int n_links;
+	capture_event_fn fn;
+	void *ctx;
+	int ncpus;
+	char describe[512];
+};
+
+int capture__check_privileges(char *msg, size_t len)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	uint64_t eff;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 0; /* cannot tell: let the load itself fail */
+	eff = data[0].effective | ((uint64_t)data[1].effective << 32);
+	if (eff & (1ULL << CAP_SYS_ADMIN))
+		return 0;
+	if ((eff & (1ULL << CAP_BPF)) && (eff & (1ULL << CAP_PERFMON)))
+		return 0;
+	snprintf(msg, len, "missing capability %s%s%s (or CAP_SYS_ADMIN): run as root, e.g. sudo synfin",
+		 eff & (1ULL << CAP_BPF) ? "" : "CAP_BPF",
+		 !(eff & (1ULL << CAP_BPF)) && !(eff & (1ULL << CAP_PERFMON)) ? " and " : "",
+		 eff & (1ULL << CAP_PERFMON) ? "" : "CAP_PERFMON");
+	return -EPERM;
+}
+
+static int on_sample(void *ctx, void *data, size_t size)
+{
+	struct capture *c = ctx;
+
+	c->fn(c->ctx, data, size);
+	return 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	/* libbpf's own chatter only with SYNFIN_DEBUG=1; the caller prints
+	 * one clear line for anything that matters. */
+	if (level == LIBBPF_DEBUG || !getenv("SYNFIN_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+/*
+ * Classic tracepoints are found through tracefs. Where it is not mounted,
+ * mount it in a mount namespace of our own: the host's mounts stay as
+ * they are. Returns true when tracepoint ids can be looked up.
+ */
+static bool ensure_tracefs(void)
+{
+	if (!access("/sys/kernel/tracing/events", F_OK) || !access("/sys/kernel/debug/tracing/events", F_OK))
+		return true;
+	if (unshare(CLONE_NEWNS))
+		return false;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return false;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		return false;
+	return !access("/sys/kernel/tracing/events", F_OK);
+}
+
+static int attach(struct capture *c, struct bpf_program *p, bool required, char *msg, size_t len)
+{
+	struct bpf_link *l = bpf_program__attach(p);
+
+	if (!l) {
+		int err = -errno;
+
+		if (required) {
+			snprintf(msg, len, "attaching %s failed: %s", bpf_program__section_name(p),
+				 strerror(-err));
+			return err;
+		}
+		return 1;
+	}
+	c->links[c->n_links++] = l;
+	return 0;
+}
+
+int capture__open(struct capture **out, const struct capture_opts *o, capture_event_fn fn, void *ctx,
+		  char *msg, size_t len)
+{
+	struct capture *c;
+	struct state_bpf *s;
+	int err, i;
+	bool accept_ok = false, extra_ok = true;
+	const char *accept_why = NULL;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		snprintf(msg, len,
+			 "kernel BTF not found (/sys/kernel/btf/vmlinux): CO-RE needs a kernel built with CONFIG_DEBUG_INFO_BTF=y; nothing can be captured");
+		return -ENOTSUP;
+	}
+	libbpf_set_print(libbpf_quiet);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->fn = fn;
+	c->ctx = ctx;
+	c->ncpus = libbpf_num_possible_cpus();
+
+	s = c->skel = state_bpf__open();
+	if (!s) {
+		err = -errno;
+		snprintf(msg, len, "opening the BPF object failed: %s", strerror(-err));
+		goto fail;
+	}
+	s->rodata->filter_netns = o->n_netns > 0;
+	/* Wake the consumer once a quarter of the ring is waiting: it
+	 * otherwise drains on its own timer (see capture__poll). */
+	s->rodata->wakeup_bytes = o->ring_bytes / 4;
+	bpf_map__set_max_entries(s->maps.events, o->ring_bytes);
+	bpf_map__set_max_entries(s->maps.socks, o->max_sockets);
+	if (o->accept_owner && !ensure_tracefs())
+		accept_why = "tracefs not mounted and cannot be mounted privately";
+	if (!o->accept_owner || accept_why) {
+		bpf_program__set_autoload(s->progs.sf_accept_exit, false);
+		bpf_program__set_autoload(s->progs.sf_accept4_exit, false);
+	}
+
+	err = state_bpf__load(s);
+	if (err) {
+		snprintf(msg, len,
+			 "loading the BPF programs failed: %s (needs raw tracepoints, BPF ring buffer (Linux >= 5.8) and kernel BTF; SYNFIN_DEBUG=1 shows the verifier log)",
+			 strerror(-err));
+		goto fail;
+	}
+	for (i = 0; i < o->n_netns; i++) {
+		__u8 one = 1;
+
+		bpf_map__update_elem(s->maps.netns_allow, &o->netns[i], sizeof(o->netns[i]), &one,
+				     sizeof(one), BPF_ANY);
+	}
+
+	err = attach(c, s->progs.sf_set_state, true, msg, len);
+	if (err)
+		goto fail;
+	/* The control-phase tracepoints sharpen the record (retransmits,
+	 * resets) but the lifecycle stands without them. */
+	if (attach(c, s->progs.sf_retransmit, false, msg, len) ||
+	    attach(c, s->progs.sf_retransmit_synack, false, msg, len) ||
+	    attach(c, s->progs.sf_receive_reset, false, msg, len) ||
+	    attach(c, s->progs.sf_send_reset, false, msg, len) ||
+	    attach(c, s->progs.sf_destroy_sock, false, msg, len))
+		extra_ok = false;
+	if (o->accept_owner && !accept_why)
+		accept_ok = !attach(c, s->progs.sf_accept4_exit, false, msg, len) &&
+			    !attach(c, s->progs.sf_accept_exit, false, msg, len);
+
+	c->rb = ring_buffer__new(bpf_map__fd(s->maps.events), on_sample, c, NULL);
+	if (!c->rb) {
+		err = -errno;
+		snprintf(msg, len, "ring buffer setup failed: %s", strerror(-err));
+		goto fail;
+	}
+	snprintf(c->describe, sizeof(c->describe),
+		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; ring %u KiB; socket map %u",
+		 extra_ok ? ", tcp_retransmit_skb, tcp_retransmit_synack, tcp_receive_reset, tcp_send_reset" :
+			    "; DEGRADED: tcp retransmit/reset tracepoints unavailable (no retransmit or reset details)",
+		 accept_ok ? "syscalls:sys_exit_accept{,4}" :
+		 o->accept_owner ? "DEGRADED (syscall tracepoints unavailable: accepted sockets are attributed to the listener's owner until they close)" :
+				   "off (accepted sockets are attributed to the listener's owner until they close)",
+		 o->n_netns ? "filtered" : "all", o->ring_bytes >> 10, o->max_sockets);
+	*out = c;
+	return 0;
+fail:
+	capture__close(c);
+	return err;
+}
+
+const char *capture__describe(const struct capture *c)
+{
+	return c->describe;
+}
+
+int capture__poll(struct capture *c, int timeout_ms)
+{
+	int n = ring_buffer__poll(c->rb, timeout_ms);
+	int m;
+
+	if (n < 0)
+		return n;
+	/* Events are submitted without wake-up: whatever the poll did not
+	 * see is drained here. */
+	m = ring_buffer__consume(c->rb);
+	if (m < 0)
+		return m;
+	return n + m;
+}
+
+void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX])
+{
+	uint64_t vals[c->ncpus];
+	uint32_t k;
+
+	for (k = 0; k < SF_CNT_MAX; k++) {
+		out[k] = 0;
+		if (bpf_map__lookup_elem(c->skel->maps.counters, &k, sizeof(k), vals, sizeof(vals), 0))
+			continue;
+		for (int i = 0; i < c->ncpus; i++)
+			out[k] += vals[i];
+	}
+}
+
+void capture__close(struct capture *c)
+{
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	for (int i = 0; i < c->n_links; i++)
+		bpf_link__destroy(c->links[i]);
+	state_bpf__destroy(c->skel);
+	free(c);
+}

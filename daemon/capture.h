@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Kernel capture: loads the BPF programs (embedded skeleton), attaches
+ * them, and drains the ring buffer into a callback. The only file that
+ * includes skeletons or talks to libbpf.
+ */
+#ifndef SYNFIN_CAPTURE_H
+#define SYNFIN_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "../include/synfin.h"
+
+#define CAPTURE_MAX_NETNS 64
+
+typedef void (*capture_event_fn)(void *ctx, const void *data, size_t size);
+
+struct capture_opts {
+	uint32_t netns[CAPTURE_MAX_NETNS];
+	int n_netns;		/* 0: every namespace */
+	uint32_t max_sockets;	/* BPF per-socket map entries */
+	uint32_t ring_bytes;	/* ring buffer size, power of two */
+	bool accept_owner;	/* attach syscalls:sys_exit_accept{,4} */
+};
+
+struct capture;
+
+/* Privileges needed to load and attach. 0, or -EPERM with the missing
+ * capabilities named in msg. */
+int capture__check_privileges(char *msg, size_t len);
+/* 0 or -errno; msg says what failed (and why, where known). */
+int capture__open(struct capture **c, const struct capture_opts *o, capture_event_fn fn, void *ctx,
+		  char *msg, size_t len);
+/* What is attached, what is degraded: a human line for stderr. */
+const char *capture__describe(const struct capture *c);
+/* Wait up to timeout_ms for a wake-up, then drain everything. Events
+ * handled, or -errno (-EINTR on a signal). */
+int capture__poll(struct capture *c, int timeout_ms);
+void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX]);
+void capture__close(struct capture *c);
+
+#endif /* SYNFIN_CAPTURE_H */

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Flow reconstruction: pure C, no libbpf, no I/O, no logging.
+ *
+ * Events (struct synfin_event) go in through flow_table__ingest(); finished
+ * lifecycles come out through the sink callback as struct sf_record. The
+ * same code serves live capture, --replay and the unit tests.
+ */
+#ifndef SYNFIN_FLOW_H
+#define SYNFIN_FLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "../include/synfin.h"
+
+#define SF_NONE UINT32_MAX
+
+enum sf_role {
+	SF_ROLE_UNKNOWN = 0,
+	SF_ROLE_CLIENT,		/* active opener: CLOSED -> SYN_SENT */
+	SF_ROLE_SERVER,		/* passive opener: a listener's child */
+	SF_ROLE_LISTENER,
+};
+
+/* Why a record is incomplete. Bits, all reported. */
+enum sf_partial {
+	SF_PART_MID_FLOW = 1 << 0,	 /* first event was not the socket's birth */
+	SF_PART_MISSED = 1 << 1,	 /* a transition's old state was never seen */
+	SF_PART_OUT_OF_ORDER = 1 << 2, /* arrived older than the last one: reordered, not partial */
+	SF_PART_EVICTED = 1 << 3,	 /* table full: emitted before its end */
+};
+
+enum sf_close_kind {
+	SF_CLOSE_NONE = 0,	/* still open (evicted) */
+	SF_CLOSE_NORMAL,	/* four-way teardown */
+	SF_CLOSE_SIMULTANEOUS,	/* both FINs crossed: CLOSING */
+	SF_CLOSE_RESET,		/* RST sent or received after establishment */
+	SF_CLOSE_REFUSED,	/* RST answering our SYN */
+	SF_CLOSE_TIMEOUT,	/* retransmissions exhausted (SYN, FIN, data, keepalive) */
+	SF_CLOSE_UNREACHABLE,	/* ICMP said the peer cannot be reached */
+	SF_CLOSE_ABORTED,	/* closed by the application before establishment */
+	SF_CLOSE_NEVER_ESTABLISHED, /* server child that never reached ESTABLISHED */
+	SF_CLOSE_UNKNOWN,	/* observed too little to say */
+};
+
+struct sf_flow {
+	__u64 sk;
+	__u64 gen;
+	__u64 cgroup_id;
+	__u64 first_ts;		/* first event seen */
+	__u64 last_ts;		/* newest event timestamp */
+	__u64 state_ts[SF_TCP_NSTATES]; /* entry time per state, 0 = not seen */
+	__u8 state_prev[SF_TCP_NSTATES]; /* state it was entered from */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 netns;
+	__u32 pid;
+	__u32 tgid;
+	__u16 sport;
+	__u16 dport;
+	__u16 seen;		/* bitmask of states entered */
+	__u16 partial;		/* enum sf_partial bits */
+	__u16 sk_err;		/* last non-zero sk_err */
+	__u16 events;
+	__u16 duplicates;
+	__u16 syn_retrans;	/* our SYN retransmitted (SYN_SENT) */
+	__u16 synack_retrans;	/* SYN-ACK retransmitted (listener: all children) */
+	__u16 fin_retrans;	/* retransmits in FIN_WAIT1/CLOSING/LAST_ACK */
+	__u16 children;		/* listener: connections created */
+	__u8 family;
+	__u8 role;		/* enum sf_role */
+	__u8 state;		/* current (latest) state */
+	__u8 observed_from;	/* state of the socket when first seen */
+	__u8 owner_src;
+	__u8 rst_sent;		/* state in which we sent a RST, 0 = none */
+	__u8 rst_recv;		/* state in which we received a RST, 0 = none */
+	__u8 closed;
+	char comm[SYNFIN_COMM_LEN];
+	/* table links (indices into the pool) */
+	__u32 hnext;		/* hash chain */
+	__u32 lnext;		/* listener index chain */
+	__u32 prev, next;	/* LRU list while open, closing FIFO once closed */
+};
+
+enum sf_record_type {
+	SF_REC_FLOW = 1,	/* a lifecycle ended (or was evicted) */
+	SF_REC_LISTEN_START,
+	SF_REC_LISTEN_STOP,
+};
+
+struct sf_record {
+	enum sf_record_type type;
+	const struct sf_flow *flow;
+};
+
+/* What a finished flow means: derived, never stored. */
+struct sf_summary {
+	enum sf_close_kind close;
+	const char *closer;	/* "local", "peer", "both" or NULL */
+	bool established;
+	bool gap;		/* a state was entered from one never seen */
+	bool time_wait_inferred;
+	__u8 time_wait_from;	/* state handed over to the time-wait socket */
+	__u8 path[SF_TCP_NSTATES + 2];
+	int path_len;
+	__u64 start_ts, end_ts;
+	/* dwell time per state (ns), valid where have_dwell bit set */
+	__u64 dwell[SF_TCP_NSTATES];
+	__u16 have_dwell;
+	__s64 connect_ns, handshake_ns, lifetime_ns; /* -1 = unknown */
+};
+
+typedef void (*sf_sink_fn)(void *ctx, const struct sf_record *rec);
+
+struct flow_table_config {
+	__u32 max_flows;	/* open + closing flows; power of two not needed */
+	__u64 close_grace_ns;	/* keep a closed flow this long for late events */
+};
+
+struct flow_table_stats {
+	__u64 events;		/* ingested */
+	__u64 decode_errors;	/* wrong version/kind/state */
+	__u64 duplicates;
+	__u64 late;		/* events for a flow already emitted */
+	__u64 orphans;		/* control events for an unknown socket */
+	__u64 evicted;
+	__u64 flows_emitted;
+	__u64 listen_records;
+	__u32 open;
+	__u32 closing;
+	__u32 by_state[SF_TCP_NSTATES];
+};
+
+struct flow_table;
+
+struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_fn sink, void *ctx);
+void flow_table__free(struct flow_table *t);
+/* 0, or -EINVAL for an event that does not decode (counted). */
+int flow_table__ingest(struct flow_table *t, const struct synfin_event *e);
+/* Emit closed flows whose grace period ended by monotonic time now_ns. */
+void flow_table__advance(struct flow_table *t, __u64 now_ns);
+/* Emit every closed flow now (end of input / shutdown). */
+void flow_table__flush(struct flow_table *t);
+void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st);
+
+void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s);
+
+const char *sf_state_name(unsigned int state);
+const char *sf_state_key(unsigned int state); /* lower-case JSON key */
+const char *sf_close_name(enum sf_close_kind k);
+const char *sf_role_name(enum sf_role r);
+const char *sf_owner_src_name(unsigned int src);
+
+#endif /* SYNFIN_FLOW_H */

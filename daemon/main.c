@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * synfin: the daemon. Capture (or replay) -> flow table -> outputs.
+ * Only this file logs; everything below it returns 0 or -errno.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "capture.h"
+#include "flow.h"
+#include "output.h"
+#include "recorder.h"
+
+#ifndef SYNFIN_VERSION
+#define SYNFIN_VERSION "0.1.0"
+#endif
+
+/* exit codes (documented in README) */
+enum {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1,	/* I/O error, bad replay file, ... */
+	EXIT_USAGE = 2,		/* bad flags */
+	EXIT_PRIVILEGE = 3,	/* missing capability */
+	EXIT_KERNEL = 4,	/* missing kernel feature */
+};
+
+struct opts {
+	const char *output;
+	const char *record;
+	const char *replay;
+	double stats_interval;
+	uint32_t netns[CAPTURE_MAX_NETNS];
+	int n_netns;
+	uint32_t max_flows;
+	uint32_t ring_mb;
+	uint32_t grace_ms;
+	bool accept_owner;
+	bool verbose;
+};
+
+struct daemon {
+	struct opts o;
+	struct flow_table *table;
+	struct sf_output *outputs;
+	struct capture *cap;
+	FILE *rec;
+	struct sf_clock clk;
+	struct sf_counters cnt;
+	uint64_t start_mono;
+	uint64_t rec_errors;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+const char *argp_program_version = "synfin " SYNFIN_VERSION;
+const char *argp_program_bug_address = "the synfin issue tracker";
+
+static const char doc[] =
+	"synfin: TCP connection lifecycle observer (eBPF).\n"
+	"\n"
+	"Reconstructs, per connection and on both ends, the three-way handshake and the "
+	"teardown from kernel TCP state changes, and writes one JSON object per line for "
+	"every connection whose lifecycle ends, listener start/stop records and periodic "
+	"stats. Commands: daemon (default).\n"
+	"\v"
+	"EXAMPLES:\n"
+	"    sudo synfin                              # JSON Lines on stdout\n"
+	"    sudo synfin -o /var/log/synfin.jsonl -i 60\n"
+	"    sudo synfin --netns /var/run/netns/blue  # one namespace only\n"
+	"    sudo synfin --record /tmp/tcp.rec        # also keep the raw events\n"
+	"    synfin --replay /tmp/tcp.rec             # no root needed\n"
+	"    sudo synfin | jq 'select(.type==\"flow\" and .close==\"refused\")'\n"
+	"\n"
+	"Exit status: 0 ok, 1 runtime error, 2 usage, 3 missing privilege, 4 missing kernel feature.";
+
+enum {
+	OPT_RECORD = 1000,
+	OPT_REPLAY,
+	OPT_MAX_FLOWS,
+	OPT_RING_MB,
+	OPT_NO_ACCEPT,
+	OPT_GRACE,
+};
+
+static const struct argp_option options[] = {
+	{ "output", 'o', "PATH", 0, "Write JSON Lines to PATH (appends; - = stdout, the default)", 0 },
+	{ "stats-interval", 'i', "SEC", 0, "Emit a stats line every SEC seconds (default 10, 0 = only at exit)", 0 },
+	{ "netns", 'n', "NS", 0,
+	  "Only this network namespace: an inode number or a path such as /var/run/netns/NAME or /proc/PID/ns/net (repeatable)", 0 },
+	{ "record", OPT_RECORD, "PATH", 0, "Also write the raw event stream to PATH (for --replay)", 0 },
+	{ "replay", OPT_REPLAY, "PATH", 0, "Read events from a --record file instead of the kernel (no root needed)", 0 },
+	{ "max-flows", OPT_MAX_FLOWS, "N", 0, "Flows tracked at once, in the daemon and in BPF (default 262144)", 0 },
+	{ "ring-mb", OPT_RING_MB, "MIB", 0, "BPF ring buffer size in MiB, a power of two (default 16)", 0 },
+	{ "no-accept-owner", OPT_NO_ACCEPT, NULL, 0,
+	  "Do not hook accept(): attribute accepted sockets to the listener's owner (saves the syscall tracepoint cost)", 0 },
+	{ "close-grace-ms", OPT_GRACE, "MS", OPTION_HIDDEN, "Keep closed flows this long for late events (default 50)", 0 },
+	{ "verbose", 'v', NULL, 0, "Say what is attached on stderr", 0 },
+	{},
+};
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max || s[0] == '-')
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_netns(const char *arg, uint32_t *inum)
+{
+	struct stat st;
+
+	if (parse_u32(arg, 1, UINT32_MAX, inum) == 0)
+		return 0;
+	if (stat(arg, &st))
+		return -errno;
+	*inum = (uint32_t)st.st_ino;
+	return 0;
+}
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct opts *o = state->input;
+	uint32_t v;
+	char *end;
+	int err;
+
+	switch (key) {
+	case 'o':
+		o->output = arg;
+		break;
+	case 'i':
+		errno = 0;
+		o->stats_interval = strtod(arg, &end);
+		if (errno || end == arg || *end || o->stats_interval < 0 || o->stats_interval > 86400)
+			argp_error(state, "--stats-interval: '%s' is not a number of seconds in 0..86400", arg);
+		break;
+	case 'n':
+		if (o->n_netns >= CAPTURE_MAX_NETNS)
+			argp_error(state, "--netns: at most %d namespaces", CAPTURE_MAX_NETNS);
+		err = parse_netns(arg, &o->netns[o->n_netns]);
+		if (err)
+			argp_error(state, "--netns: '%s' is neither an inode number nor a namespace path (%s)", arg,
+				   strerror(-err));
+		o->n_netns++;
+		break;
+	case OPT_RECORD:
+		o->record = arg;
+		break;
+	case OPT_REPLAY:
+		o->replay = arg;
+		break;
+	case OPT_MAX_FLOWS:
+		if (parse_u32(arg, 16, 1u << 24, &o->max_flows))
+			argp_error(state, "--max-flows: '%s' is not a number in 16..16777216", arg);
+		break;
+	case OPT_RING_MB:
+		if (parse_u32(arg, 1, 1024, &v) || (v & (v - 1)))
+			argp_error(state, "--ring-mb: '%s' is not a power of two in 1..1024", arg);
+		o->ring_mb = v;
+		break;
+	case OPT_NO_ACCEPT:
+		o->accept_owner = false;
+		break;
+	case OPT_GRACE:
+		if (parse_u32(arg, 0, 60000, &o->grace_ms))
+			argp_error(state, "--close-grace-ms: '%s' is not a number in 0..60000", arg);
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
+	case ARGP_KEY_ARG:
+		if (state->arg_num == 0 && strcmp(arg, "daemon") == 0)
+			break;
+		if (state->arg_num == 0 && strcmp(arg, "top") == 0)
+			argp_error(state, "'top' (the live view) is not in this version yet");
+		argp_error(state, "unknown command '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t mono_to_real(void)
+{
+	struct timespec r, m;
+
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+}
+
+static void on_event(void *ctx, const void *data, size_t size)
+{
+	struct daemon *d = ctx;
+	const struct synfin_event *e = data;
+
+	if (size != sizeof(*e)) {
+		d->cnt.rb_bad_size++;
+		return;
+	}
+	if (d->rec && recorder__write(d->rec, e))
+		d->rec_errors++;
+	flow_table__ingest(d->table, e);
+}
+
+static void emit_stats(struct daemon *d, uint64_t now, double interval)
+{
+	struct flow_table_stats st;
+
+	flow_table__stats(d->table, &st);
+	if (d->cap)
+		capture__counters(d->cap, d->cnt.bpf);
+	d->cnt.uptime_s = (double)(now - d->start_mono) / 1e9;
+	d->cnt.interval_s = interval;
+	output__stats_all(d->outputs, &st, &d->cnt, now);
+}
+
+static int run_replay(struct daemon *d)
+{
+	struct synfin_event e;
+	char err[256];
+	uint64_t i = 0, last = 0;
+	int r;
+
+	r = replay__open(&d->rec, d->o.replay, &d->clk.mono_to_real_ns, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "synfin: %s\n", err);
+		d->rec = NULL;
+		return EXIT_RUNTIME;
+	}
+	while ((r = replay__next(d->rec, &e, i, err, sizeof(err))) == 1) {
+		if (!i)
+			d->start_mono = e.ts_ns;
+		if (flow_table__ingest(d->table, &e) == 0 && e.ts_ns > last)
+			last = e.ts_ns;
+		/* the grace period runs on event time, so output does not
+		 * depend on how fast the file is read */
+		flow_table__advance(d->table, last);
+		i++;
+	}
+	if (d->rec != stdin)
+		fclose(d->rec);
+	d->rec = NULL;
+	flow_table__flush(d->table);
+	emit_stats(d, last ? last : d->start_mono, 0);
+	output__flush_all(d->outputs);
+	if (r < 0) {
+		fprintf(stderr, "synfin: %s; the %llu events before it were processed\n", err,
+			(unsigned long long)i);
+		return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
+static int run_live(struct daemon *d)
+{
+	struct capture_opts co = {
+		.n_netns = d->o.n_netns,
+		.max_sockets = d->o.max_flows,
+		.ring_bytes = d->o.ring_mb << 20,
+		.accept_owner = d->o.accept_owner,
+	};
+	uint64_t interval_ns = (uint64_t)(d->o.stats_interval * 1e9);
+	uint64_t now, next_stats, last_stats;
+	char msg[512] = "";
+	int err;
+
+	if (capture__check_privileges(msg, sizeof(msg))) {
+		fprintf(stderr, "synfin: %s\n", msg);
+		return EXIT_PRIVILEGE;
+	}
+	memcpy(co.netns, d->o.netns, sizeof(co.netns));
+	if (d->o.record) {
+		err = recorder__open(&d->rec, d->o.record, d->clk.mono_to_real_ns);
+		if (err) {
+			fprintf(stderr, "synfin: --record %s: %s\n", d->o.record, strerror(-err));
+			return EXIT_RUNTIME;
+		}
+	}
+	err = capture__open(&d->cap, &co, on_event, d, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "synfin: %s\n", msg);
+		return err == -EPERM ? EXIT_PRIVILEGE : EXIT_KERNEL;
+	}
+	if (d->o.verbose)
+		fprintf(stderr, "synfin: %s\n", capture__describe(d->cap));
+	else if (strstr(capture__describe(d->cap), "DEGRADED"))
+		fprintf(stderr, "synfin: %s\n", capture__describe(d->cap));
+	fprintf(stderr, "synfin: capturing; Ctrl-C to stop\n");
+
+	now = last_stats = d->start_mono = mono_now();
+	next_stats = interval_ns ? now + interval_ns : UINT64_MAX;
+	while (!stop_requested) {
+		err = capture__poll(d->cap, 100);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "synfin: ring buffer: %s\n", strerror(-err));
+			break;
+		}
+		now = mono_now();
+		flow_table__advance(d->table, now);
+		if (now >= next_stats) {
+			emit_stats(d, now, (double)(now - last_stats) / 1e9);
+			last_stats = now;
+			next_stats = now + interval_ns;
+		}
+		output__flush_all(d->outputs);
+	}
+	/* drain what is left, then report everything that closed */
+	capture__poll(d->cap, 0);
+	flow_table__flush(d->table);
+	now = mono_now();
+	emit_stats(d, now, (double)(now - last_stats) / 1e9);
+	output__flush_all(d->outputs);
+	if (d->rec_errors)
+		fprintf(stderr, "synfin: --record: %llu events could not be written\n",
+			(unsigned long long)d->rec_errors);
+	return err < 0 && err != -EINTR ? EXIT_RUNTIME : EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct argp argp = { options, parse_opt, "[daemon]", doc, NULL, NULL, NULL };
+	struct daemon d = {
+		.o = {
+			.output = "-",
+			.stats_interval = 10,
+			.max_flows = 262144,
+			.ring_mb = 16,
+			.grace_ms = 50,
+			.accept_owner = true,
+		},
+	};
+	struct flow_table_config cfg;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int err, rc;
+
+	argp_err_exit_status = EXIT_USAGE;
+	if (argp_parse(&argp, argc, argv, 0, NULL, &d.o))
+		return EXIT_USAGE;
+	if (d.o.replay && d.o.record) {
+		fprintf(stderr, "synfin: --record and --replay cannot be combined\nTry 'synfin --help' for more information.\n");
+		return EXIT_USAGE;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	d.clk.mono_to_real_ns = mono_to_real();
+	cfg.max_flows = d.o.max_flows;
+	cfg.close_grace_ns = (uint64_t)d.o.grace_ms * 1000000ULL;
+	err = output__jsonl_open(&d.outputs, d.o.output, &d.clk);
+	if (err) {
+		fprintf(stderr, "synfin: --output %s: %s\n", d.o.output, strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	/* the sink context is the head of the output list */
+	d.table = flow_table__new(&cfg, output__sink, d.outputs);
+	if (!d.table) {
+		fprintf(stderr, "synfin: cannot allocate a flow table of %u flows\n", cfg.max_flows);
+		output__destroy_all(d.outputs);
+		return EXIT_RUNTIME;
+	}
+
+	rc = d.o.replay ? run_replay(&d) : run_live(&d);
+
+	capture__close(d.cap);
+	if (d.rec)
+		fclose(d.rec);
+	output__destroy_all(d.outputs);
+	flow_table__free(d.table);
+	return rc;
+}

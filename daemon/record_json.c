@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "record_json.h"
+
+void sf_format_time(char *buf, size_t len, uint64_t mono_ns, const struct sf_clock *clk)
+{
+	int64_t real = (int64_t)mono_ns + clk->mono_to_real_ns;
+	time_t sec = (time_t)(real / 1000000000);
+	long usec = (long)((real % 1000000000) / 1000);
+	struct tm tm;
+	char tmp[32];
+
+	if (real < 0) {
+		sec = 0;
+		usec = 0;
+	}
+	gmtime_r(&sec, &tm);
+	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%06ldZ", tmp, usec);
+}
+
+uint64_t sf_flow_id(uint64_t sk, uint64_t gen)
+{
+	/* A kernel address in a log would help an attacker defeat KASLR:
+	 * publish a keyed mix of it instead. */
+	uint64_t x = sk ^ (gen * 0x9e3779b97f4a7c15ULL) ^ 0x5f1f2e3d4c5b6a79ULL;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static void time_field(struct json *j, const char *key, uint64_t mono, const struct sf_clock *clk)
+{
+	char buf[48];
+
+	sf_format_time(buf, sizeof(buf), mono, clk);
+	json__str(j, key, buf);
+}
+
+static void endpoint(struct json *j, const char *key, int family, const uint8_t *addr, uint16_t port)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	json__obj_open(j, key);
+	if (inet_ntop(family == 10 ? AF_INET6 : AF_INET, addr, buf, sizeof(buf)))
+		json__str(j, "address", buf);
+	else
+		json__null(j, "address");
+	/* 0: never learnt (the socket was seen only after its port was released) */
+	if (port)
+		json__u64(j, "port", port);
+	else
+		json__null(j, "port");
+	json__obj_close(j);
+}
+
+static void common_head(struct json *j, const char *type, const struct sf_flow *f, uint64_t at,
+			const struct sf_clock *clk)
+{
+	char id[20];
+
+	json__obj_open(j, NULL);
+	json__str(j, "type", type);
+	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
+	time_field(j, "time", at, clk);
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)sf_flow_id(f->sk, f->gen));
+	json__str(j, "id", id);
+	json__u64(j, "netns", f->netns);
+	json__obj_open(j, "network");
+	json__str(j, "transport", "tcp");
+	json__str(j, "type", f->family == 10 ? "ipv6" : "ipv4");
+	json__obj_close(j);
+	endpoint(j, "local", f->family, f->saddr, f->sport);
+	if (strcmp(type, "flow") == 0)
+		endpoint(j, "peer", f->family, f->daddr, f->dport);
+}
+
+static void process(struct json *j, const struct sf_flow *f)
+{
+	size_t n = strnlen(f->comm, sizeof(f->comm));
+
+	json__obj_open(j, "process");
+	if (f->owner_src == SF_OWNER_NONE) {
+		json__null(j, "pid");
+	} else {
+		json__u64(j, "pid", f->tgid);
+		json__u64(j, "tid", f->pid);
+		json__strn(j, "comm", f->comm, n);
+		json__u64(j, "cgroup_id", f->cgroup_id);
+	}
+	json__str(j, "source", sf_owner_src_name(f->owner_src));
+	json__obj_close(j);
+}
+
+static void us(struct json *j, const char *key, uint64_t ns)
+{
+	json__u64(j, key, ns / 1000);
+}
+
+static const char *errno_name(int e)
+{
+	switch (e) {
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ECONNRESET: return "ECONNRESET";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case ENETUNREACH: return "ENETUNREACH";
+	case EPIPE: return "EPIPE";
+	case ECONNABORTED: return "ECONNABORTED";
+	case EPROTO: return "EPROTO";
+	default: return NULL;
+	}
+}
+
+static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_clock *clk)
+{
+	struct sf_summary s;
+	char path[SF_TCP_NSTATES * 16] = "";
+	bool partial;
+	int i;
+
+	sf_flow__summarize(f, &s);
+	partial = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED)) || s.gap;
+
+	json__str(j, "role", sf_role_name(f->role));
+	for (i = 0; i < s.path_len; i++) {
+		if (i)
+			strcat(path, ">");
+		strcat(path, sf_state_name(s.path[i]));
+	}
+	json__str(j, "path", path);
+	json__str(j, "close", sf_close_name(s.close));
+	json__str(j, "closer", s.closer);
+	json__bool(j, "established", s.established);
+	time_field(j, "start", s.start_ts, clk);
+	time_field(j, "end", s.end_ts, clk);
+
+	json__obj_open(j, "durations_us");
+	for (i = 0; i < s.path_len; i++) {
+		unsigned int st = s.path[i];
+
+		if (s.have_dwell & (1u << st))
+			us(j, sf_state_key(st), s.dwell[st]);
+	}
+	if (s.connect_ns >= 0)
+		us(j, "connect", (uint64_t)s.connect_ns);
+	if (s.handshake_ns >= 0)
+		us(j, "handshake", (uint64_t)s.handshake_ns);
+	if (s.lifetime_ns >= 0)
+		us(j, "lifetime", (uint64_t)s.lifetime_ns);
+	else
+		us(j, "observed", s.end_ts - s.start_ts);
+	json__obj_close(j);
+
+	if (s.time_wait_inferred) {
+		json__obj_open(j, "time_wait");
+		json__bool(j, "inferred", true);
+		json__str(j, "from", sf_state_name(s.time_wait_from));
+		time_field(j, "entered", f->state_ts[SF_TCP_CLOSE], clk);
+		json__obj_close(j);
+	}
+	if (f->syn_retrans || f->synack_retrans || f->fin_retrans) {
+		json__obj_open(j, "retransmits");
+		json__u64(j, "syn", f->syn_retrans);
+		json__u64(j, "synack", f->synack_retrans);
+		json__u64(j, "fin", f->fin_retrans);
+		json__obj_close(j);
+	}
+	if (f->rst_sent || f->rst_recv) {
+		json__obj_open(j, "reset");
+		json__str(j, "sent_in", f->rst_sent ? sf_state_name(f->rst_sent) : NULL);
+		json__str(j, "received_in", f->rst_recv ? sf_state_name(f->rst_recv) : NULL);
+		json__obj_close(j);
+	}
+	if (f->sk_err) {
+		json__obj_open(j, "error");
+		json__u64(j, "errno", f->sk_err);
+		json__str(j, "name", errno_name(f->sk_err));
+		json__obj_close(j);
+	}
+	process(j, f);
+	json__bool(j, "partial", partial);
+	if (partial) {
+		json__arr_open(j, "partial_reasons");
+		if (f->partial & SF_PART_MID_FLOW)
+			json__str(j, NULL, "started_mid_flow");
+		if (f->partial & SF_PART_MISSED)
+			json__str(j, NULL, "birth_not_seen");
+		if (s.gap)
+			json__str(j, NULL, "missed_transition");
+		if (f->partial & SF_PART_EVICTED)
+			json__str(j, NULL, "evicted");
+		json__arr_close(j);
+	}
+	if ((f->partial & SF_PART_OUT_OF_ORDER) || f->duplicates) {
+		json__obj_open(j, "anomalies");
+		json__bool(j, "reordered", f->partial & SF_PART_OUT_OF_ORDER);
+		json__u64(j, "duplicates", f->duplicates);
+		json__obj_close(j);
+	}
+}
+
+void record_json__flow(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
+{
+	const struct sf_flow *f = rec->flow;
+
+	switch (rec->type) {
+	case SF_REC_FLOW:
+		common_head(j, "flow", f, f->closed ? f->state_ts[SF_TCP_CLOSE] : f->last_ts, clk);
+		flow_body(j, f, clk);
+		break;
+	case SF_REC_LISTEN_START:
+		common_head(j, "listen", f, f->state_ts[SF_TCP_LISTEN], clk);
+		json__str(j, "event", "start");
+		process(j, f);
+		break;
+	case SF_REC_LISTEN_STOP:
+		common_head(j, "listen", f, f->state_ts[SF_TCP_CLOSE], clk);
+		json__str(j, "event", "stop");
+		if (f->seen & (1u << SF_TCP_LISTEN))
+			us(j, "duration_us", f->state_ts[SF_TCP_CLOSE] - f->state_ts[SF_TCP_LISTEN]);
+		json__u64(j, "connections", f->children);
+		json__u64(j, "synack_retransmits", f->synack_retrans);
+		json__bool(j, "partial", f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED));
+		process(j, f);
+		break;
+	}
+	json__obj_close(j);
+	json__newline(j);
+}
+
+void record_json__stats(struct json *j, const struct flow_table_stats *st, const struct sf_counters *c,
+			const struct sf_clock *clk, uint64_t now_mono_ns)
+{
+	unsigned int i;
+
+	json__obj_open(j, NULL);
+	json__str(j, "type", "stats");
+	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
+	time_field(j, "time", now_mono_ns, clk);
+	json__dbl(j, "uptime_s", c->uptime_s);
+	json__dbl(j, "interval_s", c->interval_s);
+	json__obj_open(j, "events");
+	json__u64(j, "received", st->events + st->decode_errors + c->rb_bad_size);
+	json__u64(j, "lost", c->bpf[SF_CNT_RB_FULL]);
+	json__u64(j, "decode_errors", st->decode_errors + c->rb_bad_size);
+	json__u64(j, "duplicates", st->duplicates);
+	json__u64(j, "late", st->late);
+	json__u64(j, "orphans", st->orphans);
+	json__obj_close(j);
+	json__obj_open(j, "bpf");
+	json__u64(j, "ringbuf_reserve_failed", c->bpf[SF_CNT_RB_FULL]);
+	json__u64(j, "sockets_without_entry", c->bpf[SF_CNT_NO_ENTRY]);
+	json__u64(j, "socket_map_update_failed", c->bpf[SF_CNT_SOCK_UPDATE_FAIL]);
+	json__obj_close(j);
+	json__obj_open(j, "flows");
+	json__u64(j, "open", st->open);
+	json__u64(j, "closing", st->closing);
+	json__u64(j, "emitted", st->flows_emitted);
+	json__u64(j, "evicted", st->evicted);
+	json__u64(j, "listen_records", st->listen_records);
+	json__obj_open(j, "by_state");
+	for (i = 1; i < SF_TCP_NSTATES; i++)
+		if (st->by_state[i])
+			json__u64(j, sf_state_name(i), st->by_state[i]);
+	json__obj_close(j);
+	json__obj_close(j);
+	json__obj_open(j, "output");
+	json__u64(j, "lines", c->lines);
+	json__u64(j, "write_errors", c->write_errors);
+	json__obj_close(j);
+	json__obj_close(j);
+	json__newline(j);
+}

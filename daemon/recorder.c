@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <string.h>
+#include "recorder.h"
+
+int recorder__open(FILE **out, const char *path, int64_t mono_to_real_ns)
+{
+	struct sf_rec_header h = {
+		.format = SF_REC_FORMAT,
+		.event_size = sizeof(struct synfin_event),
+		.event_version = SYNFIN_EVENT_VERSION,
+		.mono_to_real_ns = mono_to_real_ns,
+	};
+	FILE *f = fopen(path, "wbe");
+
+	if (!f)
+		return -errno;
+	memcpy(h.magic, SF_REC_MAGIC, sizeof(h.magic));
+	if (fwrite(&h, sizeof(h), 1, f) != 1) {
+		int err = -errno;
+
+		fclose(f);
+		return err ? err : -EIO;
+	}
+	*out = f;
+	return 0;
+}
+
+int recorder__write(FILE *f, const struct synfin_event *e)
+{
+	return fwrite(e, sizeof(*e), 1, f) == 1 ? 0 : -EIO;
+}
+
+int replay__open(FILE **out, const char *path, int64_t *mono_to_real_ns, char *err, size_t errlen)
+{
+	struct sf_rec_header h;
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe");
+	size_t n;
+
+	if (!f) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
+		return -e;
+	}
+	n = fread(&h, 1, sizeof(h), f);
+	if (n != sizeof(h) || memcmp(h.magic, SF_REC_MAGIC, sizeof(h.magic)) != 0) {
+		snprintf(err, errlen, "%s is not a synfin recording (%s)", path,
+			 n != sizeof(h) ? "shorter than the 32-byte header" : "bad magic");
+		goto bad;
+	}
+	if (h.format != SF_REC_FORMAT || h.event_size != sizeof(struct synfin_event) ||
+	    h.event_version != SYNFIN_EVENT_VERSION) {
+		snprintf(err, errlen,
+			 "%s: recording format %u, event size %u, event version %u; this synfin reads format %u, size %zu, version %u",
+			 path, h.format, h.event_size, h.event_version, SF_REC_FORMAT,
+			 sizeof(struct synfin_event), SYNFIN_EVENT_VERSION);
+		goto bad;
+	}
+	*mono_to_real_ns = h.mono_to_real_ns;
+	*out = f;
+	return 0;
+bad:
+	if (f != stdin)
+		fclose(f);
+	return -EINVAL;
+}
+
+int replay__next(FILE *f, struct synfin_event *e, uint64_t index, char *err, size_t errlen)
+{
+	size_t n = fread(e, 1, sizeof(*e), f);
+
+	if (n == sizeof(*e))
+		return 1;
+	if (n == 0 && feof(f))
+		return 0;
+	snprintf(err, errlen, "truncated recording: event %llu has %zu of %zu bytes",
+		 (unsigned long long)index, n, sizeof(*e));
+	return -EINVAL;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * --record / --replay files: a 32-byte header, then raw struct
+ * synfin_event records back to back, exactly as the ring buffer gave them.
+ *
+ *   0  char  magic[8]      "SYNFINR\n"
+ *   8  u32   format        1
+ *  12  u32   event_size    sizeof(struct synfin_event)
+ *  16  u32   event_version SYNFIN_EVENT_VERSION
+ *  20  u32   reserved      0
+ *  24  s64   mono_to_real_ns  wall clock = event ts + this
+ *
+ * Little-endian, as written by the machine that recorded it.
+ */
+#ifndef SYNFIN_RECORDER_H
+#define SYNFIN_RECORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include "../include/synfin.h"
+
+#define SF_REC_MAGIC "SYNFINR\n"
+#define SF_REC_FORMAT 1
+
+struct sf_rec_header {
+	char magic[8];
+	uint32_t format;
+	uint32_t event_size;
+	uint32_t event_version;
+	uint32_t reserved;
+	int64_t mono_to_real_ns;
+};
+
+_Static_assert(sizeof(struct sf_rec_header) == 32, "record header is 32 bytes");
+
+/* Writer: 0 or -errno. */
+int recorder__open(FILE **f, const char *path, int64_t mono_to_real_ns);
+int recorder__write(FILE *f, const struct synfin_event *e);
+
+/* Reader: header check. 0, or -EINVAL with a reason in err. */
+int replay__open(FILE **f, const char *path, int64_t *mono_to_real_ns, char *err, size_t errlen);
+/* 1 = one event read, 0 = clean end, -EINVAL = truncated (reason in err). */
+int replay__next(FILE *f, struct synfin_event *e, uint64_t index, char *err, size_t errlen);
+
+#endif /* SYNFIN_RECORDER_H */

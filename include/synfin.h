@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * synfin: the one event format shared by the BPF programs and the daemon.
+ *
+ * Every record the kernel side submits to the ring buffer is exactly one
+ * struct synfin_event. Fixed-size fields only; all multi-byte fields are in
+ * host byte order except the addresses, which are kept as the kernel stores
+ * them (network order). The layout is also the on-disk format of --record
+ * files, so any change must bump SYNFIN_EVENT_VERSION.
+ */
+#ifndef SYNFIN_H
+#define SYNFIN_H
+
+#define SYNFIN_EVENT_VERSION 1
+#define SYNFIN_COMM_LEN 16
+
+/* Kernel TCP states (include/net/tcp_states.h); 0 is unused there. */
+enum synfin_tcp_state {
+	SF_TCP_ESTABLISHED = 1,
+	SF_TCP_SYN_SENT = 2,
+	SF_TCP_SYN_RECV = 3,
+	SF_TCP_FIN_WAIT1 = 4,
+	SF_TCP_FIN_WAIT2 = 5,
+	SF_TCP_TIME_WAIT = 6,
+	SF_TCP_CLOSE = 7,
+	SF_TCP_CLOSE_WAIT = 8,
+	SF_TCP_LAST_ACK = 9,
+	SF_TCP_LISTEN = 10,
+	SF_TCP_CLOSING = 11,
+	SF_TCP_NEW_SYN_RECV = 12,
+	SF_TCP_NSTATES = 13,
+};
+
+enum synfin_event_kind {
+	SF_EV_STATE = 1,	/* sock:inet_sock_set_state */
+	SF_EV_RETRANS = 2,	/* tcp:tcp_retransmit_skb in a control state */
+	SF_EV_SYNACK_RETRANS = 3, /* tcp:tcp_retransmit_synack (request sock) */
+	SF_EV_RESET_RECV = 4,	/* tcp:tcp_receive_reset */
+	SF_EV_RESET_SENT = 5,	/* tcp:tcp_send_reset with a socket */
+	SF_EV_KIND_MAX = 6,
+};
+
+/* Where the owner (pid/tgid/comm/cgroup) of a socket was learnt. */
+enum synfin_owner_source {
+	SF_OWNER_NONE = 0,	/* never seen in process context */
+	SF_OWNER_CONNECT = 1,	/* CLOSE -> SYN_SENT runs inside connect() */
+	SF_OWNER_LISTEN = 2,	/* CLOSE -> LISTEN runs inside listen() */
+	SF_OWNER_LISTENER = 3,	/* child inherited its listener's owner */
+	SF_OWNER_ACCEPT = 4,	/* accept()/accept4() returned this socket */
+	SF_OWNER_CLOSE = 5,	/* close()/shutdown(): -> FIN_WAIT1 / LAST_ACK */
+};
+
+/* event flags */
+#define SF_F_NEW_GEN	(1u << 0) /* BPF started a new generation here */
+#define SF_F_NO_ENTRY	(1u << 1) /* BPF had no per-socket entry (pre-existing or evicted) */
+
+struct synfin_event {
+	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 sk;		/* socket address: identity, with gen */
+	__u64 gen;		/* ts_ns of the socket's birth transition in BPF */
+	__u64 cgroup_id;	/* owner's cgroup v2 id */
+	__u32 netns;		/* network namespace inode */
+	__u32 pid;		/* owner thread id */
+	__u32 tgid;		/* owner process id */
+	__u32 cur_tgid;		/* task on the CPU when the event fired */
+	__u8 saddr[16];		/* local address (IPv4 in the first 4 bytes) */
+	__u8 daddr[16];		/* remote address */
+	__u16 sport;		/* local port, host order */
+	__u16 dport;		/* remote port, host order */
+	__u8 version;		/* SYNFIN_EVENT_VERSION */
+	__u8 kind;		/* enum synfin_event_kind */
+	__u8 family;		/* AF_INET / AF_INET6 */
+	__u8 oldstate;		/* enum synfin_tcp_state */
+	__u8 newstate;		/* for non-state events: state at the time */
+	__u8 owner_src;		/* enum synfin_owner_source */
+	__u16 flags;		/* SF_F_* */
+	__u16 sk_err;		/* sk->sk_err (errno) at the event */
+	__u16 pad;
+	char comm[SYNFIN_COMM_LEN]; /* owner's comm: untrusted bytes */
+};
+
+_Static_assert(sizeof(struct synfin_event) == 112, "synfin_event layout changed: bump SYNFIN_EVENT_VERSION");
+
+/* Indices of the BPF-side counters (per-CPU array "counters"). */
+enum synfin_counter {
+	SF_CNT_RB_FULL = 0,	/* ring buffer reserve failed: event lost */
+	SF_CNT_NO_ENTRY,	/* non-birth event without per-socket entry */
+	SF_CNT_SOCK_UPDATE_FAIL, /* per-socket map update failed */
+	SF_CNT_FILTERED,	/* events dropped by the netns filter */
+	SF_CNT_ACCEPT_MISS,	/* accept() fd could not be resolved */
+	SF_CNT_MAX,
+};
+
+#endif /* SYNFIN_H */

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive only, what synfin needs to build, run and
+# be tested. Idempotent: does nothing when everything is there.
+set -euo pipefail
+
+pkgs=(
+	# build
+	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+	# run and test
+	iproute2 nftables python3 jq tcpdump libbpf-tools util-linux procps
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root (sudo make ...) to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
