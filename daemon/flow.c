@@ -410,6 +410,14 @@ static void take_owner(struct sf_flow *f, const struct synfin_event *e)
 	memcpy(f->comm, e->comm, sizeof(f->comm));
 }
 
+static void set_birth(struct sf_flow *f, const struct synfin_event *e)
+{
+	f->role = e->newstate == SF_TCP_SYN_SENT ? SF_ROLE_CLIENT :
+		  e->newstate == SF_TCP_LISTEN	 ? SF_ROLE_LISTENER :
+						   SF_ROLE_SERVER;
+	f->partial &= ~(SF_PART_MID_FLOW | SF_PART_MISSED);
+}
+
 static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event *e)
 {
 	struct sf_flow *f = alloc_flow(t);
@@ -423,15 +431,12 @@ static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event 
 	f->observed_from = e->oldstate;
 	take_tuple(f, e);
 	take_owner(f, e);
-	if (is_birth(e)) {
-		f->role = e->newstate == SF_TCP_SYN_SENT ? SF_ROLE_CLIENT :
-			  e->newstate == SF_TCP_LISTEN	 ? SF_ROLE_LISTENER :
-							   SF_ROLE_SERVER;
-	} else {
+	if (is_birth(e))
+		set_birth(f, e);
+	else
 		/* Not its birth: the daemon started after the socket did
-		 * (BPF had no entry), or the birth event was lost. */
+		 * (BPF had no entry), or the birth is late or lost. */
 		f->partial |= (e->flags & SF_F_NO_ENTRY) ? SF_PART_MID_FLOW : SF_PART_MISSED;
-	}
 	f->hnext = t->buckets[b];
 	t->buckets[b] = idx_of(t, f);
 	list_push_head(t, &t->lru, f);
@@ -484,6 +489,9 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 		return;
 	}
 
+	/* a birth that arrives after later transitions (another CPU) */
+	if (is_birth(e) && f->role == SF_ROLE_UNKNOWN)
+		set_birth(f, e);
 	f->events++;
 	f->seen |= bit;
 	f->state_ts[new] = e->ts_ns;
@@ -540,8 +548,13 @@ static void ingest_control(struct flow_table *t, const struct synfin_event *e)
 	}
 	f = lookup(t, e->sk, e->gen);
 	if (!f) {
-		t->st.orphans++;
-		return;
+		/* With a generation, BPF knows the socket: its state event
+		 * is merely behind this one. Without, nothing to join. */
+		if ((e->flags & SF_F_NO_ENTRY) || recently_emitted(t, e->sk, e->gen)) {
+			t->st.orphans++;
+			return;
+		}
+		f = new_flow(t, e);
 	}
 	f->events++;
 	/* An abortive close enters CLOSE first and sends its RST after: name
@@ -693,7 +706,11 @@ void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s)
 		if (post_established(order[i]))
 			s->established = true;
 
+	/* a dwell only where the next state was entered from this one: across
+	 * a missed transition the time in between is unknown */
 	for (i = 0; i + 1 < n; i++) {
+		if (f->state_prev[order[i + 1]] != order[i])
+			continue;
 		s->dwell[order[i]] = f->state_ts[order[i + 1]] - f->state_ts[order[i]];
 		s->have_dwell |= 1u << order[i];
 	}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Command-line and bad-input tests (no root): bad flags exit 2 with usage,
+# bad replay files give one clear line and no crash.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# expect NAME WANT_RC STDERR_REGEX CMD...
+expect() {
+	local name=$1 want=$2 re=$3 rc
+	shift 3
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$name" "exit $rc, want $want; stderr: $(head -c 200 "$TMP/err")"
+	elif [ -n "$re" ] && ! grep -Eq "$re" "$TMP/err"; then
+		fail "$name" "stderr does not match /$re/: $(head -c 200 "$TMP/err")"
+	else
+		pass "$name"
+	fi
+}
+
+expect cli-unknown-flag 2 'unrecognized option|Usage|Try' "$SYNFIN" --bogus
+expect cli-bad-interval 2 'stats-interval' "$SYNFIN" --stats-interval abc
+expect cli-negative-interval 2 'stats-interval' "$SYNFIN" -i -5
+expect cli-ring-not-power-of-two 2 'ring-mb' "$SYNFIN" --ring-mb 3
+expect cli-max-flows-range 2 'max-flows' "$SYNFIN" --max-flows 1
+expect cli-bad-netns 2 'netns' "$SYNFIN" --netns /nonexistent/netns
+expect cli-unknown-command 2 'unknown command' "$SYNFIN" frobnicate
+expect cli-top-not-yet 2 'top' "$SYNFIN" top
+expect cli-record-and-replay 2 'cannot be combined' "$SYNFIN" --record "$TMP/a" --replay "$TMP/b"
+expect cli-help 0 '' "$SYNFIN" --help
+check cli-help-has-examples grep -q 'EXAMPLES' "$TMP/out"
+expect cli-version 0 '' "$SYNFIN" --version
+check cli-version-text grep -q '^synfin ' "$TMP/out"
+expect cli-daemon-command-help 0 '' "$SYNFIN" daemon --help
+expect cli-output-unwritable 1 'output' "$SYNFIN" --replay /dev/null -o /proc/synfin-no/such
+expect cli-replay-missing 1 'cannot open' "$SYNFIN" --replay "$TMP/does-not-exist"
+: >"$TMP/empty"
+expect cli-replay-empty 1 'not a synfin recording' "$SYNFIN" --replay "$TMP/empty"
+head -c 5000 /dev/urandom >"$TMP/garbage"
+expect cli-replay-garbage 1 'not a synfin recording' "$SYNFIN" --replay "$TMP/garbage"
+check cli-replay-error-is-one-line test "$(wc -l <"$TMP/err")" -eq 1
+
+# a valid header followed by random events: decoded or counted, never a crash
+python3 - "$TOP/tests/replay/lifecycle.rec" "$TMP/random.rec" <<'PY'
+import os, sys
+hdr = open(sys.argv[1], "rb").read(32)
+open(sys.argv[2], "wb").write(hdr + os.urandom(112 * 2000))
+PY
+expect cli-replay-random-events 0 '' "$SYNFIN" --replay "$TMP/random.rec"
+check cli-replay-random-events-valid-json python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+recs = [json.loads(l) for l in lines]
+st = [r for r in recs if r["type"] == "stats"][-1]
+assert st["events"]["decode_errors"] > 1500, st["events"]
+' "$TMP/out"
+
+# a recording of another event version is refused with a clear reason
+python3 - "$TOP/tests/replay/lifecycle.rec" "$TMP/v2.rec" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+struct.pack_into("<I", d, 16, 2)
+open(sys.argv[2], "wb").write(d)
+PY
+expect cli-replay-other-version 1 'event version 2' "$SYNFIN" --replay "$TMP/v2.rec"

@@ -1,0 +1,111 @@
+# shellcheck shell=bash
+# Shared helpers for synfin's shell tests. Every test prints one line per
+# check: "PASS name", "FAIL name: why" or "SKIP name: why"; tests/run.sh
+# counts them. Everything a test creates is registered for cleanup and
+# removed on exit, failure included.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SYNFIN=${SYNFIN:-$TOP/build/synfin}
+TCPCTL=${TCPCTL:-$TOP/build/tcpctl}
+TMP=$(mktemp -d /tmp/synfin-test.XXXXXX)
+_cleanups=()
+_failed=0
+
+cleanup_add() { _cleanups+=("$*"); }
+
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
+	done
+	# namespaces made by ns_create, also from subshells ($(ns_create x)),
+	# where a cleanup_add would not reach this shell: they end in -$$
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -- "^synfin-t-.*-$$\$"); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; _failed=1; }
+skip() { echo "SKIP $1: $2"; }
+
+# check NAME CMD...: PASS if CMD succeeds, else FAIL with its stderr
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		pass "$name"
+	else
+		fail "$name" "$(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	fi
+}
+
+# Root-only tests: on CI (CI=true) a missing privilege is a failure, never
+# a skip, because BPF works there. Elsewhere they skip with a reason.
+need_root() {
+	local name=$1
+	if [ "$(id -u)" -ne 0 ]; then
+		if [ "${CI:-}" = true ]; then
+			fail "$name" "needs root, and CI=true: kernel tests must run"
+		else
+			skip "$name" "needs root (run: sudo make test)"
+		fi
+		exit 0
+	fi
+}
+
+# ns_create NAME: a fresh network namespace with lo up, removed on exit
+# (by name, so ns=$(ns_create x) is safe too).
+ns_create() {
+	local ns="synfin-t-$1-$$"
+	ip netns add "$ns" || return 1
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+ns_inode() { stat -L -c %i "/var/run/netns/$1"; }
+
+# start_synfin OUT NS [args...]: synfin in the background, scoped to NS,
+# JSON Lines into OUT; waits until it is capturing. Sets SYNFIN_PID.
+start_synfin() {
+	local out=$1 ns=$2 i
+	shift 2
+	"$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out" "$@" 2>"$out.err" &
+	SYNFIN_PID=$!
+	cleanup_add "stop_pid $SYNFIN_PID INT 5"
+	for i in $(seq 100); do
+		grep -q capturing "$out.err" 2>/dev/null && return 0
+		kill -0 "$SYNFIN_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$out.err" >&2
+	return 1
+}
+
+# stop_pid PID [SIG] [SECS]: send SIG (default INT) to PID, a background
+# child of this shell, wait at most SECS (default 10) for it to exit, then
+# SIGKILL it. Returns its exit status, 124 if it had to be killed. A PID
+# already waited for is left alone (returns 0): its number may be reused.
+stop_pid() {
+	local pid=$1 sig=${2:-INT} secs=${3:-10} i
+	[[ $'\n'$(jobs -p)$'\n' == *$'\n'"$pid"$'\n'* ]] || return 0
+	kill -"$sig" "$pid" 2>/dev/null
+	for ((i = 0; i < secs * 20; i++)); do
+		if [[ $'\n'$(jobs -rp)$'\n' != *$'\n'"$pid"$'\n'* ]]; then
+			wait "$pid"
+			return
+		fi
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid"
+	return 124
+}
+
+# stop_synfin [SIG]: SIGINT (or SIG), bounded wait, return its exit status.
+stop_synfin() {
+	stop_pid "$SYNFIN_PID" "${1:-INT}" 10
+}

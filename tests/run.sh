@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every synfin test and prints one closing line "N passed, N failed,
+# N skipped". Exit 0 only when nothing failed.
+#   tests/run.sh              unit, replay, CLI and (root) kernel tests
+#   tests/run.sh --no-kernel  without the kernel tests
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+kernel=1
+[ "${1:-}" = --no-kernel ] && kernel=0
+
+log=$(mktemp /tmp/synfin-run.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+run() {
+	echo "== $*"
+	"$@" 2>&1 | tee -a "$log"
+	local rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL' <(tail -n 50 "$log"); then
+		echo "FAIL $*: exited $rc" | tee -a "$log"
+	fi
+}
+
+run build/test_unit
+run tests/replay/run.sh
+run tests/cli.sh
+if [ "$kernel" = 1 ]; then
+	for t in tests/kernel/test_*.sh; do
+		run "$t"
+	done
+fi
+
+p=$(grep -c '^PASS' "$log")
+f=$(grep -c '^FAIL' "$log")
+s=$(grep -c '^SKIP' "$log")
+if [ "$f" -gt 0 ]; then
+	echo
+	echo "failures:"
+	grep '^FAIL' "$log"
+fi
+echo
+echo "$p passed, $f failed, $s skipped"
+[ "$f" -eq 0 ]

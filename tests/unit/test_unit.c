@@ -1,0 +1,808 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Unit tests of the pure core: flow reconstruction driven by synthetic
+ * event sequences (every path of the seed, and the nasty ones), the JSON
+ * writer and the record file format. No root, no kernel.
+ * Prints PASS/FAIL per test and "N passed, N failed" at the end.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "flow.h"
+#include "json.h"
+#include "record_json.h"
+#include "recorder.h"
+
+#define MAXREC 64
+#define GRACE 1000000ULL /* 1 ms */
+
+struct got {
+	enum sf_record_type type;
+	struct sf_flow flow;
+	struct sf_summary sum;
+};
+
+static struct got recs[MAXREC];
+static int nrec;
+static int failures, passes;
+static const char *cur_test;
+static bool cur_failed;
+
+#define EXPECT(cond)                                                                    \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
+			printf("FAIL %s: line %d: %s\n", cur_test, __LINE__, #cond);   \
+			cur_failed = true;                                              \
+			return;                                                         \
+		}                                                                       \
+	} while (0)
+
+#define EXPECT_STR(a, b)                                                                         \
+	do {                                                                                     \
+		const char *_a = (a), *_b = (b);                                                 \
+		if (!_a || !_b || strcmp(_a, _b)) {                                              \
+			printf("FAIL %s: line %d: \"%s\" != \"%s\"\n", cur_test, __LINE__,      \
+			       _a ? _a : "(null)", _b ? _b : "(null)");                          \
+			cur_failed = true;                                                       \
+			return;                                                                  \
+		}                                                                                \
+	} while (0)
+
+static void sink(void *ctx, const struct sf_record *r)
+{
+	(void)ctx;
+	if (nrec >= MAXREC)
+		return;
+	recs[nrec].type = r->type;
+	recs[nrec].flow = *r->flow;
+	sf_flow__summarize(r->flow, &recs[nrec].sum);
+	nrec++;
+}
+
+static struct flow_table *table(__u32 max)
+{
+	struct flow_table_config cfg = { .max_flows = max, .close_grace_ns = GRACE };
+
+	nrec = 0;
+	memset(recs, 0, sizeof(recs));
+	return flow_table__new(&cfg, sink, NULL);
+}
+
+/* one event; ports: local 40000 + (sk & 0xff), remote 80 */
+static struct synfin_event ev(__u64 sk, __u64 gen, __u64 ts, __u8 old, __u8 new)
+{
+	struct synfin_event e = {
+		.ts_ns = ts,
+		.sk = sk,
+		.gen = gen,
+		.netns = 4026531840u,
+		.pid = 100,
+		.tgid = 100,
+		.version = SYNFIN_EVENT_VERSION,
+		.kind = SF_EV_STATE,
+		.family = 2,
+		.oldstate = old,
+		.newstate = new,
+		.owner_src = SF_OWNER_CONNECT,
+		.sport = 40000 + (sk & 0xff),
+		.dport = 80,
+	};
+
+	e.saddr[0] = 10, e.saddr[3] = 1;
+	e.daddr[0] = 10, e.daddr[3] = 2;
+	strcpy(e.comm, "curl");
+	if ((old == SF_TCP_CLOSE && (new == SF_TCP_SYN_SENT || new == SF_TCP_LISTEN)) ||
+	    (old == SF_TCP_LISTEN && new == SF_TCP_SYN_RECV))
+		e.flags = SF_F_NEW_GEN;
+	return e;
+}
+
+static struct synfin_event ctl(__u64 sk, __u64 gen, __u64 ts, __u8 kind, __u8 state)
+{
+	struct synfin_event e = ev(sk, gen, ts, state, state);
+
+	e.kind = kind;
+	e.flags = 0;
+	return e;
+}
+
+static void feed(struct flow_table *t, struct synfin_event e)
+{
+	flow_table__ingest(t, &e);
+}
+
+static void path_of(const struct sf_summary *s, char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (int i = 0; i < s->path_len; i++) {
+		if (i)
+			strncat(buf, ">", len - strlen(buf) - 1);
+		strncat(buf, sf_state_name(s->path[i]), len - strlen(buf) - 1);
+	}
+}
+
+static const char *path(int i)
+{
+	static char buf[256];
+
+	path_of(&recs[i].sum, buf, sizeof(buf));
+	return buf;
+}
+
+static bool partial(int i)
+{
+	return (recs[i].flow.partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED)) ||
+	       recs[i].sum.gap;
+}
+
+/* a full client lifecycle as the seed describes it, ending at t0+12000 */
+static void client_seed(struct flow_table *t, __u64 sk, __u64 t0)
+{
+	feed(t, ev(sk, t0 + 1000, t0 + 1000, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(sk, t0 + 1000, t0 + 2000, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(sk, t0 + 1000, t0 + 10000, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, ev(sk, t0 + 1000, t0 + 11000, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	feed(t, ev(sk, t0 + 1000, t0 + 12000, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+}
+
+static void test_client_seed_path(void)
+{
+	struct flow_table *t = table(64);
+
+	client_seed(t, 0xa1, 0);
+	flow_table__advance(t, 12000 + GRACE - 1);
+	EXPECT(nrec == 0); /* held for the grace period */
+	flow_table__advance(t, 12000 + GRACE);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].type == SF_REC_FLOW);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT");
+	EXPECT(recs[0].flow.role == SF_ROLE_CLIENT);
+	EXPECT(recs[0].sum.close == SF_CLOSE_NORMAL);
+	EXPECT_STR(recs[0].sum.closer, "local");
+	EXPECT(recs[0].sum.time_wait_inferred);
+	EXPECT(recs[0].sum.time_wait_from == SF_TCP_FIN_WAIT2);
+	EXPECT(recs[0].sum.connect_ns == 1000);
+	EXPECT(recs[0].sum.dwell[SF_TCP_ESTABLISHED] == 8000);
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT1] == 1000);
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 1000);
+	EXPECT(recs[0].sum.lifetime_ns == 11000);
+	EXPECT(!partial(0));
+	flow_table__free(t);
+}
+
+static void test_server_seed_path(void)
+{
+	struct flow_table *t = table(64);
+
+	feed(t, ev(0xb1, 500, 500, SF_TCP_LISTEN, SF_TCP_SYN_RECV));
+	feed(t, ev(0xb1, 500, 520, SF_TCP_SYN_RECV, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xb1, 500, 9000, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT));
+	feed(t, ev(0xb1, 500, 9500, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+	feed(t, ev(0xb1, 500, 9600, SF_TCP_LAST_ACK, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "LISTEN>SYN_RECEIVED>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED");
+	EXPECT(recs[0].flow.role == SF_ROLE_SERVER);
+	EXPECT(recs[0].sum.close == SF_CLOSE_NORMAL);
+	EXPECT_STR(recs[0].sum.closer, "peer");
+	EXPECT(!recs[0].sum.time_wait_inferred);
+	EXPECT(recs[0].sum.handshake_ns == 20);
+	EXPECT(recs[0].sum.dwell[SF_TCP_CLOSE_WAIT] == 500);
+	EXPECT(recs[0].sum.dwell[SF_TCP_LAST_ACK] == 100);
+	EXPECT(recs[0].sum.lifetime_ns == 9100);
+	EXPECT(!partial(0));
+	flow_table__free(t);
+}
+
+static void test_listener_records(void)
+{
+	struct flow_table *t = table(64);
+	struct synfin_event l = ev(0xc0, 100, 100, SF_TCP_CLOSE, SF_TCP_LISTEN);
+	struct synfin_event c = ev(0xc1, 200, 200, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
+	struct synfin_event r = ctl(0xd0, 0, 300, SF_EV_SYNACK_RETRANS, SF_TCP_SYN_RECV);
+
+	l.sport = 8080;
+	l.dport = 0;
+	c.sport = 8080;
+	r.sport = 8080;
+	flow_table__ingest(t, &l);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].type == SF_REC_LISTEN_START);
+	flow_table__ingest(t, &c);
+	flow_table__ingest(t, &r);
+	l.oldstate = SF_TCP_LISTEN;
+	l.newstate = SF_TCP_CLOSE;
+	l.ts_ns = 5000;
+	l.flags = 0;
+	flow_table__ingest(t, &l);
+	flow_table__flush(t);
+	EXPECT(nrec == 2);
+	EXPECT(recs[1].type == SF_REC_LISTEN_STOP);
+	EXPECT(recs[1].flow.children == 1);
+	EXPECT(recs[1].flow.synack_retrans == 1);
+	EXPECT(recs[1].flow.role == SF_ROLE_LISTENER);
+	flow_table__free(t);
+}
+
+static void test_simultaneous_close(void)
+{
+	struct flow_table *t = table(64);
+
+	feed(t, ev(0xa2, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xa2, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xa2, 1, 10, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, ev(0xa2, 1, 11, SF_TCP_FIN_WAIT1, SF_TCP_CLOSING));
+	feed(t, ev(0xa2, 1, 15, SF_TCP_CLOSING, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>CLOSING>TIME_WAIT");
+	EXPECT(recs[0].sum.close == SF_CLOSE_SIMULTANEOUS);
+	EXPECT_STR(recs[0].sum.closer, "both");
+	EXPECT(recs[0].sum.time_wait_from == SF_TCP_CLOSING);
+	EXPECT(recs[0].sum.dwell[SF_TCP_CLOSING] == 4);
+	flow_table__free(t);
+}
+
+/* The seed: FIN and ACK in one segment take FIN_WAIT_1 straight to TIME_WAIT. */
+static void test_fin_wait1_to_time_wait(void)
+{
+	struct flow_table *t = table(64);
+
+	feed(t, ev(0xa3, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xa3, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xa3, 1, 10, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, ev(0xa3, 1, 12, SF_TCP_FIN_WAIT1, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>TIME_WAIT");
+	EXPECT(recs[0].sum.close == SF_CLOSE_NORMAL);
+	EXPECT(recs[0].sum.time_wait_from == SF_TCP_FIN_WAIT1);
+	EXPECT(!partial(0));
+	flow_table__free(t);
+}
+
+static void test_reset_received(void)
+{
+	struct flow_table *t = table(64);
+	struct synfin_event c;
+
+	feed(t, ev(0xb2, 1, 1, SF_TCP_LISTEN, SF_TCP_SYN_RECV));
+	feed(t, ev(0xb2, 1, 2, SF_TCP_SYN_RECV, SF_TCP_ESTABLISHED));
+	feed(t, ctl(0xb2, 1, 5, SF_EV_RESET_RECV, SF_TCP_ESTABLISHED));
+	c = ev(0xb2, 1, 6, SF_TCP_ESTABLISHED, SF_TCP_CLOSE);
+	c.sk_err = ECONNRESET;
+	feed(t, c);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "LISTEN>SYN_RECEIVED>ESTABLISHED>CLOSED");
+	EXPECT(recs[0].sum.close == SF_CLOSE_RESET);
+	EXPECT(recs[0].flow.rst_recv == SF_TCP_ESTABLISHED);
+	EXPECT(recs[0].sum.closer == NULL);
+	EXPECT(!recs[0].sum.time_wait_inferred);
+	flow_table__free(t);
+}
+
+/* SO_LINGER{1,0}: the kernel enters CLOSE, then sends the RST. */
+static void test_reset_sent_after_close(void)
+{
+	struct flow_table *t = table(64);
+
+	feed(t, ev(0xa4, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xa4, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xa4, 1, 9, SF_TCP_ESTABLISHED, SF_TCP_CLOSE));
+	feed(t, ctl(0xa4, 1, 10, SF_EV_RESET_SENT, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].sum.close == SF_CLOSE_RESET);
+	EXPECT(recs[0].flow.rst_sent == SF_TCP_ESTABLISHED);
+	flow_table__free(t);
+}
+
+static void test_refused(void)
+{
+	struct flow_table *t = table(64);
+	struct synfin_event c;
+
+	feed(t, ev(0xa5, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ctl(0xa5, 1, 40, SF_EV_RESET_RECV, SF_TCP_SYN_SENT));
+	c = ev(0xa5, 1, 41, SF_TCP_SYN_SENT, SF_TCP_CLOSE);
+	c.sk_err = ECONNREFUSED;
+	feed(t, c);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>CLOSED");
+	EXPECT(recs[0].sum.close == SF_CLOSE_REFUSED);
+	EXPECT(!recs[0].sum.established);
+	EXPECT(recs[0].sum.connect_ns == -1);
+	EXPECT(recs[0].sum.lifetime_ns == 40);
+	flow_table__free(t);
+}
+
+static void test_syn_timeout(void)
+{
+	struct flow_table *t = table(64);
+	struct synfin_event c;
+
+	feed(t, ev(0xa6, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ctl(0xa6, 1, 1000, SF_EV_RETRANS, SF_TCP_SYN_SENT));
+	feed(t, ctl(0xa6, 1, 3000, SF_EV_RETRANS, SF_TCP_SYN_SENT));
+	c = ev(0xa6, 1, 7000, SF_TCP_SYN_SENT, SF_TCP_CLOSE);
+	c.sk_err = ETIMEDOUT;
+	feed(t, c);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].sum.close == SF_CLOSE_TIMEOUT);
+	EXPECT(recs[0].flow.syn_retrans == 2);
+	EXPECT(recs[0].sum.dwell[SF_TCP_SYN_SENT] == 6999);
+	flow_table__free(t);
+}
+
+static void test_unreachable_and_aborted(void)
+{
+	struct flow_table *t = table(64);
+	struct synfin_event c;
+
+	feed(t, ev(0xa7, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	c = ev(0xa7, 1, 9, SF_TCP_SYN_SENT, SF_TCP_CLOSE);
+	c.sk_err = EHOSTUNREACH;
+	feed(t, c);
+	/* the application gave up before the handshake completed */
+	feed(t, ev(0xa8, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xa8, 1, 5, SF_TCP_SYN_SENT, SF_TCP_CLOSE));
+	/* a server child that died before ESTABLISHED */
+	feed(t, ev(0xb3, 1, 1, SF_TCP_LISTEN, SF_TCP_SYN_RECV));
+	feed(t, ev(0xb3, 1, 5, SF_TCP_SYN_RECV, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 3);
+	EXPECT(recs[0].sum.close == SF_CLOSE_UNREACHABLE);
+	EXPECT(recs[1].sum.close == SF_CLOSE_ABORTED);
+	EXPECT(recs[2].sum.close == SF_CLOSE_NEVER_ESTABLISHED);
+	flow_table__free(t);
+}
+
+/* Events of one socket can reach the ring from different CPUs out of order. */
+static void test_out_of_order(void)
+{
+	struct flow_table *t = table(64);
+
+	feed(t, ev(0xa9, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xa9, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xa9, 1, 10, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, ev(0xa9, 1, 12, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+	feed(t, ev(0xa9, 1, 11, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT");
+	EXPECT(!partial(0));
+	EXPECT(recs[0].flow.partial & SF_PART_OUT_OF_ORDER);
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 1);
+
+	/* a birth that arrives after the next transition */
+	feed(t, ev(0xaa, 7, 8, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xaa, 7, 7, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xaa, 7, 20, SF_TCP_ESTABLISHED, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 2);
+	EXPECT_STR(path(1), "CLOSED>SYN_SENT>ESTABLISHED>CLOSED");
+	EXPECT(recs[1].sum.connect_ns == 1);
+	EXPECT(recs[1].flow.role == SF_ROLE_CLIENT);
+	EXPECT(!partial(1));
+	EXPECT(recs[1].sum.lifetime_ns == 13);
+
+	/* a RST that overtakes the socket's first state event */
+	feed(t, ctl(0xab, 9, 40, SF_EV_RESET_RECV, SF_TCP_SYN_SENT));
+	feed(t, ev(0xab, 9, 9, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xab, 9, 41, SF_TCP_SYN_SENT, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 3);
+	EXPECT(recs[2].sum.close == SF_CLOSE_REFUSED);
+	EXPECT(recs[2].flow.rst_recv == SF_TCP_SYN_SENT);
+	EXPECT(!partial(2));
+	flow_table__free(t);
+}
+
+static void test_duplicates(void)
+{
+	struct flow_table *t = table(64);
+	struct flow_table_stats st;
+
+	feed(t, ev(0xab, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xab, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xab, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xab, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xab, 1, 5, SF_TCP_ESTABLISHED, SF_TCP_CLOSE));
+	feed(t, ev(0xab, 1, 5, SF_TCP_ESTABLISHED, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>CLOSED");
+	EXPECT(recs[0].flow.duplicates == 3);
+	EXPECT(st.duplicates == 3);
+	EXPECT(st.open == 0 && st.closing == 0);
+	flow_table__free(t);
+}
+
+/* FIN_WAIT_1 and FIN_WAIT_1 -> FIN_WAIT_2 never arrived (ring full) */
+static void test_missing_events(void)
+{
+	struct flow_table *t = table(64);
+
+	feed(t, ev(0xac, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xac, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xac, 1, 12, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].sum.gap);
+	EXPECT(partial(0));
+	/* no dwell is invented for ESTABLISHED: it ended at an unknown time */
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>TIME_WAIT");
+	EXPECT(!(recs[0].sum.have_dwell & (1u << SF_TCP_ESTABLISHED)));
+	EXPECT(recs[0].sum.have_dwell & (1u << SF_TCP_SYN_SENT));
+
+	/* the birth event was lost: the flow is marked, not guessed */
+	feed(t, ev(0xad, 3, 20, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT));
+	feed(t, ev(0xad, 3, 30, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+	feed(t, ev(0xad, 3, 31, SF_TCP_LAST_ACK, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 2);
+	EXPECT(recs[1].flow.partial & SF_PART_MISSED);
+	EXPECT(recs[1].sum.lifetime_ns == -1);
+	flow_table__free(t);
+}
+
+/* Connections that existed before synfin started. */
+static void test_pre_existing(void)
+{
+	struct flow_table *t = table(64);
+	struct synfin_event e = ev(0xae, 50, 50, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT);
+
+	e.flags = SF_F_NEW_GEN | SF_F_NO_ENTRY;
+	e.owner_src = SF_OWNER_NONE;
+	feed(t, e);
+	e = ev(0xae, 50, 60, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK);
+	e.owner_src = SF_OWNER_CLOSE;
+	strcpy(e.comm, "nginx");
+	feed(t, e);
+	/* BPF repeats the owner it learnt in every later event */
+	e = ev(0xae, 50, 61, SF_TCP_LAST_ACK, SF_TCP_CLOSE);
+	e.owner_src = SF_OWNER_CLOSE;
+	strcpy(e.comm, "nginx");
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED");
+	EXPECT(recs[0].flow.partial & SF_PART_MID_FLOW);
+	EXPECT(recs[0].flow.role == SF_ROLE_UNKNOWN);
+	EXPECT(recs[0].sum.established);
+	EXPECT(recs[0].sum.close == SF_CLOSE_NORMAL);
+	EXPECT_STR(recs[0].sum.closer, "peer");
+	EXPECT(recs[0].sum.lifetime_ns == -1);
+	EXPECT(!(recs[0].sum.have_dwell & (1u << SF_TCP_ESTABLISHED)));
+	EXPECT_STR(recs[0].flow.comm, "nginx");
+
+	/* seen only at its very end: one event, port already released */
+	e = ev(0xaf, 70, 70, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE);
+	e.flags = SF_F_NEW_GEN | SF_F_NO_ENTRY;
+	e.sport = 0;
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 2);
+	EXPECT_STR(path(1), "FIN_WAIT_2>TIME_WAIT");
+	EXPECT(recs[1].flow.sport == 0);
+	EXPECT(partial(1));
+	flow_table__free(t);
+}
+
+/* One socket address, two generations, before the first is emitted. */
+static void test_address_reuse(void)
+{
+	struct flow_table *t = table(64);
+
+	client_seed(t, 0xe1, 0);
+	feed(t, ev(0xe1, 20000, 20000, SF_TCP_LISTEN, SF_TCP_SYN_RECV));
+	feed(t, ev(0xe1, 20000, 20010, SF_TCP_SYN_RECV, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xe1, 20000, 20100, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT));
+	feed(t, ev(0xe1, 20000, 20200, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+	feed(t, ev(0xe1, 20000, 20300, SF_TCP_LAST_ACK, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 2);
+	EXPECT(recs[0].flow.role == SF_ROLE_CLIENT);
+	EXPECT(recs[1].flow.role == SF_ROLE_SERVER);
+	EXPECT(!partial(0) && !partial(1));
+	EXPECT(recs[1].sum.lifetime_ns == 300);
+	flow_table__free(t);
+}
+
+static void test_late_event(void)
+{
+	struct flow_table *t = table(64);
+	struct flow_table_stats st;
+
+	client_seed(t, 0xe2, 0);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	/* a straggler of the emitted generation must not create a flow */
+	feed(t, ev(0xe2, 1000, 11000, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(nrec == 1);
+	EXPECT(st.late == 1);
+	EXPECT(st.open == 0);
+	flow_table__free(t);
+}
+
+static void test_eviction(void)
+{
+	struct flow_table *t = table(4);
+	struct flow_table_stats st;
+
+	for (__u64 i = 0; i < 6; i++) {
+		feed(t, ev(0x100 + i, i + 1, i + 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+		feed(t, ev(0x100 + i, i + 1, i + 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	}
+	flow_table__stats(t, &st);
+	EXPECT(nrec == 2);
+	EXPECT(st.evicted == 2);
+	EXPECT(st.open == 4);
+	EXPECT(st.by_state[SF_TCP_ESTABLISHED] == 4);
+	EXPECT(recs[0].flow.sk == 0x100 && recs[1].flow.sk == 0x101); /* least recent first */
+	EXPECT(recs[0].sum.close == SF_CLOSE_NONE);
+	EXPECT(partial(0));
+	flow_table__free(t);
+}
+
+static void test_decode_errors(void)
+{
+	struct flow_table *t = table(16);
+	struct flow_table_stats st;
+	struct synfin_event e = ev(1, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+
+	e.version = 99;
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	e = ev(1, 1, 1, 0, SF_TCP_SYN_SENT);
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	e = ev(1, 1, 1, SF_TCP_CLOSE, 200);
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	e = ev(1, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	e.family = 3;
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	e.family = 2;
+	e.kind = 77;
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	flow_table__stats(t, &st);
+	EXPECT(st.decode_errors == 5);
+	EXPECT(st.events == 0 && st.open == 0);
+	flow_table__free(t);
+}
+
+/* connect() enters SYN_SENT before it picks the port; CLOSE has none left */
+static void test_tuple_learnt_late(void)
+{
+	struct flow_table *t = table(16);
+	struct synfin_event e = ev(0xe3, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+
+	e.sport = 0;
+	feed(t, e);
+	e = ev(0xe3, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED);
+	e.sport = 51000;
+	feed(t, e);
+	e = ev(0xe3, 1, 3, SF_TCP_ESTABLISHED, SF_TCP_CLOSE);
+	e.sport = 0;
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].flow.sport == 51000);
+	flow_table__free(t);
+}
+
+/* accept() names the worker that owns a prefork server's connection */
+static void test_owner_update(void)
+{
+	struct flow_table *t = table(16);
+	struct synfin_event e = ev(0xb4, 1, 1, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
+
+	e.owner_src = SF_OWNER_LISTENER;
+	e.tgid = 10;
+	feed(t, e);
+	e = ev(0xb4, 1, 2, SF_TCP_SYN_RECV, SF_TCP_ESTABLISHED);
+	e.owner_src = SF_OWNER_LISTENER;
+	e.tgid = 10;
+	feed(t, e);
+	e = ev(0xb4, 1, 9, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT);
+	e.owner_src = SF_OWNER_ACCEPT;
+	e.tgid = 11;
+	strcpy(e.comm, "worker");
+	feed(t, e);
+	/* later events that carry no owner keep the accept() one */
+	e = ev(0xb4, 1, 10, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK);
+	e.owner_src = SF_OWNER_NONE;
+	feed(t, e);
+	e = ev(0xb4, 1, 11, SF_TCP_LAST_ACK, SF_TCP_CLOSE);
+	e.owner_src = SF_OWNER_NONE;
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].flow.owner_src == SF_OWNER_ACCEPT);
+	EXPECT(recs[0].flow.tgid == 11);
+	EXPECT_STR(recs[0].flow.comm, "worker");
+	flow_table__free(t);
+}
+
+static void test_stats_by_state(void)
+{
+	struct flow_table *t = table(64);
+	struct flow_table_stats st;
+
+	feed(t, ev(0x201, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0x202, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0x202, 1, 2, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0x203, 1, 1, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT));
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 3);
+	EXPECT(st.by_state[SF_TCP_SYN_SENT] == 1);
+	EXPECT(st.by_state[SF_TCP_ESTABLISHED] == 1);
+	EXPECT(st.by_state[SF_TCP_CLOSE_WAIT] == 1);
+	feed(t, ev(0x203, 1, 5, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+	feed(t, ev(0x203, 1, 6, SF_TCP_LAST_ACK, SF_TCP_CLOSE));
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 2 && st.closing == 1);
+	EXPECT(st.by_state[SF_TCP_CLOSE_WAIT] == 0 && st.by_state[SF_TCP_LAST_ACK] == 0);
+	flow_table__free(t);
+}
+
+/* A long run through a small table: the indices stay consistent. */
+static void test_churn(void)
+{
+	struct flow_table *t = table(64);
+	struct flow_table_stats st;
+	__u64 ts = 1;
+
+	for (__u64 i = 0; i < 20000; i++) {
+		__u64 sk = 0x1000 + (i % 97) * 64; /* addresses reused constantly */
+
+		feed(t, ev(sk, ts, ts, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+		feed(t, ev(sk, ts, ts + 1, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+		feed(t, ev(sk, ts, ts + 2, SF_TCP_ESTABLISHED, SF_TCP_CLOSE));
+		ts += 3;
+		flow_table__advance(t, ts);
+		if (nrec >= MAXREC - 1)
+			nrec = 0;
+	}
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(st.flows_emitted == 20000);
+	EXPECT(st.open == 0 && st.closing == 0);
+	EXPECT(st.evicted == 0);
+	EXPECT(st.duplicates == 0 && st.late == 0);
+	flow_table__free(t);
+}
+
+static const char *escaped(const char *in, size_t n)
+{
+	static struct json j;
+
+	json__reset(&j);
+	json__strn(&j, NULL, in, n);
+	json__newline(&j);
+	j.buf[j.len - 1] = 0;
+	return j.buf;
+}
+
+static void test_json_escaping(void)
+{
+	EXPECT_STR(escaped("plain", 5), "\"plain\"");
+	EXPECT_STR(escaped("a\"b\\c", 5), "\"a\\\"b\\\\c\"");
+	EXPECT_STR(escaped("\x01\n\t\x7f", 4), "\"\\u0001\\n\\t\\u007f\"");
+	EXPECT_STR(escaped("\xff", 1), "\"\\ufffd\"");
+	EXPECT_STR(escaped("caf\xc3\xa9", 5), "\"caf\xc3\xa9\"");		/* valid UTF-8 kept */
+	EXPECT_STR(escaped("\xc3", 1), "\"\\ufffd\"");			/* truncated sequence */
+	EXPECT_STR(escaped("\xc0\xaf", 2), "\"\\ufffd\\ufffd\"");		/* overlong '/' */
+	EXPECT_STR(escaped("\xed\xa0\x80", 3), "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate */
+	EXPECT_STR(escaped("\xf0\x9f\x98\x80", 4), "\"\xf0\x9f\x98\x80\"");
+}
+
+static void test_json_record(void)
+{
+	struct flow_table *t = table(16);
+	struct sf_clock clk = { .mono_to_real_ns = 1764000000000000000LL };
+	struct sf_record r = { .type = SF_REC_FLOW };
+	struct json j = {};
+
+	client_seed(t, 0xe4, 0);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	memcpy(recs[0].flow.comm, "x\"y\\\x01\xff", 7);
+	r.flow = &recs[0].flow;
+	record_json__flow(&j, &r, &clk);
+	EXPECT(j.len > 0 && j.buf[j.len - 1] == '\n');
+	j.buf[j.len - 1] = 0;
+	EXPECT(strstr(j.buf, "\"comm\":\"x\\\"y\\\\\\u0001\\ufffd\"") != NULL);
+	EXPECT(strstr(j.buf, "\"local\":{\"address\":\"10.0.0.1\",\"port\":40228}") != NULL);
+	EXPECT(strstr(j.buf, "\"path\":\"CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT\"") != NULL);
+	EXPECT(strstr(j.buf, "\"durations_us\":{") != NULL);
+	EXPECT(strstr(j.buf, "\"time\":\"2025-11-24T16:00:00.000012Z\"") != NULL);
+	EXPECT(strchr(j.buf, '\n') == NULL);
+	json__free(&j);
+	flow_table__free(t);
+}
+
+static void test_record_file(void)
+{
+	char path[] = "/tmp/synfin-unit.XXXXXX";
+	struct synfin_event e = ev(1, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT), back;
+	char err[256];
+	int64_t off = 0;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	EXPECT(fd >= 0);
+	close(fd);
+	EXPECT(recorder__open(&f, path, 42) == 0);
+	EXPECT(recorder__write(f, &e) == 0);
+	EXPECT(recorder__write(f, &e) == 0);
+	fwrite(&e, 10, 1, f); /* a torn last event */
+	fclose(f);
+
+	EXPECT(replay__open(&f, path, &off, err, sizeof(err)) == 0);
+	EXPECT(off == 42);
+	EXPECT(replay__next(f, &back, 0, err, sizeof(err)) == 1);
+	EXPECT(memcmp(&back, &e, sizeof(e)) == 0);
+	EXPECT(replay__next(f, &back, 1, err, sizeof(err)) == 1);
+	EXPECT(replay__next(f, &back, 2, err, sizeof(err)) == -EINVAL);
+	EXPECT(strstr(err, "truncated") != NULL);
+	fclose(f);
+
+	f = fopen(path, "w");
+	fputs("this is not a recording, just some garbage text...", f);
+	fclose(f);
+	EXPECT(replay__open(&f, path, &off, err, sizeof(err)) == -EINVAL);
+	EXPECT(strstr(err, "not a synfin recording") != NULL);
+	unlink(path);
+}
+
+#define RUN(fn)                                   \
+	do {                                      \
+		cur_test = #fn + 5;               \
+		cur_failed = false;               \
+		fn();                             \
+		if (cur_failed) {                 \
+			failures++;               \
+		} else {                          \
+			passes++;                 \
+			printf("PASS %s\n", cur_test); \
+		}                                 \
+	} while (0)
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	RUN(test_client_seed_path);
+	RUN(test_server_seed_path);
+	RUN(test_listener_records);
+	RUN(test_simultaneous_close);
+	RUN(test_fin_wait1_to_time_wait);
+	RUN(test_reset_received);
+	RUN(test_reset_sent_after_close);
+	RUN(test_refused);
+	RUN(test_syn_timeout);
+	RUN(test_unreachable_and_aborted);
+	RUN(test_out_of_order);
+	RUN(test_duplicates);
+	RUN(test_missing_events);
+	RUN(test_pre_existing);
+	RUN(test_address_reuse);
+	RUN(test_late_event);
+	RUN(test_eviction);
+	RUN(test_decode_errors);
+	RUN(test_tuple_learnt_late);
+	RUN(test_owner_update);
+	RUN(test_stats_by_state);
+	RUN(test_churn);
+	RUN(test_json_escaping);
+	RUN(test_json_record);
+	RUN(test_record_file);
+	printf("unit: %d passed, %d failed\n", passes, failures);
+	return failures ? 1 : 0;
+}
