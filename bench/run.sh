@@ -346,7 +346,7 @@ run_one() {
 
 	rm -f "$out"
 	printf 'bench: round %d %-9s %8.0f conn/s  events %s lost %s%s\n' "$round" "$cfg" \
-		"$(jq -n --argjson s "$storm" '$s.conn_per_s // 0')" "$seen" "$lost" \
+		"$(jq -n --argjson s "$storm" '$s.conn_per_s // 0')" "${seen/null/-}" "${lost/null/-}" \
 		"$($ok || echo "  FAILED: $why")" >&2
 }
 

@@ -256,6 +256,9 @@ int sf_set_state(struct bpf_raw_tracepoint_args *ctx)
 		e->oldstate = old;
 		e->newstate = new;
 		e->sk_err = BPF_CORE_READ(sk, sk_err);
+		/* only sockets we did not see born need joining by cookie
+		 * (to the start-up snapshot: sock_diag assigns cookies) */
+		e->cookie = (flags & SF_F_NO_ENTRY) ? BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) : 0;
 		fill_from_sock(e, s);
 		e->flags = flags;
 		submit(e);
@@ -317,6 +320,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, boo
 	e->oldstate = state;
 	e->newstate = state;
 	e->sk_err = 0;
+	e->cookie = 0;
 	fill_from_sock(e, s);
 	if (s == &t)
 		e->flags = SF_F_NO_ENTRY;
@@ -377,6 +381,7 @@ int sf_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
 	e->oldstate = SF_TCP_SYN_RECV;
 	e->newstate = SF_TCP_SYN_RECV;
 	e->sk_err = BPF_CORE_READ(req, num_retrans);
+	e->cookie = 0;
 	fill_from_sock(e, &t);
 	e->flags = SF_F_NO_ENTRY;
 	submit(e);

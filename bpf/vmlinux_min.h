@@ -28,6 +28,7 @@ typedef __u8 u8;
 typedef __u16 u16;
 typedef __u32 u32;
 typedef __u64 u64;
+typedef __s64 s64;
 typedef _Bool bool;
 #define true 1
 #define false 0
@@ -61,6 +62,10 @@ struct bpf_raw_tracepoint_args {
 };
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+typedef struct {
+	s64 counter;
+} atomic64_t;
 
 struct in6_addr {
 	union {
@@ -99,6 +104,7 @@ struct sock_common {
 	possible_net_t skc_net;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
+	atomic64_t skc_cookie;
 };
 
 struct sock {

@@ -37,7 +37,8 @@ enum synfin_event_kind {
 	SF_EV_SYNACK_RETRANS = 3, /* tcp:tcp_retransmit_synack (request sock) */
 	SF_EV_RESET_RECV = 4,	/* tcp:tcp_receive_reset */
 	SF_EV_RESET_SENT = 5,	/* tcp:tcp_send_reset with a socket */
-	SF_EV_KIND_MAX = 6,
+	SF_EV_SEGMENT = 6,	/* a TCP control segment seen by a packet hook */
+	SF_EV_KIND_MAX = 7,
 };
 
 /* Where the owner (pid/tgid/comm/cgroup) of a socket was learnt. */
@@ -54,19 +55,31 @@ enum synfin_owner_source {
 #define SF_F_NEW_GEN	(1u << 0) /* BPF started a new generation here */
 #define SF_F_NO_ENTRY	(1u << 1) /* BPF had no per-socket entry (pre-existing or evicted) */
 
+struct synfin_seg {		/* kind == SF_EV_SEGMENT */
+	__u32 seq;		/* host order */
+	__u32 ack;
+	__u32 ifindex;
+	__u32 payload;		/* TCP payload bytes */
+	__u16 window;		/* raw, unscaled */
+	__u8 tcp_flags;		/* FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 */
+	__u8 dir;		/* SF_DIR_* */
+	__u8 pad[6];
+};
+
+#define SF_DIR_INGRESS 0
+#define SF_DIR_EGRESS 1
+
 struct synfin_event {
 	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u64 sk;		/* socket address: identity, with gen */
+	__u64 sk;		/* socket address: identity, with gen (0 for segments) */
 	__u64 gen;		/* ts_ns of the socket's birth transition in BPF */
-	__u64 cgroup_id;	/* owner's cgroup v2 id */
+	__u64 cookie;		/* socket cookie if one was assigned (sock_diag does), else 0 */
 	__u32 netns;		/* network namespace inode */
-	__u32 pid;		/* owner thread id */
-	__u32 tgid;		/* owner process id */
 	__u32 cur_tgid;		/* task on the CPU when the event fired */
-	__u8 saddr[16];		/* local address (IPv4 in the first 4 bytes) */
-	__u8 daddr[16];		/* remote address */
-	__u16 sport;		/* local port, host order */
-	__u16 dport;		/* remote port, host order */
+	__u8 saddr[16];		/* local address (IPv4 in the first 4 bytes); segments: source */
+	__u8 daddr[16];		/* remote address; segments: destination */
+	__u16 sport;		/* local port, host order; segments: source */
+	__u16 dport;		/* remote port, host order; segments: destination */
 	__u8 version;		/* SYNFIN_EVENT_VERSION */
 	__u8 kind;		/* enum synfin_event_kind */
 	__u8 family;		/* AF_INET / AF_INET6 */
@@ -76,10 +89,18 @@ struct synfin_event {
 	__u16 flags;		/* SF_F_* */
 	__u16 sk_err;		/* sk->sk_err (errno) at the event */
 	__u16 pad;
-	char comm[SYNFIN_COMM_LEN]; /* owner's comm: untrusted bytes */
+	union {
+		struct {	/* socket events: the owner */
+			__u64 cgroup_id; /* owner's cgroup v2 id */
+			__u32 pid;	/* owner thread id */
+			__u32 tgid;	/* owner process id */
+			char comm[SYNFIN_COMM_LEN]; /* owner's comm: untrusted bytes */
+		};
+		struct synfin_seg seg;
+	};
 };
 
-_Static_assert(sizeof(struct synfin_event) == 112, "synfin_event layout changed: bump SYNFIN_EVENT_VERSION");
+_Static_assert(sizeof(struct synfin_event) == 120, "synfin_event layout changed: bump SYNFIN_EVENT_VERSION");
 
 /* Indices of the BPF-side counters (per-CPU array "counters"). */
 enum synfin_counter {

@@ -30,6 +30,11 @@ Checks (repeatable where it makes sense):
                      pairs, no listen record for their server port
   --netns INODE      every flow/listen record in the file has this netns
   --expect-conns N   tcpctl must have reported N connections (default: >= 1)
+  --tcpstates FILE   output of libbpf-tools "tcpstates -w -T": for each
+                     matched flow, the transitions tcpstates printed for that
+                     socket equal those synfin's path implies, and the time
+                     tcpstates gives for each state left matches synfin's
+                     dwell (--dwell-tolerance-us, default 250, + 1%)
 The file always gets a "jsonl" check: every line is UTF-8 JSON.
 """
 
@@ -211,6 +216,75 @@ def duration_problems(rec):
     return p
 
 
+# synfin state names -> tcpstates' (the kernel's tcp_state_names)
+TS_NAMES = {"CLOSED": "CLOSE", "SYN_RECEIVED": "SYN_RECV",
+            "FIN_WAIT_1": "FIN_WAIT1", "FIN_WAIT_2": "FIN_WAIT2"}
+
+
+def read_tcpstates(path):
+    """Socket lives from tcpstates output: lists of transition dicts.
+
+    Lines are grouped by socket address; a life ends at "-> CLOSE" (the
+    address may then be reused by another socket). Fields are taken from
+    the right, as COMM may contain blanks.
+    """
+    lives, open_lives = [], {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            t = line.split()
+            if len(t) < 13 or t[-3] != "->" or not t[-7].isdigit():
+                continue
+            ev = {"sk": t[1], "laddr": t[-9], "lport": int(t[-8]),
+                  "raddr": t[-6], "rport": int(t[-5]), "old": t[-4],
+                  "new": t[-2], "ms": float(t[-1])}
+            life = open_lives.get(ev["sk"])
+            if life is None:
+                life = open_lives[ev["sk"]] = []
+                lives.append(life)
+            life.append(ev)
+            if ev["new"] == "CLOSE":
+                del open_lives[ev["sk"]]
+    return lives
+
+
+def expected_transitions(rec):
+    path = rec.get("path", "").split(">")
+    names = [TS_NAMES.get(s, s) for s in path]
+    if get(rec, "time_wait.inferred") is True and path[-1] == "TIME_WAIT":
+        # the hand-over to the time-wait socket is reported as CLOSE
+        names[-1] = "CLOSE"
+    return [(names[i], names[i + 1]) for i in range(len(names) - 1)], path
+
+
+def tcpstates_problems(lives, rec, local, peer, tolerance):
+    mine = [life for life in lives if any(
+        (e["laddr"], e["lport"], e["raddr"], e["rport"]) ==
+        (local[0], local[1], peer[0], peer[1]) for e in life)]
+    if len(mine) != 1:
+        return ["%d tcpstates socket lives for %s:%d -> %s:%d" %
+                ((len(mine),) + local + peer)], []
+    life = mine[0]
+    got = [(e["old"], e["new"]) for e in life]
+    want, path = expected_transitions(rec)
+    if got != want:
+        return ["tcpstates %s, synfin %s" %
+                (" ".join("%s->%s" % x for x in got),
+                 " ".join("%s->%s" % x for x in want))], []
+    p = []
+    d = rec.get("durations_us") or {}
+    for i, e in enumerate(life):
+        if i == 0:
+            continue  # tcpstates has no time for the first state
+        key = path[i].lower()
+        ts_us = e["ms"] * 1000
+        if key not in d:
+            p.append("no durations_us.%s" % key)
+        elif abs(d[key] - ts_us) > tolerance + ts_us / 100:
+            p.append("%s: synfin %d us, tcpstates %.0f us" %
+                     (key, d[key], ts_us))
+    return [], p
+
+
 def main():
     ap = argparse.ArgumentParser(add_help=True)
     ap.add_argument("--jsonl", required=True)
@@ -229,6 +303,8 @@ def main():
     ap.add_argument("--absent", action="store_true")
     ap.add_argument("--netns", type=int)
     ap.add_argument("--expect-conns", type=int)
+    ap.add_argument("--tcpstates")
+    ap.add_argument("--dwell-tolerance-us", type=int, default=250)
     a = ap.parse_args()
     comm = a.comm.encode("latin-1", "backslashreplace").decode(
         "unicode_escape")
@@ -373,6 +449,24 @@ def main():
             report(name + "/passive-close-wait", pp)
         if a.fin_span_us is not None:
             report(name + "/active-fin-wait-span", pf)
+
+    if a.tcpstates:
+        lives = read_tcpstates(a.tcpstates)
+        for end in ("client", "server"):
+            pt, pd = [], []
+            for (i, e), r in sorted(flows.items()):
+                if e != end:
+                    continue
+                c = conns[i]
+                cl, sv = (c["caddr"], c["cport"]), (c["saddr"], c["sport"])
+                local, peer = (cl, sv) if end == "client" else (sv, cl)
+                t, d = tcpstates_problems(lives, r, local, peer,
+                                          a.dwell_tolerance_us)
+                pt += ["%s n=%d: %s" % (c["scenario"], c["n"], m) for m in t]
+                pd += ["%s n=%d: %s" % (c["scenario"], c["n"], m) for m in d]
+            if any(e == end for _, e in flows):
+                report("%s/%s-transitions" % (name, end), pt)
+                report("%s/%s-dwell" % (name, end), pd)
 
     if a.listen:
         p = []
