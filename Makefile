@@ -32,9 +32,9 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # the pure core: no libbpf, shared by the daemon and the unit tests
-CORE_SRC := daemon/flow.c daemon/json.c daemon/record_json.c daemon/recorder.c
+CORE_SRC := daemon/flow.c daemon/pileup.c daemon/json.c daemon/record_json.c daemon/recorder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
-DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/main.o
+DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/tc.o $(OUT)/main.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
@@ -54,6 +54,18 @@ $(OUT)/capture.o: daemon/capture.c $(OUT)/state.skel.h $(HDRS) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(DCFLAGS) -c $< -o $@
 
+$(OUT)/segment.bpf.o: bpf/segment.bpf.c bpf/vmlinux_min.h include/synfin.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/segment.skel.h: $(OUT)/segment.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name segment_bpf > $@
+
+$(OUT)/tc.o: daemon/tc.c $(OUT)/segment.skel.h $(HDRS) | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(DCFLAGS) -c $< -o $@
+
 $(OUT)/%.o: daemon/%.c $(HDRS) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(DCFLAGS) -c $< -o $@
@@ -69,6 +81,11 @@ $(OUT)/tcpctl: tests/helpers/tcpctl.c | $(OUT)
 $(OUT)/storm: bench/storm.c | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -pthread $< -o $@
+
+# test helper: prints the segment events of one namespace (tests/kernel/test_segments.sh)
+$(OUT)/segdump: tests/helpers/segdump.c $(OUT)/tc.o $(HDRS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/helpers/segdump.c $(OUT)/tc.o $(LIBS) -o $@
 
 $(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(HDRS)
 	$(call msg,LINK,$@)

@@ -15,11 +15,13 @@
  * flows kept for a short grace period so that late events still join them.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "flow.h"
 
 #define RECENT_SLOTS 4096	/* remembered emitted flows, for late events */
+#define SNAP_GEN UINT64_MAX	/* gen of snapshot flows, keyed by cookie until joined */
 #define LISTEN_BUCKETS 1024
 
 struct flow_list {
@@ -38,6 +40,9 @@ struct flow_table {
 	__u32 lbuckets[LISTEN_BUCKETS];
 	struct flow_list lru;	/* open flows, most recent at head */
 	struct flow_list closing; /* closed flows in close order */
+	struct flow_list slist[SF_TCP_NSTATES]; /* watched states, by entry time */
+	double tokens;		/* stuck-record rate limit */
+	__u64 tokens_ts;
 	__u64 recent[RECENT_SLOTS];
 	struct flow_table_stats st;
 };
@@ -177,43 +182,68 @@ static inline __u32 idx_of(struct flow_table *t, const struct sf_flow *f)
 	return (__u32)(f - t->pool);
 }
 
-static void list_unlink(struct flow_table *t, struct flow_list *l, struct sf_flow *f)
+#define LRU offsetof(struct sf_flow, lru)
+#define DL offsetof(struct sf_flow, dl)
+
+static inline struct sf_link *link_of(struct sf_flow *f, size_t off)
 {
-	if (f->prev != SF_NONE)
-		at(t, f->prev)->next = f->next;
-	else
-		l->head = f->next;
-	if (f->next != SF_NONE)
-		at(t, f->next)->prev = f->prev;
-	else
-		l->tail = f->prev;
-	f->prev = f->next = SF_NONE;
+	return (struct sf_link *)((char *)f + off);
 }
 
-static void list_push_head(struct flow_table *t, struct flow_list *l, struct sf_flow *f)
+static void list_unlink(struct flow_table *t, struct flow_list *l, struct sf_flow *f, size_t off)
 {
+	struct sf_link *k = link_of(f, off);
+
+	if (k->prev != SF_NONE)
+		link_of(at(t, k->prev), off)->next = k->next;
+	else
+		l->head = k->next;
+	if (k->next != SF_NONE)
+		link_of(at(t, k->next), off)->prev = k->prev;
+	else
+		l->tail = k->prev;
+	k->prev = k->next = SF_NONE;
+}
+
+static void list_push_head(struct flow_table *t, struct flow_list *l, struct sf_flow *f, size_t off)
+{
+	struct sf_link *k = link_of(f, off);
 	__u32 i = idx_of(t, f);
 
-	f->prev = SF_NONE;
-	f->next = l->head;
+	k->prev = SF_NONE;
+	k->next = l->head;
 	if (l->head != SF_NONE)
-		at(t, l->head)->prev = i;
+		link_of(at(t, l->head), off)->prev = i;
 	else
 		l->tail = i;
 	l->head = i;
 }
 
-static void list_push_tail(struct flow_table *t, struct flow_list *l, struct sf_flow *f)
+/* Insert after the last element for which before(elem) is true, walking
+ * from the tail: O(1) for the usual in-order case. */
+static void list_insert_sorted(struct flow_table *t, struct flow_list *l, struct sf_flow *f, size_t off,
+			       __u64 key, __u64 (*key_of)(const struct sf_flow *))
 {
-	__u32 i = idx_of(t, f);
+	struct sf_link *k = link_of(f, off);
+	__u32 i = idx_of(t, f), p = l->tail;
 
-	f->next = SF_NONE;
-	f->prev = l->tail;
-	if (l->tail != SF_NONE)
-		at(t, l->tail)->next = i;
+	while (p != SF_NONE && key_of(at(t, p)) > key)
+		p = link_of(at(t, p), off)->prev;
+	k->prev = p;
+	k->next = p == SF_NONE ? l->head : link_of(at(t, p), off)->next;
+	if (k->next != SF_NONE)
+		link_of(at(t, k->next), off)->prev = i;
+	else
+		l->tail = i;
+	if (p != SF_NONE)
+		link_of(at(t, p), off)->next = i;
 	else
 		l->head = i;
-	l->tail = i;
+}
+
+static __u64 closed_at(const struct sf_flow *f)
+{
+	return f->state_ts[SF_TCP_CLOSE];
 }
 
 struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_fn sink, void *ctx)
@@ -244,6 +274,9 @@ struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_
 	t->free_head = SF_NONE;
 	t->lru.head = t->lru.tail = SF_NONE;
 	t->closing.head = t->closing.tail = SF_NONE;
+	for (int i = 0; i < SF_TCP_NSTATES; i++)
+		t->slist[i].head = t->slist[i].tail = SF_NONE;
+	t->tokens = cfg->stuck_rate;
 	return t;
 }
 
@@ -313,13 +346,146 @@ static bool recently_emitted(const struct flow_table *t, __u64 sk, __u64 gen)
 	return t->recent[h & (RECENT_SLOTS - 1)] == (h | 1);
 }
 
+static void hash_unlink(struct flow_table *t, struct sf_flow *f)
+{
+	__u32 *p = &t->buckets[key_hash(f->sk, f->gen) & (t->nbuckets - 1)];
+	__u32 me = idx_of(t, f);
+
+	while (*p != SF_NONE) {
+		if (*p == me) {
+			*p = f->hnext;
+			break;
+		}
+		p = &at(t, *p)->hnext;
+	}
+	f->hnext = SF_NONE;
+}
+
+static void hash_link(struct flow_table *t, struct sf_flow *f)
+{
+	__u32 b = key_hash(f->sk, f->gen) & (t->nbuckets - 1);
+
+	f->hnext = t->buckets[b];
+	t->buckets[b] = idx_of(t, f);
+}
+
+/* ---- stuck detection ---------------------------------------------------
+ * Each watched state has a list of its flows ordered by entry time, so
+ * the flows that pass the threshold are always at the head: advance()
+ * looks at heads only, never at the whole table. */
+
+static bool seen(const struct sf_flow *f, unsigned int s)
+{
+	return f->seen & (1u << s);
+}
+
+/* Entry time of the current state; for a state the flow was already in
+ * when first seen, the first sighting: a lower bound of its age. */
+static __u64 entry_ts(const struct sf_flow *f)
+{
+	return seen(f, f->state) ? f->state_ts[f->state] : f->first_ts;
+}
+
+static void emit_stuck(struct flow_table *t, struct sf_flow *f, enum sf_record_type type, __u8 next, __u64 now)
+{
+	struct sf_record rec = {
+		.type = type,
+		.flow = f,
+		.at = now,
+		.state = f->state,
+		.next_state = next,
+		.age_lower_bound = !seen(f, f->state),
+		.age_ns = now > entry_ts(f) ? now - entry_ts(f) : 0,
+		.threshold_ns = t->cfg.stuck_ns[f->state],
+	};
+
+	t->sink(t->sink_ctx, &rec);
+}
+
+static void state_leave(struct flow_table *t, struct sf_flow *f, __u8 next, __u64 now)
+{
+	if (f->in_slist) {
+		list_unlink(t, &t->slist[f->state], f, DL);
+		f->in_slist = 0;
+	}
+	if (f->stuck) {
+		t->st.stuck_by_state[f->state]--;
+		t->st.resolved_total++;
+		if (f->stuck == 2)
+			emit_stuck(t, f, SF_REC_RESOLVED, next, now);
+		f->stuck = 0;
+	}
+	if (f->pile_tgid) {
+		struct pileup_key k = { .netns = f->netns, .tgid = f->pile_tgid };
+
+		pileup__add(t->cfg.pileups, PILEUP_CLOSE_WAIT_PROCESS, &k, -1, NULL, now);
+		f->pile_tgid = 0;
+	}
+}
+
+static void state_enter(struct flow_table *t, struct sf_flow *f, __u64 now)
+{
+	if (t->cfg.stuck_ns[f->state]) {
+		list_insert_sorted(t, &t->slist[f->state], f, DL, entry_ts(f), entry_ts);
+		f->in_slist = 1;
+	}
+	if (f->state == SF_TCP_CLOSE_WAIT && f->tgid && t->cfg.pileups) {
+		struct pileup_key k = { .netns = f->netns, .tgid = f->tgid };
+
+		f->pile_tgid = f->tgid;
+		pileup__add(t->cfg.pileups, PILEUP_CLOSE_WAIT_PROCESS, &k, 1, f->comm, now);
+	}
+}
+
+static bool take_token(struct flow_table *t, __u64 now)
+{
+	if (!t->cfg.stuck_rate)
+		return true;
+	if (now > t->tokens_ts) {
+		t->tokens += (double)(now - t->tokens_ts) * t->cfg.stuck_rate / 1e9;
+		if (t->tokens > t->cfg.stuck_rate)
+			t->tokens = t->cfg.stuck_rate;
+		t->tokens_ts = now;
+	}
+	if (t->tokens < 1)
+		return false;
+	t->tokens -= 1;
+	return true;
+}
+
+static void check_deadlines(struct flow_table *t, __u64 now)
+{
+	for (int st = 1; st < SF_TCP_NSTATES; st++) {
+		__u64 thr = t->cfg.stuck_ns[st];
+
+		while (thr && t->slist[st].head != SF_NONE) {
+			struct sf_flow *f = at(t, t->slist[st].head);
+
+			if (entry_ts(f) + thr > now)
+				break;
+			list_unlink(t, &t->slist[st], f, DL);
+			f->in_slist = 0;
+			f->stuck = 1;
+			t->st.stuck_total++;
+			t->st.stuck_by_state[st]++;
+			if (take_token(t, now)) {
+				f->stuck = 2;
+				emit_stuck(t, f, SF_REC_STUCK, 0, now);
+			} else {
+				t->st.stuck_suppressed++;
+			}
+		}
+	}
+}
+
 /* Hand the flow to the sink, then drop it from every index. */
 static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 {
 	struct sf_record rec = { .flow = f };
-	__u32 *p = &t->buckets[key_hash(f->sk, f->gen) & (t->nbuckets - 1)];
 	__u32 me = idx_of(t, f);
 
+	if (!f->closed)
+		state_leave(t, f, 0, f->last_ts); /* evicted */
 	if (f->role == SF_ROLE_LISTENER) {
 		rec.type = SF_REC_LISTEN_STOP;
 		t->st.listen_records++;
@@ -331,22 +497,16 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 	t->sink(t->sink_ctx, &rec);
 
 	if (f->closed) {
-		list_unlink(t, &t->closing, f);
+		list_unlink(t, &t->closing, f, LRU);
 		t->st.closing--;
 	} else {
-		list_unlink(t, &t->lru, f);
+		list_unlink(t, &t->lru, f, LRU);
 		t->st.open--;
 		t->st.by_state[f->state]--;
 	}
-	while (*p != SF_NONE) {
-		if (*p == me) {
-			*p = f->hnext;
-			break;
-		}
-		p = &at(t, *p)->hnext;
-	}
+	hash_unlink(t, f);
 	remember_emitted(t, f);
-	f->next = t->free_head;
+	f->lru.next = t->free_head;
 	t->free_head = me;
 }
 
@@ -357,7 +517,7 @@ static struct sf_flow *alloc_flow(struct flow_table *t)
 
 	if (t->free_head != SF_NONE) {
 		i = t->free_head;
-		t->free_head = at(t, i)->next;
+		t->free_head = at(t, i)->lru.next;
 	} else if (t->used < t->cfg.max_flows) {
 		i = t->used++;
 	} else {
@@ -372,11 +532,12 @@ static struct sf_flow *alloc_flow(struct flow_table *t)
 		}
 		emit_and_release(t, f);
 		i = t->free_head;
-		t->free_head = at(t, i)->next;
+		t->free_head = at(t, i)->lru.next;
 	}
 	f = at(t, i);
 	memset(f, 0, sizeof(*f));
-	f->hnext = f->lnext = f->prev = f->next = SF_NONE;
+	f->hnext = f->lnext = SF_NONE;
+	f->lru.prev = f->lru.next = f->dl.prev = f->dl.next = SF_NONE;
 	return f;
 }
 
@@ -421,7 +582,6 @@ static void set_birth(struct sf_flow *f, const struct synfin_event *e)
 static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event *e)
 {
 	struct sf_flow *f = alloc_flow(t);
-	__u32 b = key_hash(e->sk, e->gen) & (t->nbuckets - 1);
 
 	f->sk = e->sk;
 	f->gen = e->gen;
@@ -437,31 +597,50 @@ static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event 
 		/* Not its birth: the daemon started after the socket did
 		 * (BPF had no entry), or the birth is late or lost. */
 		f->partial |= (e->flags & SF_F_NO_ENTRY) ? SF_PART_MID_FLOW : SF_PART_MISSED;
-	f->hnext = t->buckets[b];
-	t->buckets[b] = idx_of(t, f);
-	list_push_head(t, &t->lru, f);
+	hash_link(t, f);
+	list_push_head(t, &t->lru, f, LRU);
 	t->st.open++;
 	t->st.by_state[f->state]++;
+	state_enter(t, f, e->ts_ns);
 	return f;
 }
 
-static void set_current_state(struct flow_table *t, struct sf_flow *f, __u8 state)
+static void set_current_state(struct flow_table *t, struct sf_flow *f, __u8 state, __u64 ts)
 {
-	if (!f->closed) {
-		t->st.by_state[f->state]--;
-		t->st.by_state[state]++;
-	}
+	if (state == f->state)
+		return;
+	state_leave(t, f, state, ts);
+	t->st.by_state[f->state]--;
+	t->st.by_state[state]++;
 	f->state = state;
+	state_enter(t, f, ts);
 }
 
-static void mark_closed(struct flow_table *t, struct sf_flow *f)
+static void mark_closed(struct flow_table *t, struct sf_flow *f, __u64 ts)
 {
-	list_unlink(t, &t->lru, f);
+	state_leave(t, f, SF_TCP_CLOSE, ts);
+	list_unlink(t, &t->lru, f, LRU);
 	t->st.open--;
 	t->st.by_state[f->state]--;
 	f->closed = 1;
-	list_push_tail(t, &t->closing, f);
+	list_insert_sorted(t, &t->closing, f, LRU, closed_at(f), closed_at);
 	t->st.closing++;
+}
+
+/* The first event of a snapshot socket: from now on it is keyed like any
+ * other flow. */
+static struct sf_flow *join_snapshot(struct flow_table *t, const struct synfin_event *e)
+{
+	struct sf_flow *f = lookup(t, e->cookie, SNAP_GEN);
+
+	if (!f)
+		return NULL;
+	hash_unlink(t, f);
+	f->sk = e->sk;
+	f->gen = e->gen;
+	hash_link(t, f);
+	t->st.snapshot_joined++;
+	return f;
 }
 
 static void ingest_state(struct flow_table *t, const struct synfin_event *e)
@@ -470,6 +649,8 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 	__u8 new = e->newstate;
 	__u16 bit = 1u << new;
 
+	if (!f && (e->flags & SF_F_NO_ENTRY) && e->cookie)
+		f = join_snapshot(t, e);
 	if (!f) {
 		if (!(e->flags & SF_F_NEW_GEN) && recently_emitted(t, e->sk, e->gen)) {
 			t->st.late++;
@@ -500,8 +681,14 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 		f->sk_err = e->sk_err;
 	if (e->sport && (!f->sport || e->ts_ns >= f->last_ts))
 		take_tuple(f, e);
-	if (e->owner_src != SF_OWNER_NONE && e->ts_ns >= f->last_ts)
+	if (e->owner_src != SF_OWNER_NONE && e->ts_ns >= f->last_ts) {
 		take_owner(f, e);
+		if (f->pile_tgid && f->pile_tgid != f->tgid) {
+			/* the CLOSE_WAIT belongs to another process now */
+			state_leave(t, f, f->state, e->ts_ns);
+			state_enter(t, f, e->ts_ns);
+		}
+	}
 	if (e->ts_ns < f->first_ts)
 		f->first_ts = e->ts_ns;
 	if (e->ts_ns < f->last_ts)
@@ -509,12 +696,12 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 
 	if (e->ts_ns >= f->last_ts) {
 		f->last_ts = e->ts_ns;
-		if (!f->closed)
-			set_current_state(t, f, new);
+		if (!f->closed && new != SF_TCP_CLOSE)
+			set_current_state(t, f, new, e->ts_ns);
 	}
 	if (!f->closed) {
-		list_unlink(t, &t->lru, f);
-		list_push_head(t, &t->lru, f);
+		list_unlink(t, &t->lru, f, LRU);
+		list_push_head(t, &t->lru, f, LRU);
 	}
 
 	if (new == SF_TCP_LISTEN && f->role == SF_ROLE_LISTENER) {
@@ -527,7 +714,7 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 		t->sink(t->sink_ctx, &rec);
 	}
 	if (new == SF_TCP_CLOSE && !f->closed)
-		mark_closed(t, f);
+		mark_closed(t, f, e->ts_ns);
 }
 
 static void ingest_control(struct flow_table *t, const struct synfin_event *e)
@@ -602,10 +789,57 @@ void flow_table__advance(struct flow_table *t, __u64 now_ns)
 	while (t->closing.head != SF_NONE) {
 		struct sf_flow *f = at(t, t->closing.head);
 
-		if (f->state_ts[SF_TCP_CLOSE] + t->cfg.close_grace_ns > now_ns)
+		if (closed_at(f) + t->cfg.close_grace_ns > now_ns)
 			break;
 		emit_and_release(t, f);
 	}
+	check_deadlines(t, now_ns);
+}
+
+int flow_table__add_snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now)
+{
+	struct synfin_event e = {
+		.ts_ns = now,
+		.sk = s->cookie,
+		.gen = SNAP_GEN,
+		.netns = s->netns,
+		.family = s->family,
+		.oldstate = s->state,
+		.newstate = s->state,
+		.sport = s->sport,
+		.dport = s->dport,
+		.flags = SF_F_NO_ENTRY,
+	};
+	struct sf_flow *f;
+
+	/* time-wait and request sockets are not flows: they are counted
+	 * (pile-ups) and reconciled elsewhere */
+	if (!valid_state(s->state) || s->state == SF_TCP_TIME_WAIT || s->state == SF_TCP_NEW_SYN_RECV ||
+	    s->state == SF_TCP_CLOSE || !s->cookie)
+		return -EINVAL;
+	if (lookup(t, s->cookie, SNAP_GEN))
+		return -EEXIST;
+	memcpy(e.saddr, s->saddr, sizeof(e.saddr));
+	memcpy(e.daddr, s->daddr, sizeof(e.daddr));
+	if (s->tgid) {
+		e.tgid = e.pid = s->tgid;
+		e.owner_src = SF_OWNER_SNAPSHOT;
+		memcpy(e.comm, s->comm, sizeof(e.comm));
+	}
+	f = new_flow(t, &e);
+	f->pre_existing = 1;
+	t->st.snapshot_flows++;
+	if (s->state == SF_TCP_LISTEN) {
+		__u32 b = listen_hash(f->netns, f->family, f->sport);
+		struct sf_record rec = { .type = SF_REC_LISTEN_START, .flow = f, .at = now };
+
+		f->role = SF_ROLE_LISTENER;
+		f->lnext = t->lbuckets[b];
+		t->lbuckets[b] = idx_of(t, f);
+		t->st.listen_records++;
+		t->sink(t->sink_ctx, &rec);
+	}
+	return 0;
 }
 
 void flow_table__flush(struct flow_table *t)
@@ -626,11 +860,6 @@ static bool post_established(unsigned int s)
 	return s == SF_TCP_ESTABLISHED || s == SF_TCP_FIN_WAIT1 || s == SF_TCP_FIN_WAIT2 ||
 	       s == SF_TCP_CLOSING || s == SF_TCP_CLOSE_WAIT || s == SF_TCP_LAST_ACK ||
 	       s == SF_TCP_TIME_WAIT;
-}
-
-static bool seen(const struct sf_flow *f, unsigned int s)
-{
-	return f->seen & (1u << s);
 }
 
 static enum sf_close_kind classify(const struct sf_flow *f, const struct sf_summary *s)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 #include "../include/synfin.h"
+#include "pileup.h"
 
 #define SF_NONE UINT32_MAX
 
@@ -43,6 +44,10 @@ enum sf_close_kind {
 	SF_CLOSE_ABORTED,	/* closed by the application before establishment */
 	SF_CLOSE_NEVER_ESTABLISHED, /* server child that never reached ESTABLISHED */
 	SF_CLOSE_UNKNOWN,	/* observed too little to say */
+};
+
+struct sf_link {
+	__u32 prev, next;	/* pool indices, SF_NONE at the ends */
 };
 
 struct sf_flow {
@@ -77,22 +82,51 @@ struct sf_flow {
 	__u8 rst_sent;		/* state in which we sent a RST, 0 = none */
 	__u8 rst_recv;		/* state in which we received a RST, 0 = none */
 	__u8 closed;
+	__u8 stuck;		/* 1: past its state's threshold; 2: and reported */
+	__u8 pre_existing;	/* from the start-up snapshot */
+	__u8 in_slist;		/* on its state's deadline list */
+	__u32 pile_tgid;	/* CLOSE_WAIT counted for this process (0: not) */
 	char comm[SYNFIN_COMM_LEN];
 	/* table links (indices into the pool) */
 	__u32 hnext;		/* hash chain */
 	__u32 lnext;		/* listener index chain */
-	__u32 prev, next;	/* LRU list while open, closing FIFO once closed */
+	struct sf_link lru;	/* LRU list while open, closing FIFO once closed; free list */
+	struct sf_link dl;	/* deadline list of the current state */
 };
 
 enum sf_record_type {
 	SF_REC_FLOW = 1,	/* a lifecycle ended (or was evicted) */
 	SF_REC_LISTEN_START,
 	SF_REC_LISTEN_STOP,
+	SF_REC_STUCK,		/* a flow passed its state's threshold */
+	SF_REC_RESOLVED,	/* a stuck flow left that state */
+	SF_REC_PILEUP,		/* a per-endpoint / per-process count crossed */
 };
 
 struct sf_record {
 	enum sf_record_type type;
-	const struct sf_flow *flow;
+	const struct sf_flow *flow;	/* NULL for PILEUP */
+	__u64 at;			/* mono ns */
+	__u8 state;			/* STUCK/RESOLVED: the state */
+	__u8 next_state;		/* RESOLVED: where it went (CLOSE, or 0: evicted) */
+	bool age_lower_bound;		/* entered before synfin saw it */
+	__u64 age_ns;			/* STUCK: time in state; RESOLVED: total */
+	__u64 threshold_ns;
+	const struct pileup_event *pileup;
+};
+
+/* a socket found by the start-up snapshot (sock_diag) */
+struct sf_snapshot_sock {
+	__u64 cookie;
+	__u32 netns;
+	__u32 inode;
+	__u32 uid;
+	__u32 tgid;		/* owner found through /proc, 0: unknown */
+	char comm[SYNFIN_COMM_LEN];
+	__u8 family;
+	__u8 state;		/* kernel TCP state */
+	__u16 sport, dport;
+	__u8 saddr[16], daddr[16];
 };
 
 /* What a finished flow means: derived, never stored. */
@@ -117,6 +151,9 @@ typedef void (*sf_sink_fn)(void *ctx, const struct sf_record *rec);
 struct flow_table_config {
 	__u32 max_flows;	/* open + closing flows; power of two not needed */
 	__u64 close_grace_ns;	/* keep a closed flow this long for late events */
+	__u64 stuck_ns[SF_TCP_NSTATES]; /* per-state threshold, 0 = not watched */
+	__u32 stuck_rate;	/* stuck records per second at most (0 = no limit) */
+	struct pileup *pileups;	/* CLOSE_WAIT per process goes here (may be NULL) */
 };
 
 struct flow_table_stats {
@@ -128,9 +165,15 @@ struct flow_table_stats {
 	__u64 evicted;
 	__u64 flows_emitted;
 	__u64 listen_records;
+	__u64 stuck_total;	/* flows that passed a threshold */
+	__u64 stuck_suppressed;	/* of those, not reported (rate limit) */
+	__u64 resolved_total;
+	__u64 snapshot_flows;	/* pre-existing flows from the snapshot */
+	__u64 snapshot_joined;	/* of those, later joined by their events */
 	__u32 open;
 	__u32 closing;
 	__u32 by_state[SF_TCP_NSTATES];
+	__u32 stuck_by_state[SF_TCP_NSTATES]; /* stuck now */
 };
 
 struct flow_table;
@@ -144,6 +187,9 @@ void flow_table__advance(struct flow_table *t, __u64 now_ns);
 /* Emit every closed flow now (end of input / shutdown). */
 void flow_table__flush(struct flow_table *t);
 void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st);
+/* A socket that existed before capture started: a pre-existing flow that
+ * its first event (carrying the same cookie) joins. 0 or -errno. */
+int flow_table__add_snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now);
 
 void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s);
 

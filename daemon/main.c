@@ -41,6 +41,11 @@ struct opts {
 	uint32_t max_flows;
 	uint32_t ring_mb;
 	uint32_t grace_ms;
+	double stuck_s[SF_TCP_NSTATES];	/* per-state thresholds, 0 = off */
+	uint32_t stuck_rate;
+	uint32_t pileup[PILEUP_KINDS];
+	double reconcile_s;
+	bool snapshot;
 	bool accept_owner;
 	bool verbose;
 };
@@ -48,6 +53,7 @@ struct opts {
 struct daemon {
 	struct opts o;
 	struct flow_table *table;
+	struct pileup *pileups;
 	struct sf_output *outputs;
 	struct capture *cap;
 	FILE *rec;
@@ -93,6 +99,28 @@ enum {
 	OPT_RING_MB,
 	OPT_NO_ACCEPT,
 	OPT_GRACE,
+	OPT_STUCK,
+	OPT_STUCK_RATE,
+	OPT_PILEUP_TW,
+	OPT_PILEUP_CW,
+	OPT_RECONCILE,
+	OPT_NO_SNAPSHOT,
+	OPT_CONFIG,
+};
+
+/* states whose dwell is watched, by their --stuck name */
+static const struct {
+	const char *name;
+	int state;
+	double def_s;
+} stuck_states[] = {
+	{ "syn_sent", SF_TCP_SYN_SENT, 10 },
+	{ "syn_received", SF_TCP_SYN_RECV, 10 },
+	{ "fin_wait_1", SF_TCP_FIN_WAIT1, 60 },
+	{ "fin_wait_2", SF_TCP_FIN_WAIT2, 120 },
+	{ "close_wait", SF_TCP_CLOSE_WAIT, 60 },
+	{ "closing", SF_TCP_CLOSING, 60 },
+	{ "last_ack", SF_TCP_LAST_ACK, 60 },
 };
 
 static const struct argp_option options[] = {
@@ -107,6 +135,16 @@ static const struct argp_option options[] = {
 	{ "no-accept-owner", OPT_NO_ACCEPT, NULL, 0,
 	  "Do not hook accept(): attribute accepted sockets to the listener's owner (saves the syscall tracepoint cost)", 0 },
 	{ "close-grace-ms", OPT_GRACE, "MS", OPTION_HIDDEN, "Keep closed flows this long for late events (default 50)", 0 },
+	{ NULL, 0, NULL, 0, "Stuck connections:", 1 },
+	{ "stuck", OPT_STUCK, "STATE=SEC", 0,
+	  "Report a connection in STATE for SEC seconds (0 = never). STATE: syn_sent (default 10), syn_received (10), fin_wait_1 (60), fin_wait_2 (120), close_wait (60), closing (60), last_ack (60). Repeatable", 1 },
+	{ "stuck-rate", OPT_STUCK_RATE, "N", 0, "At most N stuck records per second; the rest are counted in stats (default 100, 0 = no limit)", 1 },
+	{ "pileup-time-wait", OPT_PILEUP_TW, "N", 0, "Report N TIME_WAIT sockets towards one remote endpoint (default 10000, 0 = off)", 1 },
+	{ "pileup-close-wait", OPT_PILEUP_CW, "N", 0, "Report N CLOSE_WAIT sockets owned by one process (default 100, 0 = off)", 1 },
+	{ "reconcile-interval", OPT_RECONCILE, "SEC", 0,
+	  "Compare with the kernel's socket list (sock_diag) every SEC seconds: TIME_WAIT counts, half-open requests, missed events (default 10, 0 = off)", 1 },
+	{ "no-snapshot", OPT_NO_SNAPSHOT, NULL, 0, "Do not read the sockets that exist at start-up", 1 },
+	{ "config", OPT_CONFIG, "PATH", 0, "Read options from PATH: one 'option value' per line (long names without --), # comments", 1 },
 	{ "verbose", 'v', NULL, 0, "Say what is attached on stderr", 0 },
 	{},
 };
@@ -134,6 +172,30 @@ static int parse_netns(const char *arg, uint32_t *inum)
 		return -errno;
 	*inum = (uint32_t)st.st_ino;
 	return 0;
+}
+
+static int parse_config(const char *path, struct argp_state *state);
+
+static int parse_stuck(const char *arg, struct opts *o)
+{
+	const char *eq = strchr(arg, '=');
+	char *end;
+	double v;
+
+	if (!eq)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(eq + 1, &end);
+	if (errno || end == eq + 1 || *end || v < 0 || v > 30 * 86400)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(stuck_states) / sizeof(stuck_states[0]); i++) {
+		if (strlen(stuck_states[i].name) == (size_t)(eq - arg) &&
+		    !strncmp(arg, stuck_states[i].name, eq - arg)) {
+			o->stuck_s[stuck_states[i].state] = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -187,6 +249,35 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'v':
 		o->verbose = true;
 		break;
+	case OPT_STUCK:
+		if (parse_stuck(arg, o))
+			argp_error(state, "--stuck: '%s' is not STATE=SECONDS with a known state", arg);
+		break;
+	case OPT_STUCK_RATE:
+		if (parse_u32(arg, 0, 1000000, &o->stuck_rate))
+			argp_error(state, "--stuck-rate: '%s' is not a number in 0..1000000", arg);
+		break;
+	case OPT_PILEUP_TW:
+		if (parse_u32(arg, 0, 100000000, &o->pileup[PILEUP_TIME_WAIT_REMOTE]))
+			argp_error(state, "--pileup-time-wait: '%s' is not a count", arg);
+		break;
+	case OPT_PILEUP_CW:
+		if (parse_u32(arg, 0, 100000000, &o->pileup[PILEUP_CLOSE_WAIT_PROCESS]))
+			argp_error(state, "--pileup-close-wait: '%s' is not a count", arg);
+		break;
+	case OPT_RECONCILE:
+		errno = 0;
+		o->reconcile_s = strtod(arg, &end);
+		if (errno || end == arg || *end || o->reconcile_s < 0 || o->reconcile_s > 86400)
+			argp_error(state, "--reconcile-interval: '%s' is not a number of seconds in 0..86400", arg);
+		break;
+	case OPT_NO_SNAPSHOT:
+		o->snapshot = false;
+		break;
+	case OPT_CONFIG:
+		if (parse_config(arg, state))
+			return EINVAL;
+		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num == 0 && strcmp(arg, "daemon") == 0)
 			break;
@@ -197,6 +288,58 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
+	return 0;
+}
+
+static const struct argp_option *find_option(const char *name)
+{
+	for (const struct argp_option *op = options; op->name || op->key || op->doc; op++)
+		if (op->name && !strcmp(op->name, name))
+			return op;
+	return NULL;
+}
+
+/* A config file holds the same options as the command line; the command
+ * line wins where it comes later. */
+static int parse_config(const char *path, struct argp_state *state)
+{
+	char line[512];
+	unsigned int n = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		argp_error(state, "--config %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *name, *val;
+		const struct argp_option *op;
+
+		n++;
+		line[strcspn(line, "\r\n#")] = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			continue;
+		name = p;
+		p += strcspn(p, " \t=");
+		if (*p)
+			*p++ = 0;
+		p += strspn(p, " \t=");
+		val = p;
+		for (p = val + strlen(val); p > val && (p[-1] == ' ' || p[-1] == '\t'); p--)
+			p[-1] = 0;
+		op = find_option(name);
+		if (!op || op->key == OPT_CONFIG || op->key == OPT_REPLAY || op->key == OPT_RECORD) {
+			fclose(f);
+			argp_error(state, "%s:%u: unknown option '%s'", path, n, name);
+		}
+		if ((op->arg && !*val) || (!op->arg && *val)) {
+			fclose(f);
+			argp_error(state, "%s:%u: option '%s' %s", path, n, name,
+				   op->arg ? "needs a value" : "takes no value");
+		}
+		parse_opt(op->key, op->arg ? val : NULL, state);
+	}
+	fclose(f);
 	return 0;
 }
 
@@ -229,6 +372,14 @@ static void on_event(void *ctx, const void *data, size_t size)
 	if (d->rec && recorder__write(d->rec, e))
 		d->rec_errors++;
 	flow_table__ingest(d->table, e);
+}
+
+static void on_pileup(void *ctx, const struct pileup_event *ev)
+{
+	struct daemon *d = ctx;
+	struct sf_record rec = { .type = SF_REC_PILEUP, .at = ev->at, .pileup = ev };
+
+	output__sink(d->outputs, &rec);
 }
 
 static void emit_stats(struct daemon *d, uint64_t now, double interval)
@@ -355,14 +506,20 @@ int main(int argc, char **argv)
 			.max_flows = 262144,
 			.ring_mb = 16,
 			.grace_ms = 50,
+			.stuck_rate = 100,
+			.pileup = { [PILEUP_TIME_WAIT_REMOTE] = 10000, [PILEUP_CLOSE_WAIT_PROCESS] = 100 },
+			.reconcile_s = 10,
+			.snapshot = true,
 			.accept_owner = true,
 		},
 	};
-	struct flow_table_config cfg;
+	struct flow_table_config cfg = {};
 	struct sigaction sa = { .sa_handler = on_signal };
 	int err, rc;
 
 	argp_err_exit_status = EXIT_USAGE;
+	for (size_t i = 0; i < sizeof(stuck_states) / sizeof(stuck_states[0]); i++)
+		d.o.stuck_s[stuck_states[i].state] = stuck_states[i].def_s;
 	if (argp_parse(&argp, argc, argv, 0, NULL, &d.o))
 		return EXIT_USAGE;
 	if (d.o.replay && d.o.record) {
@@ -377,11 +534,16 @@ int main(int argc, char **argv)
 	d.clk.mono_to_real_ns = mono_to_real();
 	cfg.max_flows = d.o.max_flows;
 	cfg.close_grace_ns = (uint64_t)d.o.grace_ms * 1000000ULL;
+	for (int i = 0; i < SF_TCP_NSTATES; i++)
+		cfg.stuck_ns[i] = (uint64_t)(d.o.stuck_s[i] * 1e9);
+	cfg.stuck_rate = d.o.stuck_rate;
 	err = output__jsonl_open(&d.outputs, d.o.output, &d.clk);
 	if (err) {
 		fprintf(stderr, "synfin: --output %s: %s\n", d.o.output, strerror(-err));
 		return EXIT_RUNTIME;
 	}
+	d.pileups = pileup__new(d.o.pileup, on_pileup, &d);
+	cfg.pileups = d.pileups;
 	/* the sink context is the head of the output list */
 	d.table = flow_table__new(&cfg, output__sink, d.outputs);
 	if (!d.table) {
@@ -397,5 +559,6 @@ int main(int argc, char **argv)
 		fclose(d.rec);
 	output__destroy_all(d.outputs);
 	flow_table__free(d.table);
+	pileup__free(d.pileups);
 	return rc;
 }

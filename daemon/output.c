@@ -51,7 +51,7 @@ static void jsonl_record(struct sf_output *base, const struct sf_record *rec)
 {
 	struct jsonl_output *o = (struct jsonl_output *)base;
 
-	record_json__flow(&o->j, rec, o->clk);
+	record_json__record(&o->j, rec, o->clk);
 	jsonl_line_done(o);
 }
 

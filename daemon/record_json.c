@@ -79,7 +79,7 @@ static void common_head(struct json *j, const char *type, const struct sf_flow *
 	json__str(j, "type", f->family == 10 ? "ipv6" : "ipv4");
 	json__obj_close(j);
 	endpoint(j, "local", f->family, f->saddr, f->sport);
-	if (strcmp(type, "flow") == 0)
+	if (strcmp(type, "listen") != 0)
 		endpoint(j, "peer", f->family, f->daddr, f->dport);
 }
 
@@ -208,7 +208,63 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_c
 	}
 }
 
-void record_json__flow(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
+static void stuck_body(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
+{
+	const struct sf_flow *f = rec->flow;
+
+	json__str(j, "role", sf_role_name(f->role));
+	json__str(j, "state", sf_state_name(rec->state));
+	if (rec->type == SF_REC_RESOLVED) {
+		json__str(j, "next", rec->next_state ? sf_state_name(rec->next_state) : "evicted");
+		us(j, "stuck_us", rec->age_ns);
+	} else {
+		us(j, "age_us", rec->age_ns);
+	}
+	/* entered before synfin saw it: the age is at least this much */
+	json__bool(j, "age_is_lower_bound", rec->age_lower_bound);
+	us(j, "threshold_us", rec->threshold_ns);
+	time_field(j, "since", rec->at - rec->age_ns, clk);
+	json__bool(j, "pre_existing", f->pre_existing);
+	process(j, f);
+}
+
+static const char *const pileup_names[PILEUP_KINDS] = {
+	[PILEUP_TIME_WAIT_REMOTE] = "time_wait_per_remote",
+	[PILEUP_CLOSE_WAIT_PROCESS] = "close_wait_per_process",
+};
+
+static void pileup_record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
+{
+	const struct pileup_event *p = rec->pileup;
+
+	json__obj_open(j, NULL);
+	json__str(j, "type", "pileup");
+	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
+	time_field(j, "time", p->at, clk);
+	json__str(j, "kind", pileup_names[p->kind]);
+	json__str(j, "event", p->start ? "start" : "end");
+	json__u64(j, "netns", p->key->netns);
+	if (p->kind == PILEUP_TIME_WAIT_REMOTE) {
+		json__obj_open(j, "network");
+		json__str(j, "transport", "tcp");
+		json__str(j, "type", p->key->family == 10 ? "ipv6" : "ipv4");
+		json__obj_close(j);
+		endpoint(j, "peer", p->key->family, p->key->addr, p->key->port);
+	} else {
+		json__obj_open(j, "process");
+		json__u64(j, "pid", p->key->tgid);
+		json__strn(j, "comm", p->comm, strnlen(p->comm, 16));
+		json__obj_close(j);
+	}
+	json__u64(j, "count", p->count);
+	json__u64(j, "peak", p->peak);
+	json__u64(j, "threshold", p->threshold);
+	time_field(j, "since", p->since, clk);
+	if (!p->start)
+		us(j, "duration_us", p->at - p->since);
+}
+
+void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
 {
 	const struct sf_flow *f = rec->flow;
 
@@ -218,8 +274,9 @@ void record_json__flow(struct json *j, const struct sf_record *rec, const struct
 		flow_body(j, f, clk);
 		break;
 	case SF_REC_LISTEN_START:
-		common_head(j, "listen", f, f->state_ts[SF_TCP_LISTEN], clk);
+		common_head(j, "listen", f, f->pre_existing ? rec->at : f->state_ts[SF_TCP_LISTEN], clk);
 		json__str(j, "event", "start");
+		json__bool(j, "pre_existing", f->pre_existing);
 		process(j, f);
 		break;
 	case SF_REC_LISTEN_STOP:
@@ -231,6 +288,17 @@ void record_json__flow(struct json *j, const struct sf_record *rec, const struct
 		json__u64(j, "synack_retransmits", f->synack_retrans);
 		json__bool(j, "partial", f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED));
 		process(j, f);
+		break;
+	case SF_REC_STUCK:
+		common_head(j, "stuck", f, rec->at, clk);
+		stuck_body(j, rec, clk);
+		break;
+	case SF_REC_RESOLVED:
+		common_head(j, "resolved", f, rec->at, clk);
+		stuck_body(j, rec, clk);
+		break;
+	case SF_REC_PILEUP:
+		pileup_record(j, rec, clk);
 		break;
 	}
 	json__obj_close(j);
@@ -272,6 +340,23 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 		if (st->by_state[i])
 			json__u64(j, sf_state_name(i), st->by_state[i]);
 	json__obj_close(j);
+	json__obj_close(j);
+	json__obj_open(j, "stuck");
+	json__u64(j, "now", st->stuck_total - st->resolved_total);
+	json__u64(j, "total", st->stuck_total);
+	json__u64(j, "suppressed", st->stuck_suppressed);
+	json__u64(j, "resolved", st->resolved_total);
+	json__obj_open(j, "by_state");
+	for (i = 1; i < SF_TCP_NSTATES; i++)
+		if (st->stuck_by_state[i])
+			json__u64(j, sf_state_name(i), st->stuck_by_state[i]);
+	json__obj_close(j);
+	json__obj_close(j);
+	json__obj_open(j, "snapshot");
+	json__u64(j, "flows", st->snapshot_flows);
+	json__u64(j, "joined", st->snapshot_joined);
+	json__u64(j, "sockets_seen", c->snapshot_sockets);
+	json__u64(j, "errors", c->snapshot_errors);
 	json__obj_close(j);
 	json__obj_open(j, "output");
 	json__u64(j, "lines", c->lines);

@@ -21,11 +21,13 @@ struct sf_counters {
 	uint64_t lines;			/* JSON lines written */
 	uint64_t write_errors;		/* lines that could not be written */
 	uint64_t rb_bad_size;		/* ring records of the wrong size */
+	uint64_t snapshot_sockets;	/* sockets the sock_diag snapshots listed */
+	uint64_t snapshot_errors;	/* namespaces that could not be read */
 	double uptime_s;
 	double interval_s;
 };
 
-void record_json__flow(struct json *j, const struct sf_record *rec, const struct sf_clock *clk);
+void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk);
 void record_json__stats(struct json *j, const struct flow_table_stats *st, const struct sf_counters *c,
 			const struct sf_clock *clk, uint64_t now_mono_ns);
 /* RFC 3339 UTC with microseconds, e.g. 2026-11-25T10:00:00.123456Z */

@@ -49,6 +49,7 @@ enum synfin_owner_source {
 	SF_OWNER_LISTENER = 3,	/* child inherited its listener's owner */
 	SF_OWNER_ACCEPT = 4,	/* accept()/accept4() returned this socket */
 	SF_OWNER_CLOSE = 5,	/* close()/shutdown(): -> FIN_WAIT1 / LAST_ACK */
+	SF_OWNER_SNAPSHOT = 6,	/* daemon only: found through /proc at start-up */
 };
 
 /* event flags */

@@ -20,6 +20,9 @@
 
 struct got {
 	enum sf_record_type type;
+	__u8 state, next_state;
+	bool age_lower_bound;
+	__u64 age_ns;
 	struct sf_flow flow;
 	struct sf_summary sum;
 };
@@ -56,9 +59,20 @@ static void sink(void *ctx, const struct sf_record *r)
 	if (nrec >= MAXREC)
 		return;
 	recs[nrec].type = r->type;
+	recs[nrec].state = r->state;
+	recs[nrec].next_state = r->next_state;
+	recs[nrec].age_lower_bound = r->age_lower_bound;
+	recs[nrec].age_ns = r->age_ns;
 	recs[nrec].flow = *r->flow;
 	sf_flow__summarize(r->flow, &recs[nrec].sum);
 	nrec++;
+}
+
+static struct flow_table *table_cfg(struct flow_table_config *cfg)
+{
+	nrec = 0;
+	memset(recs, 0, sizeof(recs));
+	return flow_table__new(cfg, sink, NULL);
 }
 
 static struct flow_table *table(__u32 max)
@@ -356,9 +370,11 @@ static void test_unreachable_and_aborted(void)
 	feed(t, ev(0xb3, 1, 5, SF_TCP_SYN_RECV, SF_TCP_CLOSE));
 	flow_table__flush(t);
 	EXPECT(nrec == 3);
-	EXPECT(recs[0].sum.close == SF_CLOSE_UNREACHABLE);
-	EXPECT(recs[1].sum.close == SF_CLOSE_ABORTED);
-	EXPECT(recs[2].sum.close == SF_CLOSE_NEVER_ESTABLISHED);
+	/* emitted in close order */
+	EXPECT(recs[0].flow.sk == 0xa8 && recs[1].flow.sk == 0xb3 && recs[2].flow.sk == 0xa7);
+	EXPECT(recs[2].sum.close == SF_CLOSE_UNREACHABLE);
+	EXPECT(recs[0].sum.close == SF_CLOSE_ABORTED);
+	EXPECT(recs[1].sum.close == SF_CLOSE_NEVER_ESTABLISHED);
 	flow_table__free(t);
 }
 
@@ -679,6 +695,225 @@ static void test_churn(void)
 	flow_table__free(t);
 }
 
+
+#define SEC 1000000000ULL
+
+static int count_type(enum sf_record_type type)
+{
+	int n = 0;
+
+	for (int i = 0; i < nrec; i++)
+		n += recs[i].type == type;
+	return n;
+}
+
+static int find_type(enum sf_record_type type, __u64 sk)
+{
+	for (int i = 0; i < nrec; i++)
+		if (recs[i].type == type && recs[i].flow.sk == sk)
+			return i;
+	return -1;
+}
+
+/* CLOSE_WAIT past its threshold: one stuck record, then resolved */
+static void test_stuck_and_resolved(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table *t;
+	struct flow_table_stats st;
+	int i;
+
+	cfg.stuck_ns[SF_TCP_CLOSE_WAIT] = 5 * SEC;
+	t = table_cfg(&cfg);
+	feed(t, ev(0xc1, 1, 1, SF_TCP_LISTEN, SF_TCP_SYN_RECV));
+	feed(t, ev(0xc1, 1, 2, SF_TCP_SYN_RECV, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xc1, 1, 1 * SEC, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT));
+	flow_table__advance(t, 6 * SEC - 1);
+	EXPECT(nrec == 0);
+	flow_table__advance(t, 6 * SEC);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].type == SF_REC_STUCK);
+	EXPECT(recs[0].state == SF_TCP_CLOSE_WAIT);
+	EXPECT(recs[0].age_ns == 5 * SEC);
+	EXPECT(!recs[0].age_lower_bound);
+	flow_table__advance(t, 60 * SEC); /* once, not every tick */
+	EXPECT(nrec == 1);
+	flow_table__stats(t, &st);
+	EXPECT(st.stuck_by_state[SF_TCP_CLOSE_WAIT] == 1);
+	feed(t, ev(0xc1, 1, 70 * SEC, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+	EXPECT(nrec == 2);
+	EXPECT(recs[1].type == SF_REC_RESOLVED);
+	EXPECT(recs[1].next_state == SF_TCP_LAST_ACK);
+	EXPECT(recs[1].age_ns == 69 * SEC);
+	feed(t, ev(0xc1, 1, 70 * SEC + 5, SF_TCP_LAST_ACK, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	i = find_type(SF_REC_FLOW, 0xc1);
+	EXPECT(i == 2);
+	flow_table__stats(t, &st);
+	EXPECT(st.stuck_total == 1 && st.resolved_total == 1);
+	EXPECT(st.stuck_by_state[SF_TCP_CLOSE_WAIT] == 0);
+	flow_table__free(t);
+}
+
+/* Flows are found at the heads of their state's list, in entry order,
+ * even when entries arrive out of order; closing resolves a stuck flow. */
+static void test_stuck_order_and_close(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table *t;
+
+	cfg.stuck_ns[SF_TCP_SYN_SENT] = 10 * SEC;
+	cfg.stuck_ns[SF_TCP_FIN_WAIT2] = 10 * SEC;
+	t = table_cfg(&cfg);
+	feed(t, ev(0xd2, 3 * SEC, 3 * SEC, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0xd1, 1 * SEC, 1 * SEC, SF_TCP_CLOSE, SF_TCP_SYN_SENT)); /* older, later */
+	feed(t, ev(0xd3, 2 * SEC, 2 * SEC, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	flow_table__advance(t, 12 * SEC + 1);
+	EXPECT(nrec == 2);
+	EXPECT(recs[0].flow.sk == 0xd1 && recs[1].flow.sk == 0xd3);
+	flow_table__advance(t, 13 * SEC);
+	EXPECT(nrec == 3 && recs[2].flow.sk == 0xd2);
+	/* d1 times out: resolved to CLOSED, then its flow record */
+	feed(t, ev(0xd1, 1 * SEC, 20 * SEC, SF_TCP_SYN_SENT, SF_TCP_CLOSE));
+	EXPECT(nrec == 4 && recs[3].type == SF_REC_RESOLVED && recs[3].next_state == SF_TCP_CLOSE);
+	/* a state not watched: nothing */
+	feed(t, ev(0xd3, 2 * SEC, 21 * SEC, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	EXPECT(nrec == 5 && recs[4].type == SF_REC_RESOLVED);
+	flow_table__advance(t, 100 * SEC);
+	EXPECT(count_type(SF_REC_STUCK) == 3);
+	flow_table__free(t);
+}
+
+static void test_stuck_rate_limit(void)
+{
+	struct flow_table_config cfg = { .max_flows = 256, .close_grace_ns = GRACE, .stuck_rate = 10 };
+	struct flow_table_stats st;
+	struct flow_table *t;
+
+	cfg.stuck_ns[SF_TCP_SYN_SENT] = 1 * SEC;
+	t = table_cfg(&cfg);
+	for (__u64 i = 0; i < 100; i++)
+		feed(t, ev(0x300 + i, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	flow_table__advance(t, 2 * SEC);
+	flow_table__stats(t, &st);
+	EXPECT(count_type(SF_REC_STUCK) == 10);
+	EXPECT(st.stuck_total == 100);
+	EXPECT(st.stuck_suppressed == 90);
+	EXPECT(st.stuck_by_state[SF_TCP_SYN_SENT] == 100);
+	/* the unreported ones resolve silently */
+	for (__u64 i = 0; i < 100; i++)
+		feed(t, ev(0x300 + i, 1, 3 * SEC, SF_TCP_SYN_SENT, SF_TCP_CLOSE));
+	EXPECT(count_type(SF_REC_RESOLVED) == 10);
+	flow_table__free(t);
+}
+
+static struct pileup_event pevs[16];
+static int npev;
+
+static void pile_sink(void *ctx, const struct pileup_event *e)
+{
+	(void)ctx;
+	if (npev < 16)
+		pevs[npev++] = *e;
+}
+
+/* CLOSE_WAIT per process, fed by the flow table */
+static void test_pileup_close_wait(void)
+{
+	__u32 thr[PILEUP_KINDS] = { [PILEUP_CLOSE_WAIT_PROCESS] = 3 };
+	struct pileup *p = pileup__new(thr, pile_sink, NULL);
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .pileups = p };
+	struct flow_table *t = table_cfg(&cfg);
+
+	npev = 0;
+	for (__u64 i = 0; i < 4; i++) {
+		feed(t, ev(0x400 + i, 1, 1, SF_TCP_LISTEN, SF_TCP_SYN_RECV));
+		feed(t, ev(0x400 + i, 1, 10 + i, SF_TCP_SYN_RECV, SF_TCP_CLOSE_WAIT));
+	}
+	EXPECT(npev == 1);
+	EXPECT(pevs[0].start && pevs[0].count == 3 && pevs[0].key->tgid == 100);
+	EXPECT(!strncmp(pevs[0].comm, "curl", 4));
+	/* 4 -> 3: still >= 90%; 3 -> 2: below, ends */
+	feed(t, ev(0x400, 1, 20, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+	EXPECT(npev == 1);
+	feed(t, ev(0x401, 1, 21, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+	EXPECT(npev == 2);
+	EXPECT(!pevs[1].start && pevs[1].count == 2 && pevs[1].peak == 4);
+	flow_table__free(t);
+	pileup__free(p);
+}
+
+/* TIME_WAIT per remote endpoint, fed by rounds of counts */
+static void test_pileup_rounds(void)
+{
+	__u32 thr[PILEUP_KINDS] = { [PILEUP_TIME_WAIT_REMOTE] = 100 };
+	struct pileup *p = pileup__new(thr, pile_sink, NULL);
+	struct pileup_key a = { .netns = 1, .family = 2, .port = 443 }, b = a;
+
+	npev = 0;
+	b.port = 80;
+	pileup__begin_round(p, PILEUP_TIME_WAIT_REMOTE);
+	pileup__set(p, PILEUP_TIME_WAIT_REMOTE, &a, 150, 1);
+	pileup__set(p, PILEUP_TIME_WAIT_REMOTE, &b, 99, 1);
+	pileup__end_round(p, PILEUP_TIME_WAIT_REMOTE, 1);
+	EXPECT(npev == 1 && pevs[0].key->port == 443 && pevs[0].start);
+	EXPECT(pileup__active(p, PILEUP_TIME_WAIT_REMOTE) == 1);
+	/* a absent from the next round: back to 0, ends */
+	pileup__begin_round(p, PILEUP_TIME_WAIT_REMOTE);
+	pileup__set(p, PILEUP_TIME_WAIT_REMOTE, &b, 120, 2);
+	pileup__end_round(p, PILEUP_TIME_WAIT_REMOTE, 2);
+	EXPECT(npev == 3);
+	EXPECT(pevs[1].key->port == 80 && pevs[1].start);
+	EXPECT(!pevs[2].start && pevs[2].count == 0 && pevs[2].since == 1);
+	pileup__free(p);
+}
+
+/* A socket from the start-up snapshot, joined by its first event's cookie;
+ * stuck with an age that is only a lower bound. */
+static void test_snapshot_join(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct sf_snapshot_sock s = {
+		.cookie = 777, .netns = 4026531840u, .family = 2, .state = SF_TCP_CLOSE_WAIT,
+		.sport = 8080, .dport = 5555, .tgid = 42, .comm = "leaky",
+	};
+	struct flow_table_stats st;
+	struct synfin_event e;
+	struct flow_table *t;
+
+	cfg.stuck_ns[SF_TCP_CLOSE_WAIT] = 5 * SEC;
+	t = table_cfg(&cfg);
+	EXPECT(flow_table__add_snapshot(t, &s, 1 * SEC) == 0);
+	EXPECT(flow_table__add_snapshot(t, &s, 1 * SEC) == -EEXIST);
+	s.state = SF_TCP_TIME_WAIT;
+	s.cookie = 778;
+	EXPECT(flow_table__add_snapshot(t, &s, 1 * SEC) == -EINVAL);
+	flow_table__advance(t, 6 * SEC);
+	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK);
+	EXPECT(recs[0].age_lower_bound);
+	EXPECT(recs[0].flow.pre_existing);
+	EXPECT(!strcmp(recs[0].flow.comm, "leaky") && recs[0].flow.owner_src == SF_OWNER_SNAPSHOT);
+	/* the application finally closes: BPF had no entry, reads the cookie */
+	e = ev(0xf1, 9 * SEC, 9 * SEC, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK);
+	e.flags = SF_F_NEW_GEN | SF_F_NO_ENTRY;
+	e.cookie = 777;
+	e.owner_src = SF_OWNER_CLOSE;
+	strcpy(e.comm, "leaky");
+	feed(t, e);
+	EXPECT(nrec == 2 && recs[1].type == SF_REC_RESOLVED && recs[1].age_ns == 8 * SEC);
+	e = ev(0xf1, 9 * SEC, 9 * SEC + 10, SF_TCP_LAST_ACK, SF_TCP_CLOSE);
+	feed(t, e);
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(nrec == 3);
+	EXPECT_STR(path(2), "CLOSE_WAIT>LAST_ACK>CLOSED");
+	EXPECT(recs[2].flow.pre_existing && partial(2));
+	EXPECT(recs[2].sum.dwell[SF_TCP_LAST_ACK] == 10);
+	EXPECT(st.snapshot_flows == 1 && st.snapshot_joined == 1);
+	EXPECT(st.open == 0);
+	flow_table__free(t);
+}
+
 static const char *escaped(const char *in, size_t n)
 {
 	static struct json j;
@@ -715,7 +950,7 @@ static void test_json_record(void)
 	EXPECT(nrec == 1);
 	memcpy(recs[0].flow.comm, "x\"y\\\x01\xff", 7);
 	r.flow = &recs[0].flow;
-	record_json__flow(&j, &r, &clk);
+	record_json__record(&j, &r, &clk);
 	EXPECT(j.len > 0 && j.buf[j.len - 1] == '\n');
 	j.buf[j.len - 1] = 0;
 	EXPECT(strstr(j.buf, "\"comm\":\"x\\\"y\\\\\\u0001\\ufffd\"") != NULL);
@@ -800,6 +1035,12 @@ int main(void)
 	RUN(test_owner_update);
 	RUN(test_stats_by_state);
 	RUN(test_churn);
+	RUN(test_stuck_and_resolved);
+	RUN(test_stuck_order_and_close);
+	RUN(test_stuck_rate_limit);
+	RUN(test_pileup_close_wait);
+	RUN(test_pileup_rounds);
+	RUN(test_snapshot_join);
 	RUN(test_json_escaping);
 	RUN(test_json_record);
 	RUN(test_record_file);
