@@ -41,6 +41,7 @@ struct flow_table {
 	struct flow_list lru;	/* open flows, most recent at head */
 	struct flow_list closing; /* closed flows in close order */
 	struct flow_list slist[SF_TCP_NSTATES]; /* watched states, by entry time */
+	__u32 round;		/* reconcile round */
 	double tokens;		/* stuck-record rate limit */
 	__u64 tokens_ts;
 	__u64 recent[RECENT_SLOTS];
@@ -146,6 +147,7 @@ const char *sf_owner_src_name(unsigned int src)
 		[SF_OWNER_LISTENER] = "listener",
 		[SF_OWNER_ACCEPT] = "accept",
 		[SF_OWNER_CLOSE] = "close",
+		[SF_OWNER_SNAPSHOT] = "snapshot",
 	};
 
 	return src < sizeof(n) / sizeof(n[0]) ? n[src] : "none";
@@ -478,11 +480,12 @@ static void check_deadlines(struct flow_table *t, __u64 now)
 	}
 }
 
+static void release(struct flow_table *t, struct sf_flow *f);
+
 /* Hand the flow to the sink, then drop it from every index. */
 static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 {
 	struct sf_record rec = { .flow = f };
-	__u32 me = idx_of(t, f);
 
 	if (!f->closed)
 		state_leave(t, f, 0, f->last_ts); /* evicted */
@@ -504,10 +507,18 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 		t->st.open--;
 		t->st.by_state[f->state]--;
 	}
+	release(t, f);
+}
+
+/* Drop a flow from every index; emitted or not, it is gone. */
+static void release(struct flow_table *t, struct sf_flow *f)
+{
+	if (f->gen == SNAP_GEN)
+		t->st.snapshot_unjoined--;
 	hash_unlink(t, f);
 	remember_emitted(t, f);
 	f->lru.next = t->free_head;
-	t->free_head = me;
+	t->free_head = idx_of(t, f);
 }
 
 static struct sf_flow *alloc_flow(struct flow_table *t)
@@ -640,6 +651,7 @@ static struct sf_flow *join_snapshot(struct flow_table *t, const struct synfin_e
 	f->gen = e->gen;
 	hash_link(t, f);
 	t->st.snapshot_joined++;
+	t->st.snapshot_unjoined--;
 	return f;
 }
 
@@ -796,7 +808,24 @@ void flow_table__advance(struct flow_table *t, __u64 now_ns)
 	check_deadlines(t, now_ns);
 }
 
-int flow_table__add_snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now)
+void flow_table__flush(struct flow_table *t)
+{
+	while (t->closing.head != SF_NONE)
+		emit_and_release(t, at(t, t->closing.head));
+}
+
+void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st)
+{
+	*st = t->st;
+}
+
+void flow_table__round_begin(struct flow_table *t)
+{
+	t->round++;
+	t->st.reconcile_rounds++;
+}
+
+int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now, bool create)
 {
 	struct synfin_event e = {
 		.ts_ns = now,
@@ -812,13 +841,17 @@ int flow_table__add_snapshot(struct flow_table *t, const struct sf_snapshot_sock
 	};
 	struct sf_flow *f;
 
-	/* time-wait and request sockets are not flows: they are counted
-	 * (pile-ups) and reconciled elsewhere */
+	/* time-wait sockets are not flows: they are counted (pile-ups) */
 	if (!valid_state(s->state) || s->state == SF_TCP_TIME_WAIT || s->state == SF_TCP_NEW_SYN_RECV ||
 	    s->state == SF_TCP_CLOSE || !s->cookie)
 		return -EINVAL;
-	if (lookup(t, s->cookie, SNAP_GEN))
-		return -EEXIST;
+	f = lookup(t, s->cookie, SNAP_GEN);
+	if (f) {
+		f->snap_round = t->round;
+		return 1;
+	}
+	if (!create)
+		return -ENOENT;
 	memcpy(e.saddr, s->saddr, sizeof(e.saddr));
 	memcpy(e.daddr, s->daddr, sizeof(e.daddr));
 	if (s->tgid) {
@@ -828,7 +861,11 @@ int flow_table__add_snapshot(struct flow_table *t, const struct sf_snapshot_sock
 	}
 	f = new_flow(t, &e);
 	f->pre_existing = 1;
+	f->snap_round = t->round;
 	t->st.snapshot_flows++;
+	t->st.snapshot_unjoined++;
+	if (s->state == SF_TCP_SYN_RECV)
+		f->role = SF_ROLE_SERVER; /* a listener's half-open request */
 	if (s->state == SF_TCP_LISTEN) {
 		__u32 b = listen_hash(f->netns, f->family, f->sport);
 		struct sf_record rec = { .type = SF_REC_LISTEN_START, .flow = f, .at = now };
@@ -842,15 +879,38 @@ int flow_table__add_snapshot(struct flow_table *t, const struct sf_snapshot_sock
 	return 0;
 }
 
-void flow_table__flush(struct flow_table *t)
+void flow_table__round_end(struct flow_table *t, __u64 now)
 {
-	while (t->closing.head != SF_NONE)
-		emit_and_release(t, at(t, t->closing.head));
-}
+	__u32 i = t->lru.head;
 
-void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st)
-{
-	*st = t->st;
+	/* only snapshot flows can vanish unseen: skip the walk without them */
+	while (t->st.snapshot_unjoined && i != SF_NONE) {
+		struct sf_flow *f = at(t, i);
+
+		i = f->lru.next;
+		if (f->gen != SNAP_GEN || f->snap_round == t->round)
+			continue;
+		t->st.reconcile_vanished++;
+		if (f->state == SF_TCP_SYN_RECV) {
+			/* a half-open request completed or expired: the child
+			 * (if any) is a flow of its own; nothing to report
+			 * unless it was stuck */
+			state_leave(t, f, 0, now);
+			list_unlink(t, &t->lru, f, LRU);
+			t->st.open--;
+			t->st.by_state[f->state]--;
+			if (f->role == SF_ROLE_LISTENER)
+				unlink_listener(t, f);
+			release(t, f);
+			continue;
+		}
+		/* closed while we were not looking: report what is known */
+		f->partial |= SF_PART_VANISHED;
+		f->seen |= 1u << SF_TCP_CLOSE;
+		f->state_ts[SF_TCP_CLOSE] = now;
+		f->state_prev[SF_TCP_CLOSE] = f->state;
+		mark_closed(t, f, now);
+	}
 }
 
 /* ---- summary ---------------------------------------------------------- */

@@ -31,6 +31,7 @@ enum sf_partial {
 	SF_PART_MISSED = 1 << 1,	 /* a transition's old state was never seen */
 	SF_PART_OUT_OF_ORDER = 1 << 2, /* arrived older than the last one: reordered, not partial */
 	SF_PART_EVICTED = 1 << 3,	 /* table full: emitted before its end */
+	SF_PART_VANISHED = 1 << 4,	 /* gone from the kernel's list, no event seen */
 };
 
 enum sf_close_kind {
@@ -86,6 +87,7 @@ struct sf_flow {
 	__u8 pre_existing;	/* from the start-up snapshot */
 	__u8 in_slist;		/* on its state's deadline list */
 	__u32 pile_tgid;	/* CLOSE_WAIT counted for this process (0: not) */
+	__u32 snap_round;	/* last reconcile round that listed it (snapshot flows) */
 	char comm[SYNFIN_COMM_LEN];
 	/* table links (indices into the pool) */
 	__u32 hnext;		/* hash chain */
@@ -170,6 +172,9 @@ struct flow_table_stats {
 	__u64 resolved_total;
 	__u64 snapshot_flows;	/* pre-existing flows from the snapshot */
 	__u64 snapshot_joined;	/* of those, later joined by their events */
+	__u64 reconcile_rounds;
+	__u64 reconcile_vanished; /* snapshot flows gone without an event */
+	__u32 snapshot_unjoined;
 	__u32 open;
 	__u32 closing;
 	__u32 by_state[SF_TCP_NSTATES];
@@ -187,9 +192,16 @@ void flow_table__advance(struct flow_table *t, __u64 now_ns);
 /* Emit every closed flow now (end of input / shutdown). */
 void flow_table__flush(struct flow_table *t);
 void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st);
-/* A socket that existed before capture started: a pre-existing flow that
- * its first event (carrying the same cookie) joins. 0 or -errno. */
-int flow_table__add_snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now);
+/* Reconciliation with the kernel's socket list (sock_diag): begin a round,
+ * report every socket listed, end the round. A socket not known yet
+ * becomes a pre-existing flow if create (the start-up snapshot, or a
+ * half-open request), keyed by its cookie until its first event joins
+ * it. Snapshot flows not listed in a round have vanished: their end was
+ * never seen. Returns 0 (created), 1 (known), -ENOENT (unknown, not
+ * created), -EINVAL (not a flow: time-wait, or no cookie). */
+void flow_table__round_begin(struct flow_table *t);
+int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now, bool create);
+void flow_table__round_end(struct flow_table *t, __u64 now);
 
 void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s);
 

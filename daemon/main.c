@@ -15,6 +15,9 @@
 #include <unistd.h>
 #include "capture.h"
 #include "flow.h"
+#include "netns.h"
+#include "procowner.h"
+#include "sockdiag.h"
 #include "output.h"
 #include "recorder.h"
 
@@ -37,6 +40,7 @@ struct opts {
 	const char *replay;
 	double stats_interval;
 	uint32_t netns[CAPTURE_MAX_NETNS];
+	char *netns_path[CAPTURE_MAX_NETNS]; /* NULL where given as an inode */
 	int n_netns;
 	uint32_t max_flows;
 	uint32_t ring_mb;
@@ -222,6 +226,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (err)
 			argp_error(state, "--netns: '%s' is neither an inode number nor a namespace path (%s)", arg,
 				   strerror(-err));
+		if (!strchr(arg, '/'))
+			o->netns_path[o->n_netns] = NULL;
+		else
+			o->netns_path[o->n_netns] = arg;
 		o->n_netns++;
 		break;
 	case OPT_RECORD:
@@ -374,6 +382,139 @@ static void on_event(void *ctx, const void *data, size_t size)
 	flow_table__ingest(d->table, e);
 }
 
+/* ---- the kernel's socket list: start-up snapshot and reconciliation ---- */
+
+struct sockvec {
+	struct sf_snapshot_sock *v;
+	int n, cap;
+	__u32 netns;
+};
+
+static void collect(void *ctx, const struct sf_snapshot_sock *s)
+{
+	struct sockvec *sv = ctx;
+
+	if (sv->n == sv->cap) {
+		int cap = sv->cap ? sv->cap * 2 : 1024;
+		struct sf_snapshot_sock *p = realloc(sv->v, sizeof(*p) * cap);
+
+		if (!p)
+			return;
+		sv->v = p;
+		sv->cap = cap;
+	}
+	sv->v[sv->n++] = *s;
+}
+
+static int dump_here(void *ctx)
+{
+	struct sockvec *sv = ctx;
+
+	return sockdiag__dump(sv->netns, collect, sv);
+}
+
+/* The namespaces to read: the --netns ones, or every one there is. */
+static int watched_netns(const struct opts *o, struct netns_ent **out)
+{
+	struct netns_ent *all = NULL, *v;
+	int n, k = 0;
+
+	n = netns__list(&all);
+	if (n < 0 || !o->n_netns) {
+		*out = all;
+		return n;
+	}
+	v = calloc(o->n_netns, sizeof(*v));
+	if (!v) {
+		free(all);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < o->n_netns; i++) {
+		v[k].inum = o->netns[i];
+		if (o->netns_path[i]) {
+			snprintf(v[k].path, sizeof(v[k].path), "%s", o->netns_path[i]);
+			k++;
+			continue;
+		}
+		for (int j = 0; j < n; j++) {
+			if (all[j].inum == o->netns[i]) {
+				v[k++] = all[j];
+				break;
+			}
+		}
+	}
+	free(all);
+	*out = v;
+	return k;
+}
+
+static int by_remote(const void *a, const void *b)
+{
+	const struct sf_snapshot_sock *x = a, *y = b;
+
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
+	if (x->family != y->family)
+		return x->family - y->family;
+	if (x->dport != y->dport)
+		return x->dport - y->dport;
+	return memcmp(x->daddr, y->daddr, sizeof(x->daddr));
+}
+
+/* TIME_WAIT sockets counted per remote endpoint, one pile-up round. */
+static void count_time_wait(struct daemon *d, struct sf_snapshot_sock *tw, int n, uint64_t now)
+{
+	qsort(tw, n, sizeof(*tw), by_remote);
+	pileup__begin_round(d->pileups, PILEUP_TIME_WAIT_REMOTE);
+	for (int i = 0; i < n;) {
+		struct pileup_key k = { .netns = tw[i].netns, .family = tw[i].family, .port = tw[i].dport };
+		int j = i;
+
+		memcpy(k.addr, tw[i].daddr, sizeof(k.addr));
+		while (j < n && !by_remote(&tw[i], &tw[j]))
+			j++;
+		pileup__set(d->pileups, PILEUP_TIME_WAIT_REMOTE, &k, j - i, now);
+		i = j;
+	}
+	pileup__end_round(d->pileups, PILEUP_TIME_WAIT_REMOTE, now);
+}
+
+/* One look at the kernel's list. The first (start-up snapshot) turns every
+ * socket into a pre-existing flow; later rounds add only half-open
+ * requests (the rest is born under our eyes), count TIME_WAIT, and notice
+ * snapshot flows that vanished. */
+static void reconcile(struct daemon *d, bool first, uint64_t now)
+{
+	struct sockvec sv = {}, tw = {};
+	struct netns_ent *ns = NULL;
+	int n = watched_netns(&d->o, &ns);
+
+	if (n < 0) {
+		d->cnt.snapshot_errors++;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		sv.netns = ns[i].inum;
+		if (netns__run_in(ns[i].path, dump_here, &sv))
+			d->cnt.snapshot_errors++;
+	}
+	free(ns);
+	d->cnt.snapshot_sockets += sv.n;
+	if (first)
+		procowner__resolve(sv.v, sv.n);
+	flow_table__round_begin(d->table);
+	for (int i = 0; i < sv.n; i++) {
+		if (sv.v[i].state == SF_TCP_TIME_WAIT)
+			collect(&tw, &sv.v[i]);
+		else
+			flow_table__snapshot(d->table, &sv.v[i], now, first || sv.v[i].state == SF_TCP_SYN_RECV);
+	}
+	flow_table__round_end(d->table, now);
+	count_time_wait(d, tw.v, tw.n, now);
+	free(sv.v);
+	free(tw.v);
+}
+
 static void on_pileup(void *ctx, const struct pileup_event *ev)
 {
 	struct daemon *d = ctx;
@@ -440,7 +581,8 @@ static int run_live(struct daemon *d)
 		.accept_owner = d->o.accept_owner,
 	};
 	uint64_t interval_ns = (uint64_t)(d->o.stats_interval * 1e9);
-	uint64_t now, next_stats, last_stats;
+	uint64_t reconcile_ns = (uint64_t)(d->o.reconcile_s * 1e9);
+	uint64_t now, next_stats, last_stats, next_reconcile;
 	char msg[512] = "";
 	int err;
 
@@ -456,6 +598,13 @@ static int run_live(struct daemon *d)
 			return EXIT_RUNTIME;
 		}
 	}
+	/* The snapshot comes first: dumping assigns the sockets' cookies,
+	 * by which BPF joins their later events to these flows. */
+	if (d->o.snapshot)
+		reconcile(d, true, mono_now());
+	if (d->cnt.snapshot_errors)
+		fprintf(stderr, "synfin: %llu namespaces could not be read at start-up\n",
+			(unsigned long long)d->cnt.snapshot_errors);
 	err = capture__open(&d->cap, &co, on_event, d, msg, sizeof(msg));
 	if (err) {
 		fprintf(stderr, "synfin: %s\n", msg);
@@ -469,6 +618,7 @@ static int run_live(struct daemon *d)
 
 	now = last_stats = d->start_mono = mono_now();
 	next_stats = interval_ns ? now + interval_ns : UINT64_MAX;
+	next_reconcile = reconcile_ns ? now + reconcile_ns : UINT64_MAX;
 	while (!stop_requested) {
 		err = capture__poll(d->cap, 100);
 		if (err < 0 && err != -EINTR) {
@@ -477,6 +627,10 @@ static int run_live(struct daemon *d)
 		}
 		now = mono_now();
 		flow_table__advance(d->table, now);
+		if (now >= next_reconcile) {
+			reconcile(d, false, now);
+			next_reconcile = now + reconcile_ns;
+		}
 		if (now >= next_stats) {
 			emit_stats(d, now, (double)(now - last_stats) / 1e9);
 			last_stats = now;

@@ -94,7 +94,10 @@ static void process(struct json *j, const struct sf_flow *f)
 		json__u64(j, "pid", f->tgid);
 		json__u64(j, "tid", f->pid);
 		json__strn(j, "comm", f->comm, n);
-		json__u64(j, "cgroup_id", f->cgroup_id);
+		if (f->cgroup_id) /* unknown for sockets found at start-up */
+			json__u64(j, "cgroup_id", f->cgroup_id);
+		else
+			json__null(j, "cgroup_id");
 	}
 	json__str(j, "source", sf_owner_src_name(f->owner_src));
 	json__obj_close(j);
@@ -128,7 +131,7 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_c
 	int i;
 
 	sf_flow__summarize(f, &s);
-	partial = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED)) || s.gap;
+	partial = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED | SF_PART_VANISHED)) || s.gap;
 
 	json__str(j, "role", sf_role_name(f->role));
 	for (i = 0; i < s.path_len; i++) {
@@ -198,6 +201,8 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_c
 			json__str(j, NULL, "missed_transition");
 		if (f->partial & SF_PART_EVICTED)
 			json__str(j, NULL, "evicted");
+		if (f->partial & SF_PART_VANISHED)
+			json__str(j, NULL, "vanished");
 		json__arr_close(j);
 	}
 	if ((f->partial & SF_PART_OUT_OF_ORDER) || f->duplicates) {
@@ -355,6 +360,8 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 	json__obj_open(j, "snapshot");
 	json__u64(j, "flows", st->snapshot_flows);
 	json__u64(j, "joined", st->snapshot_joined);
+	json__u64(j, "rounds", st->reconcile_rounds);
+	json__u64(j, "vanished", st->reconcile_vanished);
 	json__u64(j, "sockets_seen", c->snapshot_sockets);
 	json__u64(j, "errors", c->snapshot_errors);
 	json__obj_close(j);

@@ -883,11 +883,11 @@ static void test_snapshot_join(void)
 
 	cfg.stuck_ns[SF_TCP_CLOSE_WAIT] = 5 * SEC;
 	t = table_cfg(&cfg);
-	EXPECT(flow_table__add_snapshot(t, &s, 1 * SEC) == 0);
-	EXPECT(flow_table__add_snapshot(t, &s, 1 * SEC) == -EEXIST);
+	EXPECT(flow_table__snapshot(t, &s, 1 * SEC, true) == 0);
+	EXPECT(flow_table__snapshot(t, &s, 1 * SEC, true) == 1);
 	s.state = SF_TCP_TIME_WAIT;
 	s.cookie = 778;
-	EXPECT(flow_table__add_snapshot(t, &s, 1 * SEC) == -EINVAL);
+	EXPECT(flow_table__snapshot(t, &s, 1 * SEC, true) == -EINVAL);
 	flow_table__advance(t, 6 * SEC);
 	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK);
 	EXPECT(recs[0].age_lower_bound);
@@ -911,6 +911,43 @@ static void test_snapshot_join(void)
 	EXPECT(recs[2].sum.dwell[SF_TCP_LAST_ACK] == 10);
 	EXPECT(st.snapshot_flows == 1 && st.snapshot_joined == 1);
 	EXPECT(st.open == 0);
+	flow_table__free(t);
+}
+
+
+/* Reconcile rounds: a snapshot flow not listed again vanished (its end
+ * was never seen) and is reported; a half-open request that is gone is
+ * dropped silently. */
+static void test_reconcile_vanish(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct sf_snapshot_sock est = { .cookie = 1, .netns = 9, .family = 2, .state = SF_TCP_ESTABLISHED,
+					.sport = 1, .dport = 2 };
+	struct sf_snapshot_sock req = { .cookie = 2, .netns = 9, .family = 2, .state = SF_TCP_SYN_RECV,
+					.sport = 80, .dport = 3 };
+	struct flow_table_stats st;
+	struct flow_table *t = table_cfg(&cfg);
+
+	flow_table__round_begin(t);
+	EXPECT(flow_table__snapshot(t, &est, 1, true) == 0);
+	EXPECT(flow_table__snapshot(t, &req, 1, true) == 0);
+	flow_table__round_end(t, 1);
+	flow_table__round_begin(t);
+	EXPECT(flow_table__snapshot(t, &est, 2, false) == 1);
+	EXPECT(flow_table__snapshot(t, &req, 2, false) == 1);
+	req.cookie = 3;
+	EXPECT(flow_table__snapshot(t, &req, 2, false) == -ENOENT);
+	flow_table__round_end(t, 2);
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 2 && st.reconcile_vanished == 0);
+	flow_table__round_begin(t);
+	flow_table__round_end(t, 3);
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(st.reconcile_vanished == 2 && st.open == 0 && st.closing == 0);
+	EXPECT(st.snapshot_unjoined == 0);
+	EXPECT(nrec == 1 && (recs[0].flow.partial & SF_PART_VANISHED));
+	EXPECT_STR(path(0), "ESTABLISHED>CLOSED");
 	flow_table__free(t);
 }
 
@@ -1041,6 +1078,7 @@ int main(void)
 	RUN(test_pileup_close_wait);
 	RUN(test_pileup_rounds);
 	RUN(test_snapshot_join);
+	RUN(test_reconcile_vanish);
 	RUN(test_json_escaping);
 	RUN(test_json_record);
 	RUN(test_record_file);

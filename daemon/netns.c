@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "netns.h"
+
+static int add(struct netns_ent **v, int *n, int *cap, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return 0; /* gone, or not ours to see */
+	for (int i = 0; i < *n; i++)
+		if ((*v)[i].inum == (uint32_t)st.st_ino)
+			return 0;
+	if (*n == *cap) {
+		int c = *cap ? *cap * 2 : 16;
+		struct netns_ent *p = realloc(*v, sizeof(*p) * c);
+
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = c;
+	}
+	(*v)[*n].inum = (uint32_t)st.st_ino;
+	snprintf((*v)[*n].path, sizeof((*v)[*n].path), "%s", path);
+	(*n)++;
+	return 0;
+}
+
+int netns__list(struct netns_ent **out)
+{
+	struct netns_ent *v = NULL;
+	int n = 0, cap = 0, err = 0;
+	char path[300];
+	struct dirent *de;
+	DIR *d;
+
+	err = add(&v, &n, &cap, "/proc/self/ns/net");
+	d = opendir("/var/run/netns");
+	while (!err && d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/var/run/netns/%s", de->d_name);
+		err = add(&v, &n, &cap, path);
+	}
+	if (d)
+		closedir(d);
+	d = opendir("/proc");
+	while (!err && d && (de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", de->d_name);
+		err = add(&v, &n, &cap, path);
+	}
+	if (d)
+		closedir(d);
+	if (err) {
+		free(v);
+		return err;
+	}
+	*out = v;
+	return n;
+}
+
+uint32_t netns__self(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) ? 0 : (uint32_t)st.st_ino;
+}
+
+int netns__run_in(const char *path, int (*fn)(void *ctx), void *ctx)
+{
+	int self, target, err, back;
+
+	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return -errno;
+	target = open(path, O_RDONLY | O_CLOEXEC);
+	if (target < 0) {
+		err = -errno;
+		close(self);
+		return err;
+	}
+	if (setns(target, CLONE_NEWNET)) {
+		err = -errno;
+	} else {
+		err = fn(ctx);
+		back = setns(self, CLONE_NEWNET);
+		if (back && !err)
+			err = -errno;
+	}
+	close(target);
+	close(self);
+	return err;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Network namespaces: which exist (named ones and those of running
+ * processes), and entering one for a moment (sock_diag answers for the
+ * namespace of the socket that asks).
+ */
+#ifndef SYNFIN_NETNS_H
+#define SYNFIN_NETNS_H
+
+#include <stdint.h>
+
+struct netns_ent {
+	uint32_t inum;
+	char path[64];		/* something to open it by */
+};
+
+/* Every namespace reachable through /var/run/netns and /proc/PID/ns/net,
+ * each once. Returns the count (>= 0) or -errno; *out is malloc'd. */
+int netns__list(struct netns_ent **out);
+/* Run fn inside the namespace at path, then come back. 0 or -errno. */
+int netns__run_in(const char *path, int (*fn)(void *ctx), void *ctx);
+/* Inode of our own network namespace (0 if unknown). */
+uint32_t netns__self(void);
+
+#endif /* SYNFIN_NETNS_H */

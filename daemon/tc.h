@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Packet capture of TCP control segments: loads bpf/segment.bpf.c
+ * (embedded skeleton) and attaches it with tc clsact, ingress and egress,
+ * to every interface that is up in the network namespaces it is given.
+ *
+ * Filters: synfin reserves tc priority SF_TC_PRIO with handle SF_TC_HANDLE
+ * on clsact ingress and egress (priority 1: the first filter to run, so
+ * that a later filter's verdict never hides a segment from us; our program
+ * always returns TC_ACT_UNSPEC, so the filters after it run as before).
+ * Filters left by a killed synfin are found at start-up by their program's
+ * name (prefix "sf_", at any priority) and removed, unless a live process
+ * still holds that program (another synfin: -EBUSY). The clsact qdisc is
+ * destroyed at close only when we created it and no filter is left on it.
+ *
+ * Namespaces are entered with setns() on the calling thread and left at
+ * once; libbpf's tc calls work in the namespace of the caller.
+ *
+ * Functions return 0 (or a count) or -errno; nothing here logs.
+ */
+#ifndef SYNFIN_TC_H
+#define SYNFIN_TC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../include/synfin.h"
+
+#define SF_TC_PRIO 1
+#define SF_TC_HANDLE 0x5346 /* "SF" */
+
+struct tc_opts {
+	int events_fd;		/* ring buffer map to share (the state object's), -1: own */
+	int counters_fd;	/* per-CPU counters map to share, -1: own */
+	uint32_t ring_bytes;	/* own ring buffer size, power of two (0: 16 MiB) */
+	uint64_t wakeup_bytes;	/* force a consumer wake-up past this fill (0: never) */
+	uint32_t max_fins;	/* FINs awaiting their ACK (0: 65536) */
+};
+
+struct tc;
+
+/* Open and load the segment programs. */
+int tc__open(struct tc **t, const struct tc_opts *o);
+/*
+ * Attach to every interface that is up in the namespace at path
+ * (/var/run/netns/NAME, /proc/PID/ns/net; NULL: the caller's namespace),
+ * removing our leftovers first. Interfaces without an Ethernet header
+ * (tun, wireguard, ip tunnels) are skipped: the program parses from the
+ * MAC header. Returns the number of interfaces attached; on an error
+ * what was attached stays attached (tc__close removes it).
+ */
+int tc__attach_netns(struct tc *t, const char *path);
+/* The inode of a namespace we attached to, by the netns cookie the
+ * segment events carry in `cookie`; 0 if unknown. */
+uint32_t tc__netns_inode(const struct tc *t, uint64_t cookie);
+/* The ring buffer and counters maps in use (own or shared). */
+int tc__events_fd(const struct tc *t);
+int tc__counters_fd(const struct tc *t);
+/* Sum of the per-CPU counters (meaningful with an own counters map). */
+void tc__counters(const struct tc *t, uint64_t out[SF_CNT_MAX]);
+/* Interfaces attached now; leftover filters removed at start-up. */
+int tc__n_attached(const struct tc *t);
+int tc__n_stale_removed(const struct tc *t);
+/* "lo(1) eth0(2) in 4026532xxx; ..." for one line of stderr. */
+const char *tc__describe(struct tc *t);
+/*
+ * Interfaces appearing later: poll tc__netlink_fd() for POLLIN (an epoll
+ * fd over one RTMGRP_LINK socket per namespace), then call
+ * tc__handle_netlink(), which attaches to new interfaces once they are
+ * up and forgets deleted ones. Returns the number newly attached, or
+ * -errno of the first failure.
+ */
+int tc__netlink_fd(const struct tc *t);
+int tc__handle_netlink(struct tc *t);
+/* Detach everything; destroys qdiscs we created. Accepts NULL. */
+void tc__close(struct tc *t);
+
+#endif /* SYNFIN_TC_H */
