@@ -309,6 +309,12 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, boo
 	if (!s) {
 		read_tuple(sk, &t, state != SF_TCP_TIME_WAIT && state != SF_TCP_NEW_SYN_RECV);
 		s = &t;
+	} else if (!s->sport) {
+		/* connect() entered SYN_SENT before it picked the port: a
+		 * SYN retransmit is the first chance to learn it */
+		read_tuple(sk, &t, true);
+		s->sport = t.sport;
+		__builtin_memcpy(s->saddr, t.saddr, 16);
 	}
 	e = reserve();
 	if (!e)

@@ -22,6 +22,7 @@
 
 #define RECENT_SLOTS 4096	/* remembered emitted flows, for late events */
 #define SNAP_GEN UINT64_MAX	/* gen of snapshot flows, keyed by cookie until joined */
+#define REQ_GEN (UINT64_MAX - 1) /* gen of half-open requests, keyed by tuple */
 #define LISTEN_BUCKETS 1024
 
 struct flow_list {
@@ -513,7 +514,7 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 /* Drop a flow from every index; emitted or not, it is gone. */
 static void release(struct flow_table *t, struct sf_flow *f)
 {
-	if (f->gen == SNAP_GEN)
+	if (f->gen == SNAP_GEN || f->gen == REQ_GEN)
 		t->st.snapshot_unjoined--;
 	hash_unlink(t, f);
 	remember_emitted(t, f);
@@ -627,9 +628,9 @@ static void set_current_state(struct flow_table *t, struct sf_flow *f, __u8 stat
 	state_enter(t, f, ts);
 }
 
-static void mark_closed(struct flow_table *t, struct sf_flow *f, __u64 ts)
+static void mark_closed(struct flow_table *t, struct sf_flow *f, __u64 ts, __u8 next)
 {
-	state_leave(t, f, SF_TCP_CLOSE, ts);
+	state_leave(t, f, next, ts);
 	list_unlink(t, &t->lru, f, LRU);
 	t->st.open--;
 	t->st.by_state[f->state]--;
@@ -725,8 +726,14 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 		t->st.listen_records++;
 		t->sink(t->sink_ctx, &rec);
 	}
-	if (new == SF_TCP_CLOSE && !f->closed)
-		mark_closed(t, f, e->ts_ns);
+	if (new == SF_TCP_CLOSE && !f->closed) {
+		/* a quiet close from FIN_WAIT_2/CLOSING is the hand-over to
+		 * a time-wait socket: that is where a stuck flow went */
+		bool tw = (e->oldstate == SF_TCP_FIN_WAIT2 || e->oldstate == SF_TCP_CLOSING) &&
+			  !e->sk_err && !f->rst_sent && !f->rst_recv;
+
+		mark_closed(t, f, e->ts_ns, tw ? SF_TCP_TIME_WAIT : SF_TCP_CLOSE);
+	}
 }
 
 static void ingest_control(struct flow_table *t, const struct synfin_event *e)
@@ -756,6 +763,8 @@ static void ingest_control(struct flow_table *t, const struct synfin_event *e)
 		f = new_flow(t, e);
 	}
 	f->events++;
+	if (e->sport && !f->sport)
+		take_tuple(f, e);
 	/* An abortive close enters CLOSE first and sends its RST after: name
 	 * the state the connection was aborted in. */
 	if (state == SF_TCP_CLOSE && (f->seen & (1u << SF_TCP_CLOSE)))
@@ -819,6 +828,33 @@ void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st)
 	*st = t->st;
 }
 
+static __u64 tuple_key(const struct sf_snapshot_sock *s)
+{
+	__u64 h = mix64(((__u64)s->netns << 32) ^ ((__u64)s->family << 16) ^ s->sport);
+
+	h = mix64(h ^ ((__u64)s->dport << 7));
+	for (int i = 0; i < 16; i += 8) {
+		__u64 a, b;
+
+		memcpy(&a, s->saddr + i, 8);
+		memcpy(&b, s->daddr + i, 8);
+		h = mix64(h ^ a);
+		h = mix64(h ^ b);
+	}
+	return h;
+}
+
+/* A half-open request seen by polling ends: nothing to report unless it
+ * was stuck (then 'resolved', next = where it went, 0 = gone). */
+static void drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u64 now)
+{
+	state_leave(t, f, next, now);
+	list_unlink(t, &t->lru, f, LRU);
+	t->st.open--;
+	t->st.by_state[f->state]--;
+	release(t, f);
+}
+
 void flow_table__round_begin(struct flow_table *t)
 {
 	t->round++;
@@ -840,12 +876,22 @@ int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s,
 		.flags = SF_F_NO_ENTRY,
 	};
 	struct sf_flow *f;
+	bool req;
 
 	/* time-wait sockets are not flows: they are counted (pile-ups) */
 	if (!valid_state(s->state) || s->state == SF_TCP_TIME_WAIT || s->state == SF_TCP_NEW_SYN_RECV ||
-	    s->state == SF_TCP_CLOSE || !s->cookie)
+	    s->state == SF_TCP_CLOSE || (!s->cookie && s->state != SF_TCP_SYN_RECV))
 		return -EINVAL;
-	f = lookup(t, s->cookie, SNAP_GEN);
+	/* A request's cookie changes when its SYN-ACK timer fires: requests
+	 * are keyed on their tuple, which lasts as long as they do. */
+	req = s->state == SF_TCP_SYN_RECV;
+	e.sk = req ? tuple_key(s) : s->cookie;
+	e.gen = req ? REQ_GEN : SNAP_GEN;
+	if (!req && (f = lookup(t, tuple_key(s), REQ_GEN)))
+		/* the same tuple in another state: the handshake completed;
+		 * the child is a flow of its own, born under our eyes */
+		drop_request(t, f, s->state, now);
+	f = lookup(t, e.sk, e.gen);
 	if (f) {
 		f->snap_round = t->round;
 		return 1;
@@ -888,20 +934,11 @@ void flow_table__round_end(struct flow_table *t, __u64 now)
 		struct sf_flow *f = at(t, i);
 
 		i = f->lru.next;
-		if (f->gen != SNAP_GEN || f->snap_round == t->round)
+		if ((f->gen != SNAP_GEN && f->gen != REQ_GEN) || f->snap_round == t->round)
 			continue;
 		t->st.reconcile_vanished++;
 		if (f->state == SF_TCP_SYN_RECV) {
-			/* a half-open request completed or expired: the child
-			 * (if any) is a flow of its own; nothing to report
-			 * unless it was stuck */
-			state_leave(t, f, 0, now);
-			list_unlink(t, &t->lru, f, LRU);
-			t->st.open--;
-			t->st.by_state[f->state]--;
-			if (f->role == SF_ROLE_LISTENER)
-				unlink_listener(t, f);
-			release(t, f);
+			drop_request(t, f, 0, now); /* expired (or reset) */
 			continue;
 		}
 		/* closed while we were not looking: report what is known */
@@ -909,7 +946,7 @@ void flow_table__round_end(struct flow_table *t, __u64 now)
 		f->seen |= 1u << SF_TCP_CLOSE;
 		f->state_ts[SF_TCP_CLOSE] = now;
 		f->state_prev[SF_TCP_CLOSE] = f->state;
-		mark_closed(t, f, now);
+		mark_closed(t, f, now, SF_TCP_CLOSE);
 	}
 }
 

@@ -220,7 +220,9 @@ static void stuck_body(struct json *j, const struct sf_record *rec, const struct
 	json__str(j, "role", sf_role_name(f->role));
 	json__str(j, "state", sf_state_name(rec->state));
 	if (rec->type == SF_REC_RESOLVED) {
-		json__str(j, "next", rec->next_state ? sf_state_name(rec->next_state) : "evicted");
+		/* 0: it left the kernel's list unseen (a half-open request
+		 * completed or expired) or the flow table evicted it */
+		json__str(j, "next", rec->next_state ? sf_state_name(rec->next_state) : "gone");
 		us(j, "stuck_us", rec->age_ns);
 	} else {
 		us(j, "age_us", rec->age_ns);

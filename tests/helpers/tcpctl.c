@@ -49,6 +49,7 @@ enum scenario {
 	SC_TIMEOUT,
 	SC_CLOSE_WAIT,
 	SC_LISTEN_ONLY,
+	SC_HALF_CLOSE,
 };
 
 static const char *const scenario_names[] = {
@@ -59,6 +60,7 @@ static const char *const scenario_names[] = {
 	[SC_TIMEOUT] = "timeout",
 	[SC_CLOSE_WAIT] = "close-wait",
 	[SC_LISTEN_ONLY] = "listen-only",
+	[SC_HALF_CLOSE] = "half-close",
 };
 
 struct options {
@@ -72,16 +74,21 @@ struct options {
 	int syncnt;			/* 0: leave the kernel default */
 	bool comm_set;
 	char comm[COMM_MAX];
+	const char *wait_file;		/* wait for it before the first close */
 };
 
 static const char usage_text[] =
 	"usage: tcpctl SCENARIO [options]\n"
-	"scenarios: client-first server-first reset refused timeout close-wait listen-only\n"
+	"scenarios: client-first server-first reset refused timeout close-wait listen-only half-close\n"
+	"  (half-close: the client shutdown(SHUT_WR)s and stays a full FIN_WAIT_2 socket while the\n"
+	"   server holds its CLOSE_WAIT for --hold MS, then both close)\n"
 	"  --addr ADDR      IPv4/IPv6 literal to listen on and connect to (default 127.0.0.1)\n"
 	"  --port PORT      server port (default 0 = kernel chooses; required for timeout)\n"
 	"  --comm NAME      rename the process first; C escapes (\\xHH \\NNN \\n \\\\ \\\" ...) decoded\n"
 	"  --count N        repeat the scenario N times, one new connection each (default 1)\n"
 	"  --hold MS        time spent at the scenario's stuck point (default 0)\n"
+	"  --wait-file PATH connected scenarios: print 'established ...' and wait (10 s at most)\n"
+	"                   until PATH exists before the first close (a test adds firewall rules)\n"
 	"  --syncnt N       set TCP_SYNCNT on the client socket (timeout: default 1)\n"
 	"  --linger-ms MS   pause between the two closes (default 50)\n"
 	"output: 'ready pid=PID port=PORT', then one 'conn ...' line per connection\n"
@@ -632,6 +639,25 @@ static int wait_rdhup(int fd, const char *who)
 	}
 }
 
+static int wait_for_file(const struct options *o, long n, const struct sockaddr_storage *client)
+{
+	char c[ADDR_STR_LEN], srv[ADDR_STR_LEN];
+	int64_t deadline = now_ms() + 10000;
+
+	format_addr(client, c, sizeof(c));
+	format_addr(&o->addr, srv, sizeof(srv));
+	printf("established scenario=%s n=%ld client=%s server=%s\n", scenario_names[o->scenario], n, c, srv);
+	fflush(stdout);
+	while (access(o->wait_file, F_OK)) {
+		if (now_ms() > deadline) {
+			report("%s did not appear within 10 s", o->wait_file);
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	return 0;
+}
+
 static int run_connected(const struct options *o, int lfd, long n)
 {
 	struct sockaddr_storage client;
@@ -641,6 +667,12 @@ static int run_connected(const struct options *o, int lfd, long n)
 
 	if (establish(o, lfd, &cfd, &sfd, &client) < 0)
 		return -1;
+	if (o->wait_file && wait_for_file(o, n, &client) < 0) {
+		close(cfd);
+		close(sfd);
+		print_conn(o, n, &client, "error");
+		return -1;
+	}
 
 	switch (o->scenario) {
 	case SC_CLIENT_FIRST:
@@ -676,6 +708,25 @@ static int run_connected(const struct options *o, int lfd, long n)
 		if (wait_eof(sfd, true, &err, "server") < 0)
 			break;
 		sleep_ms(o->linger_ms);
+		ret = 0;
+		break;
+	case SC_HALF_CLOSE:
+		/* not close(): the client socket stays a full socket in
+		 * FIN_WAIT_2, which no tcp_fin_timeout bounds */
+		if (shutdown(cfd, SHUT_WR) < 0) {
+			report("shutdown: %s", strerror(errno));
+			break;
+		}
+		if (wait_eof(sfd, false, &err, "server") < 0)
+			break;
+		if (o->hold_ms) {
+			print_hold(o, n, &client);
+			sleep_ms(o->hold_ms);
+		}
+		close(sfd);
+		sfd = -1;
+		if (wait_eof(cfd, false, &err, "client") < 0)
+			break;
 		ret = 0;
 		break;
 	case SC_CLOSE_WAIT:
@@ -773,6 +824,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "hold", required_argument, NULL, 'H' },
 		{ "syncnt", required_argument, NULL, 's' },
 		{ "linger-ms", required_argument, NULL, 'l' },
+		{ "wait-file", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -812,6 +864,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'l':
 			o->linger_ms = parse_long("--linger-ms", optarg, 0,
 						  86400000);
+			break;
+		case 'w':
+			o->wait_file = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

@@ -935,8 +935,11 @@ static void test_reconcile_vanish(void)
 	flow_table__round_begin(t);
 	EXPECT(flow_table__snapshot(t, &est, 2, false) == 1);
 	EXPECT(flow_table__snapshot(t, &req, 2, false) == 1);
-	req.cookie = 3;
+	req.cookie = 3; /* the kernel renews a request's cookie: the tuple holds */
+	EXPECT(flow_table__snapshot(t, &req, 2, false) == 1);
+	req.dport = 4;
 	EXPECT(flow_table__snapshot(t, &req, 2, false) == -ENOENT);
+	req.dport = 3;
 	flow_table__round_end(t, 2);
 	flow_table__stats(t, &st);
 	EXPECT(st.open == 2 && st.reconcile_vanished == 0);
@@ -948,6 +951,24 @@ static void test_reconcile_vanish(void)
 	EXPECT(st.snapshot_unjoined == 0);
 	EXPECT(nrec == 1 && (recs[0].flow.partial & SF_PART_VANISHED));
 	EXPECT_STR(path(0), "ESTABLISHED>CLOSED");
+
+	/* a stuck request whose tuple shows up established: it completed */
+	cfg.stuck_ns[SF_TCP_SYN_RECV] = 1;
+	flow_table__free(t);
+	t = table_cfg(&cfg);
+	flow_table__round_begin(t);
+	EXPECT(flow_table__snapshot(t, &req, 10, true) == 0);
+	flow_table__round_end(t, 10);
+	flow_table__advance(t, 20);
+	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK && recs[0].state == SF_TCP_SYN_RECV);
+	flow_table__round_begin(t);
+	req.state = SF_TCP_ESTABLISHED;
+	req.cookie = 99;
+	EXPECT(flow_table__snapshot(t, &req, 30, false) == -ENOENT);
+	flow_table__round_end(t, 30);
+	EXPECT(nrec == 2 && recs[1].type == SF_REC_RESOLVED && recs[1].next_state == SF_TCP_ESTABLISHED);
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 0 && st.snapshot_unjoined == 0);
 	flow_table__free(t);
 }
 
