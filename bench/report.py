@@ -68,8 +68,9 @@ def bpf_summary(runs):
             "runs_per_conn": median(p["per_conn"]),
             "total_runs": p["runs"],
         }
+    # no run counts at all: BPF statistics were off
     total = [sum(b["run_time_ns"] for b in r.get("bpf") or []) / r["conns"]
-             for r in runs if r["conns"] and r.get("bpf")]
+             for r in runs if r["conns"] and sum(b["run_cnt"] for b in r.get("bpf") or [])]
     return out, median(total)
 
 
@@ -96,7 +97,8 @@ def summarise(meta, runs, hold):
             s["events_seen"] = median([r["events_seen"] for r in ok])
             s["events_per_conn"] = median([r["events_seen"] / r["conns"] for r in ok
                                            if r["conns"] and r["events_seen"] is not None])
-            s["events_lost"] = sum(r["events_lost"] or 0 for r in rs)
+            lost = [r["events_lost"] for r in rs if r["events_lost"] is not None]
+            s["events_lost"] = sum(lost) if lost else None
             s["cpu_ms_per_10k_conns"] = median([r["cpu_s"] * 1000 * 10000 / r["conns"] for r in ok
                                                 if r["conns"] and r["cpu_s"] is not None])
             hwm = [r["peak_rss_kb"] for r in ok if r.get("peak_rss_kb")]
@@ -138,6 +140,8 @@ def checks(meta, runs, summary, hold):
             elif r["conns"] and r["flows_emitted"] < 2 * r["conns"] * 0.999:
                 warns.append(f"round {r['round']} synfin: {r['flows_emitted']} flow records "
                              f"for {r['conns']} connections (2 expected per connection)")
+    if meta.get("synfin_rebuilt_during_run"):
+        warns.append("build/synfin changed while the benchmark ran: its runs mix two builds")
     if hold is not None:
         if not hold["ok"]:
             fails.append(f"hold test: {hold['error']}")
@@ -152,8 +156,9 @@ def checks(meta, runs, summary, hold):
         "met": None if ratio is None else ratio >= TARGET_RATIO,
         "aim_met": None if ratio is None else ratio >= AIM_RATIO,
     })
-    targets.append({"what": "synfin lost events == 0", "value": sf.get("events_lost"),
-                    "met": sf.get("events_lost") == 0 if "events_lost" in sf else None})
+    lost = sf.get("events_lost")
+    targets.append({"what": "synfin lost events == 0", "value": lost,
+                    "met": None if lost is None else lost == 0})
     ns = sf.get("bpf_ns_per_state_event")
     targets.append({"what": f"BPF <= {TARGET_STATE_NS} ns per state event ({STATE_PROG})",
                     "value": None if ns is None else round(ns, 1),
@@ -184,12 +189,14 @@ def markdown(meta, summary, hold, fails, warns, targets):
     L.append(f"Loopback connection storm (build/storm: {meta['storm']['clients']} client + "
              f"{meta['storm']['servers']} server threads, server closes first), "
              f"{meta['rounds']} round(s) x {meta['duration_s']} s per observer, order rotated per round; "
-             f"medians over rounds, ratios to the baseline median. Observers write to a file. "
+             f"medians over rounds; \"vs baseline\" = median / baseline median (the target's measure), "
+             f"\"per-round ratio\" = median of each round's ratio to that round's baseline. "
+             f"Observers write to a file; CPU = observer process user+sys. "
              f"BPF statistics: {meta['bpf_stats']}. Wall time {meta['wall_s']} s.")
     L.append("")
-    L.append("| observer | conn/s | vs baseline | events/run | events/conn | lost | "
+    L.append("| observer | conn/s | vs baseline | per-round ratio | events/run | events/conn | lost | "
              "CPU ms / 10k conn | peak RSS | BPF ns/conn |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for cfg in meta["configs"]:
         s = summary[cfg]
         name = {"synfin": "synfin (full capture, JSON to file)",
@@ -198,10 +205,11 @@ def markdown(meta, summary, hold, fails, warns, targets):
         if s["failed"]:
             name += f" ({s['failed']} run(s) failed)"
         if cfg == "baseline":
-            L.append(f"| {name} | {fmt(s['conn_per_s'])} | 100% | — | — | — | — | — | — |")
+            L.append(f"| {name} | {fmt(s['conn_per_s'])} | 100% | — | — | — | — | — | — | — |")
             continue
         ratio = None if s.get("ratio") is None else f"{s['ratio'] * 100:.0f}%"
-        L.append(f"| {name} | {fmt(s['conn_per_s'])} | {fmt(ratio)} | {fmt(s['events_seen'])} | "
+        rr = None if s.get("median_round_ratio") is None else f"{s['median_round_ratio'] * 100:.0f}%"
+        L.append(f"| {name} | {fmt(s['conn_per_s'])} | {fmt(ratio)} | {fmt(rr)} | {fmt(s['events_seen'])} | "
                  f"{fmt(s['events_per_conn'], 1)} | {fmt(s['events_lost'])} | "
                  f"{fmt(s['cpu_ms_per_10k_conns'], 0)} | {fmt(s['peak_rss_mib'], 1, ' MiB')} | "
                  f"{fmt(s['bpf_ns_per_conn'], 0)} |")

@@ -23,7 +23,7 @@
 # reported, not enforced.
 #
 # Environment: BENCH_QUICK=1 (= --quick: 1 round of 2 s, baseline and synfin
-# only, no hold test; for `make test`), BENCH_ROUNDS (3), BENCH_DURATION (5 s),
+# only, no hold test; for `make test`), BENCH_ROUNDS (5), BENCH_DURATION (5 s),
 # BENCH_BCC (auto|0|1; default auto, 0 in quick mode), BENCH_HOLD_CONNS
 # (50000 connections = 100k sockets; 0 skips the hold test), BENCH_BPF_STATS
 # (1; 0 leaves BPF statistics off), BENCH_OUT (build/bench).
@@ -62,7 +62,7 @@ if [ "$QUICK" = 1 ]; then
 	HOLD_CONNS=${BENCH_HOLD_CONNS:-0}
 	BCC=${BENCH_BCC:-0}
 else
-	ROUNDS=${BENCH_ROUNDS:-3}
+	ROUNDS=${BENCH_ROUNDS:-5}
 	DURATION=${BENCH_DURATION:-5}
 	HOLD_CONNS=${BENCH_HOLD_CONNS:-50000}
 	BCC=${BENCH_BCC:-auto}
@@ -439,6 +439,8 @@ hold_test() {
 
 # ---------------------------------------------------------------- main
 START=$SECONDS
+# the work tree may be rebuilt while the benchmark runs: say so if it was
+SYNFIN_SUM=$(sha256sum "$SYNFIN" | cut -c1-16)
 enable_bpf_stats
 log "$ROUNDS round(s) x ${DURATION}s: ${CONFIGS[*]} (BPF stats: $STATS_METHOD)"
 [ "$BCC" = auto ] && [ "$HAVE_BCC" = 0 ] && log "libbpf-tools not installed: tcpstates/tcplife skipped"
@@ -459,11 +461,13 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \
 	--argjson quick "$([ "$QUICK" = 1 ] && echo true || echo false)" \
 	--argjson rounds "$ROUNDS" --argjson duration "$DURATION" \
 	--arg stats "$STATS_METHOD" --argjson wall "$((SECONDS - START))" \
-	--arg configs "${CONFIGS[*]}" --argjson hold_conns "$HOLD_CONNS" '
+	--arg configs "${CONFIGS[*]}" --argjson hold_conns "$HOLD_CONNS" \
+	--arg sum0 "$SYNFIN_SUM" --arg sum1 "$(sha256sum "$SYNFIN" | cut -c1-16)" '
 	{date: $date, synfin: $version, quick: $quick,
 	 machine: {nproc: $nproc, kernel: $kernel, cpu: $cpu},
 	 rounds: $rounds, duration_s: $duration, configs: ($configs | split(" ")),
 	 hold_connections: $hold_conns, bpf_stats: $stats, wall_s: $wall,
+	 synfin_sha256: $sum0, synfin_rebuilt_during_run: ($sum0 != $sum1),
 	 storm: {clients: 2, servers: 2, close: "server", payload: 0}}' >"$WORK/meta.json"
 
 python3 "$ROOT/bench/report.py" "$WORK/meta.json" "$RUNS" "$OUT/hold.json" "$OUT"

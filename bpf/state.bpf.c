@@ -41,6 +41,8 @@ struct sf_owner {
 
 struct sf_sock {
 	__u64 gen;
+	__u32 netns;
+	__u32 pad2;
 	struct sf_owner owner;
 	__u8 saddr[16];
 	__u8 daddr[16];
@@ -113,21 +115,39 @@ static __always_inline void owner_from_current(struct sf_owner *o)
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
 
+/* The head of struct sock_common, one read instead of five: these fields
+ * have been adjacent, in this order, since Linux 2.6 (the base offset is
+ * still relocated by CO-RE). */
+struct sf_skc_head {
+	__be32 daddr;
+	__be32 rcv_saddr;
+	__u32 hash;
+	__be16 dport;
+	__u16 num;
+	__u16 family;
+};
+
 /* Reads only struct sock_common, so it is safe on request and time-wait
  * sockets too; inet_sport is read only for full sockets (full == true). */
 static __always_inline void read_tuple(const struct sock *sk, struct sf_sock *t, bool full)
 {
-	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	/* explicit sizes: BPF_CORE_READ_INTO on an array copies one element */
-	if (t->family == AF_INET) {
-		bpf_core_read(t->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(t->daddr, 4, &sk->__sk_common.skc_daddr);
+	struct sf_skc_head h;
+
+	bpf_core_read(&h, sizeof(h), &sk->__sk_common.skc_daddr);
+	t->family = h.family;
+	if (h.family == AF_INET) {
+		__builtin_memcpy(t->saddr, &h.rcv_saddr, 4);
+		__builtin_memcpy(t->daddr, &h.daddr, 4);
 	} else {
-		bpf_core_read(t->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(t->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+		/* skc_v6_daddr and skc_v6_rcv_saddr are adjacent too */
+		__u8 a[32];
+
+		bpf_core_read(a, sizeof(a), &sk->__sk_common.skc_v6_daddr);
+		__builtin_memcpy(t->daddr, a, 16);
+		__builtin_memcpy(t->saddr, a + 16, 16);
 	}
-	t->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	t->sport = h.num;
+	t->dport = bpf_ntohs(h.dport);
 	if (!t->sport && full)
 		t->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 }
@@ -189,16 +209,25 @@ int sf_set_state(struct bpf_raw_tracepoint_args *ctx)
 
 	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	if (!netns_wanted(netns))
-		return 0;
 
 	ts = bpf_ktime_get_ns();
 	birth = (old == SF_TCP_CLOSE && (new == SF_TCP_SYN_SENT || new == SF_TCP_LISTEN)) ||
 		(old == SF_TCP_LISTEN && new == SF_TCP_SYN_RECV);
 
-	read_tuple(sk, &fresh, true);
+	/* A known socket costs one lookup: netns and tuple are remembered
+	 * (reading them again is most of this program's time). */
 	s = birth ? NULL : bpf_map_lookup_elem(&socks, &key);
+	if (s && s->sport) {
+		netns = s->netns;
+		if (!netns_wanted(netns))
+			return 0;
+	} else {
+		netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+		if (!netns_wanted(netns))
+			return 0;
+		read_tuple(sk, &fresh, true);
+		fresh.netns = netns;
+	}
 	if (!s) {
 		/* A birth, or a socket that existed before we started (or
 		 * whose entry the LRU evicted): start a generation here. */
@@ -223,9 +252,7 @@ int sf_set_state(struct bpf_raw_tracepoint_args *ctx)
 		if (new != SF_TCP_CLOSE && bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY))
 			count(SF_CNT_SOCK_UPDATE_FAIL);
 		s = &fresh;
-	} else if (!fresh.sport) {
-		/* port already released (-> CLOSE): keep the remembered tuple */
-	} else if (s->sport != fresh.sport) {
+	} else if (!s->sport && fresh.sport) {
 		/* connect() sets SYN_SENT before it picks the local port */
 		s->sport = fresh.sport;
 		s->dport = fresh.dport;
@@ -255,7 +282,8 @@ int sf_set_state(struct bpf_raw_tracepoint_args *ctx)
 		e->kind = SF_EV_STATE;
 		e->oldstate = old;
 		e->newstate = new;
-		e->sk_err = BPF_CORE_READ(sk, sk_err);
+		/* errors only decide how a connection ended */
+		e->sk_err = new == SF_TCP_CLOSE ? BPF_CORE_READ(sk, sk_err) : 0;
 		/* only sockets we did not see born need joining by cookie
 		 * (to the start-up snapshot: sock_diag assigns cookies) */
 		e->cookie = (flags & SF_F_NO_ENTRY) ? BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) : 0;
