@@ -34,7 +34,7 @@ endif
 # the pure core: no libbpf, shared by the daemon and the unit tests
 CORE_SRC := daemon/flow.c daemon/pileup.c daemon/json.c daemon/record_json.c daemon/recorder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
-DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/main.o
+DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/main.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
@@ -101,11 +101,11 @@ run:
 
 test:
 	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump
 	$(Q)tests/run.sh
 
 # no root, no kernel: unit + replay + CLI tests
-check: all $(OUT)/test_unit
+check: all $(OUT)/test_unit $(OUT)/segdump
 	$(Q)tests/run.sh --no-kernel
 
 bench:

@@ -229,6 +229,16 @@ void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX])
 	}
 }
 
+int capture__events_fd(const struct capture *c)
+{
+	return bpf_map__fd(c->skel->maps.events);
+}
+
+int capture__counters_fd(const struct capture *c)
+{
+	return bpf_map__fd(c->skel->maps.counters);
+}
+
 void capture__close(struct capture *c)
 {
 	if (!c)

@@ -39,6 +39,10 @@ const char *capture__describe(const struct capture *c);
  * handled, or -errno (-EINTR on a signal). */
 int capture__poll(struct capture *c, int timeout_ms);
 void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX]);
+/* The ring buffer and counters maps, for the segment programs (tc.h) to
+ * share: one ring, one set of counters, one consumer. */
+int capture__events_fd(const struct capture *c);
+int capture__counters_fd(const struct capture *c);
 void capture__close(struct capture *c);
 
 #endif /* SYNFIN_CAPTURE_H */

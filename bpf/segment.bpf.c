@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * synfin: TCP control segments seen at tc clsact (ingress and egress).
+ *
+ * The socket tracepoints (state.bpf.c) miss what happens on the wire: the
+ * SYN of a half-open connection, segments handled by time-wait sockets,
+ * the exact seq/ack of every SYN, FIN and RST. A tc hook sees every
+ * segment the interface carries (on lo each one twice: egress, then
+ * ingress), so this program reports:
+ *  - every segment with SYN, FIN or RST set;
+ *  - the ACK that acknowledges a FIN seen earlier (the end of a close).
+ *
+ * Everything else is data and must cost next to nothing: the program
+ * reads the TCP flags by direct packet access and leaves at once when no
+ * control flag is set, unless the segment could acknowledge a pending FIN
+ * (a per-bucket count of pending FINs says "certainly not" with one array
+ * load).
+ *
+ * This program only observes: it never changes, drops or redirects a
+ * packet, and always returns TC_ACT_UNSPEC so the next filter runs as if
+ * we were not there.
+ */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "../include/synfin.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define TC_ACT_UNSPEC (-1)
+
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_ACK 0x10
+#define TH_CONTROL (TH_FIN | TH_SYN | TH_RST)
+
+/* pending-FIN hint buckets: a power of two */
+#define FIN_HINT_BUCKETS 4096
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Wake the consumer only when this much is waiting (0: never force). */
+const volatile __u64 wakeup_bytes = 0;
+
+/* UAPI (stable) packet and context layouts: no CO-RE needed. */
+struct __sk_buff {
+	__u32 len;
+	__u32 pkt_type;
+	__u32 mark;
+	__u32 queue_mapping;
+	__u32 protocol;
+	__u32 vlan_present;
+	__u32 vlan_tci;
+	__u32 vlan_proto;
+	__u32 priority;
+	__u32 ingress_ifindex;
+	__u32 ifindex;
+	__u32 tc_index;
+	__u32 cb[5];
+	__u32 hash;
+	__u32 tc_classid;
+	__u32 data;
+	__u32 data_end;
+};
+
+struct ethhdr {
+	__u8 h_dest[6];
+	__u8 h_source[6];
+	__be16 h_proto;
+};
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct iphdr {
+	__u8 ihl : 4, version : 4;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__u16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+struct ipv6hdr {
+	__u8 priority : 4, version : 4;
+	__u8 flow_lbl[3];
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct tcphdr {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u8 res1 : 4, doff : 4;
+	__u8 flags;
+	__be16 window;
+	__u16 check;
+	__u16 urg_ptr;
+};
+
+/*
+ * The namespace of the packet is the namespace of its device.
+ * bpf_get_netns_cookie(skb) is allowed in tc on this kernel but looks at
+ * skb->sk, falling back to init_net's cookie: at ingress (no socket yet)
+ * it names the root namespace, whatever the device. So read the device's
+ * namespace through the kernel sk_buff (bpf_cast_to_kern_ctx is rewritten
+ * to a register move by the verifier: free). The ___sf flavours are local
+ * CO-RE views; libbpf matches them to the kernel's types by name.
+ */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+struct net___sf {
+	struct ns_common ns;
+	__u64 net_cookie;
+} __attribute__((preserve_access_index));
+
+struct possible_net___sf {
+	struct net___sf *net;
+} __attribute__((preserve_access_index));
+
+struct net_device___sf {
+	struct possible_net___sf nd_net;
+} __attribute__((preserve_access_index));
+
+struct sk_buff___sf {
+	struct net_device___sf *dev;
+} __attribute__((preserve_access_index));
+
+/* A FIN waiting for its ACK. The FIN and its ACK cross the same interface
+ * in opposite directions (sent FIN: egress, its ACK: ingress; on lo both
+ * copies pair up the same way), so the key holds where the FIN was seen. */
+struct sf_fin_key {	/* 56 bytes, no implicit padding */
+	__u64 netns;		/* netns cookie */
+	__u32 ifindex;
+	__u8 saddr[16];		/* the FIN's source */
+	__u8 daddr[16];
+	__u16 sport;		/* network order: only compared */
+	__u16 dport;
+	__u8 family;
+	__u8 dir;		/* SF_DIR_* of the FIN */
+	__u8 pad[6];		/* explicit: the hash covers every byte */
+};
+_Static_assert(sizeof(struct sf_fin_key) == 56, "sf_fin_key has implicit padding");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SF_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* value: the ack number that acknowledges the FIN (FIN seq + 1) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sf_fin_key);
+	__type(value, __u32);
+} pending_fins SEC(".maps");
+
+/*
+ * How many pending FINs hash to each bucket (by port pair and interface,
+ * the same for both directions). Zero means no FIN on this port pair can
+ * be waiting: the data path stops there. Entries the LRU evicts are never
+ * subtracted, so a count can only err high, costing a lookup, never an
+ * event.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FIN_HINT_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fin_hint SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline __u32 hint_bucket(const struct tcphdr *th, __u32 ifindex)
+{
+	/* symmetric in the ports: a FIN and its ACK share a bucket */
+	__u32 h = (__u32)(th->source ^ th->dest) * 0x9E3779B1u ^ ifindex;
+
+	return (h >> 16) & (FIN_HINT_BUCKETS - 1);
+}
+
+static __always_inline void hint_add(__u32 bucket, int delta)
+{
+	__u32 *n = bpf_map_lookup_elem(&fin_hint, &bucket);
+
+	if (n)
+		__sync_fetch_and_add(n, delta);
+}
+
+/* The key of a FIN that this segment (travelling the other way, in the
+ * other direction of the hook) could acknowledge. */
+static __always_inline void reverse_key(struct sf_fin_key *k, const struct sf_fin_key *mine)
+{
+	k->netns = mine->netns;
+	k->ifindex = mine->ifindex;
+	__builtin_memcpy(k->saddr, mine->daddr, 16);
+	__builtin_memcpy(k->daddr, mine->saddr, 16);
+	k->sport = mine->dport;
+	k->dport = mine->sport;
+	k->family = mine->family;
+	k->dir = mine->dir ^ 1;
+	__builtin_memset(k->pad, 0, sizeof(k->pad));
+}
+
+static __always_inline bool fin_delete(const struct sf_fin_key *k, __u32 bucket)
+{
+	if (bpf_map_delete_elem(&pending_fins, k))
+		return false;
+	hint_add(bucket, -1);
+	return true;
+}
+
+static __always_inline void emit(const struct sf_fin_key *k, __u32 netns, const struct tcphdr *th,
+				 __u32 payload)
+{
+	struct synfin_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (!e) {
+		count(SF_CNT_RB_FULL);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->sk = 0;
+	e->gen = 0;
+	e->cookie = k->netns;	/* netns cookie (segments have no socket cookie) */
+	e->netns = netns;	/* inode, as in the socket events */
+	e->cur_tgid = 0;	/* softirq or any task: meaningless here */
+	__builtin_memcpy(e->saddr, k->saddr, 16);
+	__builtin_memcpy(e->daddr, k->daddr, 16);
+	e->sport = bpf_ntohs(k->sport);
+	e->dport = bpf_ntohs(k->dport);
+	e->version = SYNFIN_EVENT_VERSION;
+	e->kind = SF_EV_SEGMENT;
+	e->family = k->family;
+	e->oldstate = 0;
+	e->newstate = 0;
+	e->owner_src = SF_OWNER_NONE;
+	e->flags = 0;
+	e->sk_err = 0;
+	e->pad = 0;
+	__builtin_memset(&e->cgroup_id, 0, 32); /* the whole union */
+	e->seg.seq = bpf_ntohl(th->seq);
+	e->seg.ack = bpf_ntohl(th->ack_seq);
+	e->seg.ifindex = k->ifindex;
+	e->seg.payload = payload;
+	e->seg.window = bpf_ntohs(th->window);
+	e->seg.tcp_flags = th->flags;
+	e->seg.dir = k->dir;
+	/* Waking the consumer per event costs ~10x; it drains on a timer and
+	 * is only woken when the ring starts to fill up. */
+	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline __u32 sub0(__u32 a, __u32 b)
+{
+	return a > b ? a - b : 0;
+}
+
+/*
+ * TCP header + payload bytes from the IP length field (IPv4 tot_len with
+ * its header length iphl, IPv6 payload_len with iphl 0). A zero field is a
+ * BIG TCP / jumbo packet: then the skb's length says it (the length field
+ * is preferred otherwise: Ethernet pads short frames).
+ */
+static __always_inline __u32 ip_l4len(const struct __sk_buff *skb, __u32 field, __u32 l4off, __u32 iphl)
+{
+	return field ? sub0(field, iphl) : sub0(skb->len, l4off);
+}
+
+/*
+ * One TCP segment, headers already bounds-checked (packet pointers) or
+ * copied (stack). ip4 or ip6 is set. l4len: TCP header + payload bytes.
+ */
+static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct iphdr *ip4,
+				  const struct ipv6hdr *ip6, const struct tcphdr *th, __u32 l4len)
+{
+	__u8 flags = th->flags;
+	struct sk_buff___sf *kskb;
+	struct net___sf *net;
+	struct sf_fin_key k, rk;
+	__u32 bucket, payload, hl;
+	__u32 *want;
+	bool fin_ack = false;
+
+	if (!(flags & TH_CONTROL)) {
+		if (!(flags & TH_ACK))
+			return TC_ACT_UNSPEC;
+		bucket = hint_bucket(th, skb->ifindex);
+		want = bpf_map_lookup_elem(&fin_hint, &bucket);
+		if (!want || !*want)
+			return TC_ACT_UNSPEC;	/* the data path ends here */
+	}
+	bucket = hint_bucket(th, skb->ifindex);
+
+	/* control segment, or an ACK that may end a close: full key */
+	kskb = bpf_cast_to_kern_ctx(skb);
+	net = kskb->dev->nd_net.net;
+	k.netns = net->net_cookie;
+	k.ifindex = skb->ifindex;
+	k.sport = th->source;
+	k.dport = th->dest;
+	k.dir = dir;
+	__builtin_memset(k.pad, 0, sizeof(k.pad));
+	if (ip4) {
+		k.family = AF_INET;
+		__builtin_memset(k.saddr, 0, 16);
+		__builtin_memset(k.daddr, 0, 16);
+		__builtin_memcpy(k.saddr, &ip4->saddr, 4);
+		__builtin_memcpy(k.daddr, &ip4->daddr, 4);
+	} else {
+		k.family = AF_INET6;
+		__builtin_memcpy(k.saddr, ip6->saddr, 16);
+		__builtin_memcpy(k.daddr, ip6->daddr, 16);
+	}
+	hl = th->doff * 4;
+	payload = sub0(l4len, hl);
+
+	if (flags & TH_ACK) {
+		reverse_key(&rk, &k);
+		want = bpf_map_lookup_elem(&pending_fins, &rk);
+		if (want && *want == bpf_ntohl(th->ack_seq))
+			fin_ack = fin_delete(&rk, bucket);
+	}
+	if (!(flags & TH_CONTROL) && !fin_ack)
+		return TC_ACT_UNSPEC;	/* an ACK, but not of a pending FIN */
+
+	if (flags & TH_FIN) {
+		/* the FIN occupies the sequence number after the payload (and
+		 * after the SYN, should both be set) */
+		__u32 end = bpf_ntohl(th->seq) + payload + 1 + !!(flags & TH_SYN);
+
+		if (!bpf_map_update_elem(&pending_fins, &k, &end, BPF_NOEXIST))
+			hint_add(bucket, 1);
+		else
+			bpf_map_update_elem(&pending_fins, &k, &end, BPF_EXIST); /* retransmit */
+	}
+	if (flags & TH_RST) {
+		/* no ACK will follow a FIN of this connection any more */
+		fin_delete(&k, bucket);
+		if (!(flags & TH_ACK))
+			reverse_key(&rk, &k);
+		fin_delete(&rk, bucket);
+	}
+	emit(&k, net->ns.inum, th, payload);
+	return TC_ACT_UNSPEC;
+}
+
+/*
+ * Headers not in the linear area (rare: some drivers leave all but the
+ * Ethernet header in page fragments): copy them instead. Never pulls or
+ * touches the packet.
+ */
+static __always_inline int slow_path(struct __sk_buff *skb, __u8 dir, __u32 off, __u16 proto)
+{
+	struct iphdr ip4;
+	struct ipv6hdr ip6;
+	struct tcphdr th;
+	__u32 l4len, hl;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, off, &ip4, sizeof(ip4)))
+			return TC_ACT_UNSPEC;
+		if (ip4.protocol != IPPROTO_TCP || (ip4.frag_off & bpf_htons(0x1fff)) || ip4.ihl < 5)
+			return TC_ACT_UNSPEC;
+		hl = ip4.ihl * 4;
+		if (bpf_skb_load_bytes(skb, off + hl, &th, sizeof(th)))
+			return TC_ACT_UNSPEC;
+		l4len = ip_l4len(skb, bpf_ntohs(ip4.tot_len), off + hl, hl);
+		return on_tcp(skb, dir, &ip4, NULL, &th, l4len);
+	}
+	if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
+		return TC_ACT_UNSPEC;
+	if (ip6.nexthdr != IPPROTO_TCP)
+		return TC_ACT_UNSPEC;
+	if (bpf_skb_load_bytes(skb, off + sizeof(ip6), &th, sizeof(th)))
+		return TC_ACT_UNSPEC;
+	l4len = ip_l4len(skb, bpf_ntohs(ip6.payload_len), off + sizeof(ip6), 0);
+	return on_tcp(skb, dir, NULL, &ip6, &th, l4len);
+}
+
+static __always_inline int segment(struct __sk_buff *skb, __u8 dir)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u32 off = ETH_HLEN, l4len, hl;
+	struct tcphdr *th;
+	__u16 proto;
+
+	if ((void *)(eth + 1) > end)
+		return TC_ACT_UNSPEC;
+	proto = eth->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_hdr *vh = data + ETH_HLEN;
+
+		if ((void *)(vh + 1) > end)
+			return TC_ACT_UNSPEC;
+		proto = vh->proto;
+		off += sizeof(*vh);
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip4 = data + off;
+
+		if ((void *)(ip4 + 1) > end)
+			return slow_path(skb, dir, off, proto);
+		if (ip4->protocol != IPPROTO_TCP || (ip4->frag_off & bpf_htons(0x1fff)))
+			return TC_ACT_UNSPEC;
+		hl = ip4->ihl * 4;
+		if (hl < sizeof(*ip4))
+			return TC_ACT_UNSPEC;
+		th = (void *)ip4 + hl;
+		if ((void *)(th + 1) > end)
+			return slow_path(skb, dir, off, proto);
+		l4len = ip_l4len(skb, bpf_ntohs(ip4->tot_len), off + hl, hl);
+		return on_tcp(skb, dir, ip4, NULL, th, l4len);
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + off;
+
+		if ((void *)(ip6 + 1) > end)
+			return slow_path(skb, dir, off, proto);
+		/* extension headers are not followed: only plain TCP */
+		if (ip6->nexthdr != IPPROTO_TCP)
+			return TC_ACT_UNSPEC;
+		th = (void *)(ip6 + 1);
+		if ((void *)(th + 1) > end)
+			return slow_path(skb, dir, off, proto);
+		l4len = ip_l4len(skb, bpf_ntohs(ip6->payload_len), off + sizeof(*ip6), 0);
+		return on_tcp(skb, dir, NULL, ip6, th, l4len);
+	}
+	return TC_ACT_UNSPEC;
+}
+
+/* Two copies of one program: a tc program cannot tell which hook runs it.
+ * Names start with "sf_": that is how a later run recognises filters left
+ * behind by a killed one (daemon/tc.c). */
+SEC("tc")
+int sf_seg_ingress(struct __sk_buff *skb)
+{
+	return segment(skb, SF_DIR_INGRESS);
+}
+
+SEC("tc")
+int sf_seg_egress(struct __sk_buff *skb)
+{
+	return segment(skb, SF_DIR_EGRESS);
+}

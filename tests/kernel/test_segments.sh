@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Real-kernel test of the tc segment capture (bpf/segment.bpf.c through
+# daemon/tc.c, driven by build/segdump). In a fresh namespace, tcpdump and
+# segdump watch the same traffic on lo; every SYN, SYN-ACK, FIN and RST
+# tcpdump saw must be reported by segdump twice (egress and ingress: on lo
+# each segment crosses both hooks) with the same flags, seq, ack, window,
+# ports and payload, so must the ACK that acknowledges each FIN, and no
+# other data or ACK segment may be. Then: nothing is left attached after
+# segdump exits, leftovers of a killed segdump are removed by the next one,
+# and an interface that comes up later is attached to.
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+need_root segments
+
+SEGDUMP=${SEGDUMP:-$TOP/build/segdump}
+STORM=${STORM:-$TOP/build/storm}
+
+if [ ! -x "$SEGDUMP" ] && ! make -C "$TOP" --no-print-directory -s build/segdump >/dev/null 2>&1; then
+	fail segments/build "build/segdump missing and 'make build/segdump' failed"
+	exit 1
+fi
+for tool in tcpdump tshark; do
+	if ! command -v "$tool" >/dev/null; then
+		if [ "${CI:-}" = true ]; then
+			fail "segments/$tool" "$tool not installed"
+		else
+			skip "segments/$tool" "$tool not installed (make deps)"
+		fi
+		exit 0
+	fi
+done
+
+# start_segdump OUT NS: segdump in the background (it enters NS itself),
+# waits for its "ready" line. Sets SEG_PID.
+start_segdump() {
+	local out=$1 ns=$2 i
+	"$SEGDUMP" "/var/run/netns/$ns" >"$out" 2>"$out.err" &
+	SEG_PID=$!
+	cleanup_add "stop_pid $SEG_PID INT 5"
+	for i in $(seq 100); do
+		grep -q '^ready' "$out" 2>/dev/null && return 0
+		kill -0 "$SEG_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$out.err" >&2
+	return 1
+}
+
+# filters NS DEV: our filters left on DEV's clsact hooks (0 if none)
+filters() {
+	local ns=$1 dev=$2
+	{
+		ip netns exec "$ns" tc filter show dev "$dev" ingress
+		ip netns exec "$ns" tc filter show dev "$dev" egress
+	} 2>/dev/null | grep -c 'handle'
+}
+
+if ! ns=$(ns_create seg); then
+	fail segments/netns "ip netns add failed"
+	exit 1
+fi
+NS_INODE=$(ns_inode "$ns")
+
+# ---- 1. segments against tcpdump ----------------------------------------
+
+pcap=$TMP/seg.pcap
+# -Z root: tcpdump would otherwise drop to its own user, which cannot
+# write into $TMP; headers only (-s 200): tcp.len comes from the IP header
+ip netns exec "$ns" tcpdump -Z root -i lo -nn -S -s 200 -U --immediate-mode \
+	-w "$pcap" tcp 2>"$TMP/tcpdump.err" &
+TCPDUMP_PID=$!
+cleanup_add "stop_pid $TCPDUMP_PID INT 5"
+for i in $(seq 100); do
+	grep -q 'listening on' "$TMP/tcpdump.err" && break
+	sleep 0.05
+done
+if ! grep -q 'listening on' "$TMP/tcpdump.err"; then
+	fail segments/tcpdump "tcpdump did not start: $(tr '\n' ' ' <"$TMP/tcpdump.err")"
+	exit 1
+fi
+
+out=$TMP/segdump.out
+if start_segdump "$out" "$ns"; then
+	pass "segments/start ($(head -n 1 "$out"))"
+else
+	fail segments/start "segdump did not start: $(tr '\n' ' ' <"$out.err")"
+	exit 1
+fi
+if [ "$(filters "$ns" lo)" -eq 2 ]; then
+	pass segments/attached
+else
+	fail segments/attached "expected our filter on lo ingress and egress"
+fi
+
+traffic_ok=1
+run_tcpctl() {
+	if ! ip netns exec "$ns" timeout 30 "$TCPCTL" "$@" >>"$TMP/tcpctl.out" 2>>"$TMP/tcpctl.err"; then
+		fail "segments/tcpctl" "tcpctl $* failed: $(tail -n 2 "$TMP/tcpctl.err" | tr '\n' ' ')"
+		traffic_ok=0
+	fi
+}
+run_tcpctl client-first --addr 127.0.0.1 --count 2
+run_tcpctl client-first --addr ::1
+run_tcpctl server-first --addr 127.0.0.1
+run_tcpctl server-first --addr ::1 --count 2
+run_tcpctl refused --addr 127.0.0.1
+run_tcpctl refused --addr ::1
+run_tcpctl reset --addr 127.0.0.1
+run_tcpctl reset --addr ::1
+# data-heavy connections: most segments are data and ACKs; FINs may ride
+# on data (the FIN's ACK is then seq + payload + 1)
+if ! ip netns exec "$ns" timeout 30 "$STORM" --payload 100000 --max-conns 40 \
+	--duration 10 --clients 2 --servers 2 >"$TMP/storm.out" 2>&1; then
+	fail segments/storm "storm failed: $(tail -n 2 "$TMP/storm.out" | tr '\n' ' ')"
+	traffic_ok=0
+fi
+[ "$traffic_ok" = 1 ] && pass segments/traffic
+sleep 0.3 # let the last segments reach both consumers
+
+stop_pid "$SEG_PID" INT 10
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q '^done' "$out"; then
+	pass "segments/exit ($(tail -n 1 "$out"))"
+else
+	fail segments/exit "segdump exited $rc on SIGINT: $(tr '\n' ' ' <"$out.err")"
+fi
+stop_pid "$TCPDUMP_PID" INT 10
+if grep -q '^0 packets dropped by kernel' "$TMP/tcpdump.err"; then
+	pass segments/tcpdump-complete
+else
+	fail segments/tcpdump-complete "$(tr '\n' ' ' <"$TMP/tcpdump.err")"
+fi
+
+if [ "$(filters "$ns" lo)" -eq 0 ]; then
+	pass segments/detached
+else
+	fail segments/detached "filters left on lo: $(ip netns exec "$ns" tc filter show dev lo ingress)"
+fi
+if ip netns exec "$ns" tc qdisc show dev lo | grep -q clsact; then
+	fail segments/qdisc-removed "the clsact qdisc segdump created is still there"
+else
+	pass segments/qdisc-removed
+fi
+
+tshark -r "$pcap" -T fields -E separator='|' -e ip.src -e ipv6.src -e tcp.srcport \
+	-e ip.dst -e ipv6.dst -e tcp.dstport -e tcp.seq_raw -e tcp.ack_raw -e tcp.flags \
+	-e tcp.len -e tcp.window_size_value >"$TMP/pkts.txt" 2>"$TMP/tshark.err"
+
+python3 - "$TMP/pkts.txt" "$out" "$NS_INODE" <<'EOF' || _failed=1
+import sys
+from collections import Counter
+
+pkts_file, seg_file, inode = sys.argv[1], sys.argv[2], sys.argv[3]
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+failed = False
+
+def ok(name, cond, why=""):
+    global failed
+    if cond:
+        print(f"PASS segments/{name}")
+    else:
+        failed = True
+        print(f"FAIL segments/{name}: {why}")
+
+pkts = []
+for line in open(pkts_file):
+    f = line.rstrip("\n").split("|")
+    if len(f) < 11 or not f[2]:
+        continue
+    src, dst = f[0] or f[1], f[3] or f[4]
+    pkts.append(dict(src=src, sport=int(f[2]), dst=dst, dport=int(f[5]),
+                     seq=int(f[6]), ack=int(f[7] or 0), flags=int(f[8], 16),
+                     payload=int(f[9]), win=int(f[10])))
+
+events = []
+for line in open(seg_file):
+    if not line.startswith("seg "):
+        continue
+    kv = dict(x.split("=", 1) for x in line.split()[1:])
+    fl = 0
+    for c in kv["flags"]:
+        fl |= {"F": FIN, "S": SYN, "R": RST, "P": 0x08, "A": ACK,
+               "U": 0x20, "E": 0x40, "C": 0x80}.get(c, 0)
+    kv["flagbits"] = fl
+    events.append(kv)
+
+def key(src, sport, dst, dport, seq, ack, flags, payload, win):
+    return (src, int(sport), dst, int(dport), int(seq), int(ack), int(flags),
+            int(payload), int(win))
+
+def pkey(p):
+    return key(p["src"], p["sport"], p["dst"], p["dport"], p["seq"], p["ack"],
+               p["flags"], p["payload"], p["win"])
+
+def ekey(e):
+    return key(e["src"], e["sport"], e["dst"], e["dport"], e["seq"], e["ack"],
+               e["flagbits"], e["payload"], e["win"])
+
+seen = {d: Counter(ekey(e) for e in events if e["dir"] == d) for d in ("eg", "in")}
+
+# the ACK of each FIN: first later segment the other way with ack = FIN end
+finacks, unacked = set(), []
+for i, p in enumerate(pkts):
+    if not p["flags"] & FIN:
+        continue
+    end = (p["seq"] + p["payload"] + 1 + (1 if p["flags"] & SYN else 0)) % 2**32
+    for j in range(i + 1, len(pkts)):
+        q = pkts[j]
+        if (q["src"], q["sport"], q["dst"], q["dport"]) == (p["dst"], p["dport"], p["src"], p["sport"]) \
+                and q["flags"] & ACK and q["ack"] == end:
+            finacks.add(j)
+            break
+    else:
+        unacked.append(p)
+
+expected = Counter()
+kinds = {"syn": [], "synack": [], "fin": [], "rst": [], "fin-ack": []}
+plain = []
+for i, p in enumerate(pkts):
+    fl = p["flags"]
+    if fl & RST:
+        kinds["rst"].append(p)
+    elif fl & SYN:
+        kinds["synack" if fl & ACK else "syn"].append(p)
+    elif fl & FIN:
+        kinds["fin"].append(p)
+    if i in finacks:
+        kinds["fin-ack"].append(p)
+    if fl & (SYN | FIN | RST) or i in finacks:
+        expected[pkey(p)] += 1
+    else:
+        plain.append(p)
+
+ok("fin-ack-found", not unacked, f"{len(unacked)} FINs never acknowledged, e.g. {unacked[:1]}")
+for kind, lst in kinds.items():
+    missing = []
+    for p in lst:
+        k = pkey(p)
+        for d in ("eg", "in"):
+            if seen[d][k] < expected[k]:
+                missing.append(f"{d}:{k}")
+    ok(f"{kind} ({len(lst)} on the wire, each reported egress+ingress)",
+       lst and not missing,
+       f"{len(missing)} not reported, e.g. {missing[:2]}" if lst else "none on the wire")
+
+reported_plain = [p for p in plain if seen["eg"][pkey(p)] or seen["in"][pkey(p)]]
+ok(f"no-data ({len(plain)} data/ACK segments on the wire, none reported)",
+   len(plain) > 100 and not reported_plain,
+   f"{len(reported_plain)} reported, e.g. {reported_plain[:2]}" if reported_plain
+   else f"only {len(plain)} data segments: the test is not meaningful")
+
+extra = []
+for d in ("eg", "in"):
+    for k, n in seen[d].items():
+        if n > expected[k]:
+            extra.append(f"{d}:{k}")
+ok(f"no-extra ({len(events)} events)", not extra, f"{len(extra)} events match no expected segment, e.g. {extra[:2]}")
+bad_ns = [e for e in events if e["netns"] != inode]
+ok("netns", events and not bad_ns, f"{len(bad_ns)} events name another namespace, e.g. {bad_ns[:1]}")
+bad_if = [e for e in events if e["if"] != "1"]
+ok("ifindex", not bad_if, f"{len(bad_if)} events not on lo")
+sys.exit(1 if failed else 0)
+EOF
+
+# ---- 2. leftovers of a killed run ---------------------------------------
+
+out2=$TMP/segdump-killed.out
+if start_segdump "$out2" "$ns"; then
+	kill -KILL "$SEG_PID"
+	wait "$SEG_PID" 2>/dev/null
+	if [ "$(filters "$ns" lo)" -eq 2 ]; then
+		pass segments/killed-leaves-filters
+	else
+		fail segments/killed-leaves-filters "expected 2 filters after SIGKILL"
+	fi
+	out3=$TMP/segdump-restart.out
+	if start_segdump "$out3" "$ns"; then
+		if grep -q '^ready attached=1 stale=2' "$out3"; then
+			pass "segments/stale-removed ($(head -n 1 "$out3"))"
+		else
+			fail segments/stale-removed "$(head -n 1 "$out3")"
+		fi
+		# a live instance is never taken for a leftover
+		if "$SEGDUMP" "/var/run/netns/$ns" >"$TMP/second.out" 2>&1; then
+			fail segments/live-kept "a second segdump attached over a live one"
+		elif grep -q 'busy' "$TMP/second.out"; then
+			pass segments/live-kept
+		else
+			fail segments/live-kept "$(tr '\n' ' ' <"$TMP/second.out")"
+		fi
+		# ---- 3. an interface that comes up later ----------------
+		ip -n "$ns" link add sft0 type veth peer name sft1 &&
+			ip -n "$ns" link set sft0 up && ip -n "$ns" link set sft1 up
+		for i in $(seq 40); do
+			[ "$(filters "$ns" sft0)" -eq 2 ] && [ "$(filters "$ns" sft1)" -eq 2 ] && break
+			sleep 0.05
+		done
+		if [ "$(filters "$ns" sft0)" -eq 2 ] && [ "$(filters "$ns" sft1)" -eq 2 ]; then
+			pass segments/follow-new-links
+		else
+			fail segments/follow-new-links "veth pair not attached: $(tr '\n' ' ' <"$out3")"
+		fi
+		stop_pid "$SEG_PID" INT 10
+		rc=$?
+		left=$(($(filters "$ns" lo) + $(filters "$ns" sft0) + $(filters "$ns" sft1)))
+		if [ "$rc" -eq 0 ] && [ "$left" -eq 0 ]; then
+			pass segments/restart-detached
+		else
+			fail segments/restart-detached "exit $rc, $left filters left"
+		fi
+	else
+		fail segments/stale-removed "segdump did not start again: $(tr '\n' ' ' <"$out3.err")"
+	fi
+else
+	fail segments/killed-leaves-filters "segdump did not start: $(tr '\n' ' ' <"$out2.err")"
+fi
+
+exit "$_failed"
