@@ -215,6 +215,24 @@ int capture__poll(struct capture *c, int timeout_ms)
 	return n + m;
 }
 
+uint64_t capture__recursion_misses(struct capture *c)
+{
+	struct bpf_program *p;
+	uint64_t n = 0;
+
+	/* The kernel skips a program that would nest on its own CPU (a
+	 * softirq transition landing inside a process-context one): those
+	 * events are lost, and only the program's info counts them. */
+	bpf_object__for_each_program(p, c->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (bpf_program__fd(p) >= 0 && !bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
 void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX])
 {
 	uint64_t vals[c->ncpus];

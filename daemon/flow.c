@@ -23,6 +23,7 @@
 #define RECENT_SLOTS 4096	/* remembered emitted flows, for late events */
 #define SNAP_GEN UINT64_MAX	/* gen of snapshot flows, keyed by cookie until joined */
 #define REQ_GEN (UINT64_MAX - 1) /* gen of half-open requests, keyed by tuple */
+#define SEG_GEN (UINT64_MAX - 2) /* gen of segment placeholders, keyed by tuple */
 #define LISTEN_BUCKETS 1024
 
 struct flow_list {
@@ -43,6 +44,9 @@ struct flow_table {
 	struct flow_list closing; /* closed flows in close order */
 	struct flow_list slist[SF_TCP_NSTATES]; /* watched states, by entry time */
 	__u32 round;		/* reconcile round */
+	__u32 *tbuckets;	/* tuple index, nbuckets */
+	struct sf_segs *segpool; /* one block per flow at most */
+	__u32 seg_used, seg_free;
 	double tokens;		/* stuck-record rate limit */
 	__u64 tokens_ts;
 	__u64 recent[RECENT_SLOTS];
@@ -244,9 +248,9 @@ static void list_insert_sorted(struct flow_table *t, struct flow_list *l, struct
 		l->head = i;
 }
 
-static __u64 closed_at(const struct sf_flow *f)
+static __u64 emit_at(const struct sf_flow *f)
 {
-	return f->state_ts[SF_TCP_CLOSE];
+	return f->emit_at;
 }
 
 struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_fn sink, void *ctx)
@@ -266,13 +270,21 @@ struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_
 		n <<= 1;
 	t->nbuckets = n;
 	t->buckets = malloc(sizeof(*t->buckets) * n);
+	t->tbuckets = malloc(sizeof(*t->tbuckets) * n);
 	/* calloc: pages are only touched, so only cost RSS, when used */
 	t->pool = calloc(cfg->max_flows, sizeof(*t->pool));
-	if (!t->buckets || !t->pool) {
+	t->segpool = calloc(cfg->max_flows, sizeof(*t->segpool));
+	if (!t->buckets || !t->tbuckets || !t->pool || !t->segpool) {
 		flow_table__free(t);
 		return NULL;
 	}
 	memset(t->buckets, 0xff, sizeof(*t->buckets) * n);
+	memset(t->tbuckets, 0xff, sizeof(*t->tbuckets) * n);
+	t->seg_free = SF_NONE;
+	if (!t->cfg.segment_hold_ns)
+		t->cfg.segment_hold_ns = 3000000000ULL;
+	if (!t->cfg.time_wait_hold_ns)
+		t->cfg.time_wait_hold_ns = 1000000000ULL;
 	memset(t->lbuckets, 0xff, sizeof(t->lbuckets));
 	t->free_head = SF_NONE;
 	t->lru.head = t->lru.tail = SF_NONE;
@@ -288,7 +300,9 @@ void flow_table__free(struct flow_table *t)
 	if (!t)
 		return;
 	free(t->buckets);
+	free(t->tbuckets);
 	free(t->pool);
+	free(t->segpool);
 	free(t);
 }
 
@@ -400,6 +414,7 @@ static void emit_stuck(struct flow_table *t, struct sf_flow *f, enum sf_record_t
 		.age_lower_bound = !seen(f, f->state),
 		.age_ns = now > entry_ts(f) ? now - entry_ts(f) : 0,
 		.threshold_ns = t->cfg.stuck_ns[f->state],
+		.segs = flow_table__segs(t, f),
 	};
 
 	t->sink(t->sink_ctx, &rec);
@@ -481,13 +496,265 @@ static void check_deadlines(struct flow_table *t, __u64 now)
 	}
 }
 
+/* ---- tuple index and segments -------------------------------------------
+ * Segments name no socket, only addresses: flows are also indexed by
+ * (netns, family, local, remote) once they know their tuple. */
+
+struct sf_tuple {
+	__u32 netns;
+	__u8 family;
+	const __u8 *laddr, *raddr;
+	__u16 lport, rport;
+};
+
+static __u64 tuple_hash(const struct sf_tuple *k)
+{
+	__u64 h = mix64(((__u64)k->netns << 32) ^ ((__u64)k->family << 16) ^ k->lport);
+
+	h = mix64(h ^ ((__u64)k->rport << 7));
+	for (int i = 0; i < 16; i += 8) {
+		__u64 a, b;
+
+		memcpy(&a, k->laddr + i, 8);
+		memcpy(&b, k->raddr + i, 8);
+		h = mix64(h ^ a);
+		h = mix64(h ^ b);
+	}
+	return h;
+}
+
+static void flow_tuple(const struct sf_flow *f, struct sf_tuple *k)
+{
+	k->netns = f->netns;
+	k->family = f->family;
+	k->laddr = f->saddr;
+	k->raddr = f->daddr;
+	k->lport = f->sport;
+	k->rport = f->dport;
+}
+
+static bool tuple_eq(const struct sf_flow *f, const struct sf_tuple *k)
+{
+	return f->netns == k->netns && f->family == k->family && f->sport == k->lport &&
+	       f->dport == k->rport && !memcmp(f->saddr, k->laddr, 16) && !memcmp(f->daddr, k->raddr, 16);
+}
+
+static void tindex_unlink(struct flow_table *t, struct sf_flow *f)
+{
+	struct sf_tuple k;
+	__u32 *p, me = idx_of(t, f);
+
+	if (!f->in_tindex)
+		return;
+	flow_tuple(f, &k);
+	p = &t->tbuckets[tuple_hash(&k) & (t->nbuckets - 1)];
+	while (*p != SF_NONE) {
+		if (*p == me) {
+			*p = f->tnext;
+			break;
+		}
+		p = &at(t, *p)->tnext;
+	}
+	f->tnext = SF_NONE;
+	f->in_tindex = 0;
+}
+
+static void tindex_link(struct flow_table *t, struct sf_flow *f)
+{
+	struct sf_tuple k;
+	__u32 b;
+
+	if (f->in_tindex || !f->sport || f->placeholder || f->role == SF_ROLE_LISTENER)
+		return;
+	flow_tuple(f, &k);
+	b = tuple_hash(&k) & (t->nbuckets - 1);
+	f->tnext = t->tbuckets[b];
+	t->tbuckets[b] = idx_of(t, f);
+	f->in_tindex = 1;
+}
+
+/* The flow a segment belongs to: an open one first, else the most
+ * recently linked closed one (a tuple reused while the old record waits). */
+static struct sf_flow *tindex_lookup(struct flow_table *t, const struct sf_tuple *k)
+{
+	__u32 i = t->tbuckets[tuple_hash(k) & (t->nbuckets - 1)];
+	struct sf_flow *closed = NULL;
+
+	for (; i != SF_NONE; i = at(t, i)->tnext) {
+		struct sf_flow *f = at(t, i);
+
+		if (!tuple_eq(f, k))
+			continue;
+		if (!f->closed)
+			return f;
+		if (!closed)
+			closed = f;
+	}
+	return closed;
+}
+
+static struct sf_segs *at_segs(const struct flow_table *t, const struct sf_flow *f)
+{
+	return &t->segpool[f->segs];
+}
+
+const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct sf_flow *f)
+{
+	return f->segs == SF_NONE ? NULL : at_segs(t, f);
+}
+
+static struct sf_segs *segs_get(struct flow_table *t, struct sf_flow *f)
+{
+	__u32 i;
+
+	if (f->segs != SF_NONE)
+		return at_segs(t, f);
+	if (t->seg_free != SF_NONE) {
+		i = t->seg_free;
+		t->seg_free = t->segpool[i].next_free;
+	} else if (t->seg_used < t->cfg.max_flows) {
+		i = t->seg_used++;
+	} else {
+		return NULL;
+	}
+	memset(&t->segpool[i], 0, sizeof(t->segpool[i]));
+	f->segs = i;
+	return &t->segpool[i];
+}
+
+static void segs_free(struct flow_table *t, struct sf_flow *f)
+{
+	if (f->segs == SF_NONE)
+		return;
+	t->segpool[f->segs].next_free = t->seg_free;
+	t->seg_free = f->segs;
+	f->segs = SF_NONE;
+}
+
+static bool have(const struct sf_segs *g, int slot)
+{
+	return g->have & (1u << slot);
+}
+
+/* sequence number just past a segment: SYN and FIN count for one */
+static __u32 seq_end(const struct sf_seg_rec *r)
+{
+	return r->seq + r->payload + ((r->flags & 0x03) ? 1 : 0);
+}
+
+static void put(struct sf_segs *g, int slot, const struct sf_seg_rec *r)
+{
+	g->slot[slot] = *r;
+	g->have |= 1u << slot;
+}
+
+/* Number a segment as the seed does, from this end's point of view.
+ * Returns false for an event seen twice (not a retransmission: those
+ * are sent, and seen, at another time). */
+static bool segs_add(struct sf_segs *g, const struct sf_seg_rec *r)
+{
+	bool syn = r->flags & 0x02, fin = r->flags & 0x01, rst = r->flags & 0x04, ack = r->flags & 0x10;
+
+	for (int i = 1; i < SF_SEG_SLOTS; i++)
+		if (have(g, i) && g->slot[i].ts == r->ts && g->slot[i].seq == r->seq &&
+		    g->slot[i].flags == r->flags && g->slot[i].out == r->out)
+			return false;
+
+	if (rst) {
+		if (!have(g, SF_SEG_RST))
+			put(g, SF_SEG_RST, r);
+		return true;
+	}
+	if (syn && !ack) {
+		if (have(g, SF_SEG_SYN))
+			g->syn_rtx++;
+		else
+			put(g, SF_SEG_SYN, r);
+		return true;
+	}
+	if (syn) {
+		if (have(g, SF_SEG_SYNACK))
+			g->synack_rtx++;
+		else
+			put(g, SF_SEG_SYNACK, r);
+		return true;
+	}
+	if (fin) {
+		if (!have(g, SF_SEG_FIN1)) {
+			put(g, SF_SEG_FIN1, r);
+		} else if (g->slot[SF_SEG_FIN1].out == r->out || have(g, SF_SEG_FIN2)) {
+			g->fin_rtx++;
+		} else {
+			put(g, SF_SEG_FIN2, r);
+			/* FIN and the ACK of the first FIN in one segment */
+			if (!have(g, SF_SEG_FIN1_ACK) && ack && r->ack == seq_end(&g->slot[SF_SEG_FIN1]))
+				put(g, SF_SEG_FIN1_ACK, r);
+		}
+		return true;
+	}
+	if (have(g, SF_SEG_SYNACK) && !have(g, SF_SEG_ACK) && g->slot[SF_SEG_SYNACK].out != r->out &&
+	    r->ack == seq_end(&g->slot[SF_SEG_SYNACK]))
+		put(g, SF_SEG_ACK, r);
+	else if (have(g, SF_SEG_FIN1) && !have(g, SF_SEG_FIN1_ACK) && g->slot[SF_SEG_FIN1].out != r->out &&
+		 r->ack == seq_end(&g->slot[SF_SEG_FIN1]))
+		put(g, SF_SEG_FIN1_ACK, r);
+	else if (have(g, SF_SEG_FIN2) && !have(g, SF_SEG_FIN2_ACK) && g->slot[SF_SEG_FIN2].out != r->out &&
+		 r->ack == seq_end(&g->slot[SF_SEG_FIN2]))
+		put(g, SF_SEG_FIN2_ACK, r);
+	else
+		g->other++;
+	return true;
+}
+
+/* Move a placeholder's or request's segments into f (slot by slot, in
+ * time order, so numbering holds whatever arrived first). */
+static void segs_absorb(struct flow_table *t, struct sf_flow *f, struct sf_flow *from)
+{
+	struct sf_segs *src, *dst;
+	struct sf_seg_rec recs[SF_SEG_SLOTS];
+	int n = 0;
+
+	if (from->segs == SF_NONE)
+		return;
+	src = at_segs(t, from);
+	if (f->segs == SF_NONE) {
+		f->segs = from->segs; /* hand the whole block over */
+		from->segs = SF_NONE;
+		return;
+	}
+	dst = at_segs(t, f);
+	for (int i = 1; i < SF_SEG_SLOTS; i++)
+		if (have(src, i))
+			recs[n++] = src->slot[i];
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && recs[j - 1].ts > recs[j].ts; j--) {
+			struct sf_seg_rec x = recs[j];
+
+			recs[j] = recs[j - 1];
+			recs[j - 1] = x;
+		}
+	for (int i = 0; i < n; i++)
+		segs_add(dst, &recs[i]);
+	dst->syn_rtx += src->syn_rtx;
+	dst->synack_rtx += src->synack_rtx;
+	dst->fin_rtx += src->fin_rtx;
+}
+
 static void release(struct flow_table *t, struct sf_flow *f);
 
 /* Hand the flow to the sink, then drop it from every index. */
 static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 {
-	struct sf_record rec = { .flow = f };
+	struct sf_record rec = { .flow = f, .segs = flow_table__segs(t, f) };
 
+	if (f->placeholder) {
+		/* segments whose flow never showed up */
+		t->st.segments_unmatched += f->events;
+		list_unlink(t, &t->closing, f, LRU);
+		t->st.closing--;
+		release(t, f);
+		return;
+	}
 	if (!f->closed)
 		state_leave(t, f, 0, f->last_ts); /* evicted */
 	if (f->role == SF_ROLE_LISTENER) {
@@ -517,6 +784,8 @@ static void release(struct flow_table *t, struct sf_flow *f)
 	if (f->gen == SNAP_GEN || f->gen == REQ_GEN)
 		t->st.snapshot_unjoined--;
 	hash_unlink(t, f);
+	tindex_unlink(t, f);
+	segs_free(t, f);
 	remember_emitted(t, f);
 	f->lru.next = t->free_head;
 	t->free_head = idx_of(t, f);
@@ -548,7 +817,7 @@ static struct sf_flow *alloc_flow(struct flow_table *t)
 	}
 	f = at(t, i);
 	memset(f, 0, sizeof(*f));
-	f->hnext = f->lnext = SF_NONE;
+	f->hnext = f->lnext = f->tnext = f->segs = SF_NONE;
 	f->lru.prev = f->lru.next = f->dl.prev = f->dl.next = SF_NONE;
 	return f;
 }
@@ -591,6 +860,47 @@ static void set_birth(struct sf_flow *f, const struct synfin_event *e)
 	f->partial &= ~(SF_PART_MID_FLOW | SF_PART_MISSED);
 }
 
+static void drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u64 now);
+
+/* Segments that came before f knew its tuple wait under that tuple, as a
+ * placeholder or a half-open request (the child socket of a listener is
+ * only created by the final ACK): f takes them over now. */
+static void adopt(struct flow_table *t, struct sf_flow *f, __u64 now)
+{
+	struct sf_tuple k;
+	struct sf_flow *o;
+	__u64 h;
+
+	if (f->gen == SEG_GEN || f->gen == REQ_GEN || !f->sport)
+		return;
+	flow_tuple(f, &k);
+	h = tuple_hash(&k);
+	o = lookup(t, h, SEG_GEN);
+	if (o) {
+		segs_absorb(t, f, o);
+		f->events += o->events;
+		list_unlink(t, &t->closing, o, LRU);
+		t->st.closing--;
+		release(t, o);
+	}
+	o = lookup(t, h, REQ_GEN);
+	if (o && o != f) {
+		segs_absorb(t, f, o);
+		drop_request(t, o, SF_TCP_ESTABLISHED, now);
+	}
+}
+
+static void learn_tuple(struct flow_table *t, struct sf_flow *f, const struct synfin_event *e)
+{
+	bool first = !f->sport;
+
+	tindex_unlink(t, f);
+	take_tuple(f, e);
+	tindex_link(t, f);
+	if (first)
+		adopt(t, f, e->ts_ns);
+}
+
 static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event *e)
 {
 	struct sf_flow *f = alloc_flow(t);
@@ -601,7 +911,6 @@ static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event 
 	f->first_ts = f->last_ts = e->ts_ns;
 	f->state = e->oldstate;
 	f->observed_from = e->oldstate;
-	take_tuple(f, e);
 	take_owner(f, e);
 	if (is_birth(e))
 		set_birth(f, e);
@@ -614,6 +923,8 @@ static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event 
 	t->st.open++;
 	t->st.by_state[f->state]++;
 	state_enter(t, f, e->ts_ns);
+	if (e->kind != SF_EV_SEGMENT)
+		learn_tuple(t, f, e);
 	return f;
 }
 
@@ -635,7 +946,13 @@ static void mark_closed(struct flow_table *t, struct sf_flow *f, __u64 ts, __u8 
 	t->st.open--;
 	t->st.by_state[f->state]--;
 	f->closed = 1;
-	list_insert_sorted(t, &t->closing, f, LRU, closed_at(f), closed_at);
+	f->emit_at = ts + t->cfg.close_grace_ns;
+	/* the peer's FIN and our last ACK (segments 6 and 7) come after the
+	 * hand-over to the time-wait socket: give them a moment */
+	if (next == SF_TCP_TIME_WAIT && f->segs != SF_NONE &&
+	    !(at_segs(t, f)->have & (1u << SF_SEG_FIN2_ACK)))
+		f->emit_at = ts + t->cfg.time_wait_hold_ns;
+	list_insert_sorted(t, &t->closing, f, LRU, f->emit_at, emit_at);
 	t->st.closing++;
 }
 
@@ -690,10 +1007,21 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 	f->seen |= bit;
 	f->state_ts[new] = e->ts_ns;
 	f->state_prev[new] = e->oldstate;
+	if (new == SF_TCP_SYN_RECV && f->segs != SF_NONE) {
+		/* the server's half-open phase began when the SYN arrived, not
+		 * when the kernel created this socket (at the final ACK) */
+		const struct sf_seg_rec *syn = &at_segs(t, f)->slot[SF_SEG_SYN];
+
+		if (have(at_segs(t, f), SF_SEG_SYN) && !syn->out && syn->ts < e->ts_ns) {
+			f->state_ts[new] = syn->ts;
+			if (syn->ts < f->first_ts)
+				f->first_ts = syn->ts;
+		}
+	}
 	if (e->sk_err)
 		f->sk_err = e->sk_err;
 	if (e->sport && (!f->sport || e->ts_ns >= f->last_ts))
-		take_tuple(f, e);
+		learn_tuple(t, f, e);
 	if (e->owner_src != SF_OWNER_NONE && e->ts_ns >= f->last_ts) {
 		take_owner(f, e);
 		if (f->pile_tgid && f->pile_tgid != f->tgid) {
@@ -764,7 +1092,7 @@ static void ingest_control(struct flow_table *t, const struct synfin_event *e)
 	}
 	f->events++;
 	if (e->sport && !f->sport)
-		take_tuple(f, e);
+		learn_tuple(t, f, e);
 	/* An abortive close enters CLOSE first and sends its RST after: name
 	 * the state the connection was aborted in. */
 	if (state == SF_TCP_CLOSE && (f->seen & (1u << SF_TCP_CLOSE)))
@@ -789,16 +1117,112 @@ static void ingest_control(struct flow_table *t, const struct synfin_event *e)
 	}
 }
 
+/* A placeholder: segments waiting for the flow that will claim them. */
+static struct sf_flow *new_placeholder(struct flow_table *t, const struct synfin_event *e, __u64 key)
+{
+	struct sf_flow *f = alloc_flow(t);
+
+	f->sk = key;
+	f->gen = SEG_GEN;
+	f->netns = e->netns;
+	f->first_ts = f->last_ts = e->ts_ns;
+	f->placeholder = 1;
+	f->closed = 1;
+	f->emit_at = e->ts_ns + t->cfg.segment_hold_ns;
+	hash_link(t, f);
+	list_insert_sorted(t, &t->closing, f, LRU, f->emit_at, emit_at);
+	t->st.closing++;
+	return f;
+}
+
+static void ingest_segment(struct flow_table *t, const struct synfin_event *e)
+{
+	struct sf_seg_rec r = {
+		.ts = e->ts_ns,
+		.seq = e->seg.seq,
+		.ack = e->seg.ack,
+		.payload = e->seg.payload,
+		.window = e->seg.window,
+		.flags = e->seg.tcp_flags,
+		.out = e->seg.dir == SF_DIR_EGRESS,
+	};
+	/* sent: this end is the source; received: the destination */
+	struct sf_tuple k = {
+		.netns = e->netns,
+		.family = e->family,
+		.laddr = r.out ? e->saddr : e->daddr,
+		.raddr = r.out ? e->daddr : e->saddr,
+		.lport = r.out ? e->sport : e->dport,
+		.rport = r.out ? e->dport : e->sport,
+	};
+	__u64 h = tuple_hash(&k);
+	struct sf_flow *f = tindex_lookup(t, &k);
+	struct sf_segs *g;
+
+	t->st.segments++;
+	if (!f)
+		f = lookup(t, h, REQ_GEN);
+	if (!f)
+		f = lookup(t, h, SEG_GEN);
+	if (!f && !r.out && (r.flags & 0x12) == 0x02) {
+		/* A SYN reaching a listener: the half-open phase starts now,
+		 * long before the kernel creates the child socket. */
+		struct synfin_event q = *e;
+
+		q.kind = SF_EV_STATE;
+		q.sk = h;
+		q.gen = REQ_GEN;
+		q.oldstate = SF_TCP_LISTEN;
+		q.newstate = SF_TCP_SYN_RECV;
+		memcpy(q.saddr, k.laddr, 16);
+		memcpy(q.daddr, k.raddr, 16);
+		q.sport = k.lport;
+		q.dport = k.rport;
+		q.owner_src = SF_OWNER_NONE;
+		q.flags = 0;
+		f = new_flow(t, &q);
+		f->role = SF_ROLE_SERVER;
+		f->seen |= 1u << SF_TCP_SYN_RECV;
+		f->state_ts[SF_TCP_SYN_RECV] = e->ts_ns;
+		f->state_prev[SF_TCP_SYN_RECV] = SF_TCP_LISTEN;
+		set_current_state(t, f, SF_TCP_SYN_RECV, e->ts_ns);
+		t->st.half_open++;
+		t->st.snapshot_unjoined++; /* a request: reconciliation tracks it */
+	}
+	if (!f)
+		f = new_placeholder(t, e, h);
+	g = segs_get(t, f);
+	if (!g)
+		return;
+	if (!segs_add(g, &r)) {
+		f->duplicates++;
+		t->st.duplicates++;
+		return;
+	}
+	f->events++;
+	/* the active closer's record waits for 7 after the hand-over: once
+	 * it is here, nothing more is expected */
+	if (f->closed && !f->placeholder && have(g, SF_SEG_FIN2_ACK) && f->emit_at > e->ts_ns + t->cfg.close_grace_ns) {
+		list_unlink(t, &t->closing, f, LRU);
+		f->emit_at = e->ts_ns + t->cfg.close_grace_ns;
+		list_insert_sorted(t, &t->closing, f, LRU, f->emit_at, emit_at);
+	}
+}
+
 int flow_table__ingest(struct flow_table *t, const struct synfin_event *e)
 {
+	bool seg = e->kind == SF_EV_SEGMENT;
+
 	if (e->version != SYNFIN_EVENT_VERSION || !e->kind || e->kind >= SF_EV_KIND_MAX ||
-	    !valid_state(e->oldstate) || !valid_state(e->newstate) ||
+	    (!seg && (!valid_state(e->oldstate) || !valid_state(e->newstate))) ||
 	    (e->family != 2 && e->family != 10)) {
 		t->st.decode_errors++;
 		return -EINVAL;
 	}
 	t->st.events++;
-	if (e->kind == SF_EV_STATE)
+	if (seg)
+		ingest_segment(t, e);
+	else if (e->kind == SF_EV_STATE)
 		ingest_state(t, e);
 	else
 		ingest_control(t, e);
@@ -810,7 +1234,7 @@ void flow_table__advance(struct flow_table *t, __u64 now_ns)
 	while (t->closing.head != SF_NONE) {
 		struct sf_flow *f = at(t, t->closing.head);
 
-		if (closed_at(f) + t->cfg.close_grace_ns > now_ns)
+		if (f->emit_at > now_ns)
 			break;
 		emit_and_release(t, f);
 	}
@@ -830,18 +1254,9 @@ void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st)
 
 static __u64 tuple_key(const struct sf_snapshot_sock *s)
 {
-	__u64 h = mix64(((__u64)s->netns << 32) ^ ((__u64)s->family << 16) ^ s->sport);
+	struct sf_tuple k = { s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport };
 
-	h = mix64(h ^ ((__u64)s->dport << 7));
-	for (int i = 0; i < 16; i += 8) {
-		__u64 a, b;
-
-		memcpy(&a, s->saddr + i, 8);
-		memcpy(&b, s->daddr + i, 8);
-		h = mix64(h ^ a);
-		h = mix64(h ^ b);
-	}
-	return h;
+	return tuple_hash(&k);
 }
 
 /* A half-open request seen by polling ends: nothing to report unless it

@@ -51,6 +51,39 @@ struct sf_link {
 	__u32 prev, next;	/* pool indices, SF_NONE at the ends */
 };
 
+/* The seed's numbering of a connection's control segments. */
+enum sf_seg_slot {
+	SF_SEG_SYN = 1,		/* 1 SYN */
+	SF_SEG_SYNACK = 2,	/* 2 SYN-ACK, acks 1 */
+	SF_SEG_ACK = 3,		/* 3 ACK, acks 2: handshake complete */
+	SF_SEG_FIN1 = 4,	/* 4 first FIN */
+	SF_SEG_FIN1_ACK = 5,	/* 5 ACK of 4 (may be the same segment as 6) */
+	SF_SEG_FIN2 = 6,	/* 6 the other direction's FIN */
+	SF_SEG_FIN2_ACK = 7,	/* 7 ACK of 6 */
+	SF_SEG_RST = 8,		/* first RST */
+	SF_SEG_SLOTS = 9,
+};
+
+struct sf_seg_rec {
+	__u64 ts;
+	__u32 seq, ack;
+	__u32 payload;
+	__u16 window;
+	__u8 flags;		/* TCP flags */
+	__u8 out;		/* sent by this end */
+};
+
+/* The control segments of one flow, from its end's point of view. */
+struct sf_segs {
+	struct sf_seg_rec slot[SF_SEG_SLOTS];
+	__u16 have;		/* bit per slot */
+	__u16 syn_rtx;		/* SYNs after the first */
+	__u16 synack_rtx;
+	__u16 fin_rtx;
+	__u16 other;		/* segments that fit no slot (duplicates) */
+	__u32 next_free;
+};
+
 struct sf_flow {
 	__u64 sk;
 	__u64 gen;
@@ -94,6 +127,11 @@ struct sf_flow {
 	__u32 lnext;		/* listener index chain */
 	struct sf_link lru;	/* LRU list while open, closing FIFO once closed; free list */
 	struct sf_link dl;	/* deadline list of the current state */
+	__u32 tnext;		/* tuple index chain */
+	__u32 segs;		/* segment block, SF_NONE: none */
+	__u64 emit_at;		/* closed: when the record goes out */
+	__u8 in_tindex;
+	__u8 placeholder;	/* only holds segments awaiting their flow */
 };
 
 enum sf_record_type {
@@ -115,6 +153,7 @@ struct sf_record {
 	__u64 age_ns;			/* STUCK: time in state; RESOLVED: total */
 	__u64 threshold_ns;
 	const struct pileup_event *pileup;
+	const struct sf_segs *segs;	/* the flow's control segments, or NULL */
 };
 
 /* a socket found by the start-up snapshot (sock_diag) */
@@ -156,6 +195,9 @@ struct flow_table_config {
 	__u64 stuck_ns[SF_TCP_NSTATES]; /* per-state threshold, 0 = not watched */
 	__u32 stuck_rate;	/* stuck records per second at most (0 = no limit) */
 	struct pileup *pileups;	/* CLOSE_WAIT per process goes here (may be NULL) */
+	__u64 segment_hold_ns;	/* segments wait this long for their flow (0: 3 s) */
+	__u64 time_wait_hold_ns; /* after a TIME_WAIT hand-over, wait this long for
+				  * segments 6 and 7 when segments are seen (0: 1 s) */
 };
 
 struct flow_table_stats {
@@ -172,6 +214,9 @@ struct flow_table_stats {
 	__u64 resolved_total;
 	__u64 snapshot_flows;	/* pre-existing flows from the snapshot */
 	__u64 snapshot_joined;	/* of those, later joined by their events */
+	__u64 segments;		/* segment events ingested */
+	__u64 segments_unmatched; /* that never found their flow */
+	__u64 half_open;	/* flows started by a SYN at a listener */
 	__u64 reconcile_rounds;
 	__u64 reconcile_vanished; /* snapshot flows gone without an event */
 	__u32 snapshot_unjoined;
@@ -204,6 +249,8 @@ int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s,
 void flow_table__round_end(struct flow_table *t, __u64 now);
 
 void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s);
+/* The flow's segments, or NULL: valid while the record is being handled. */
+const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct sf_flow *f);
 
 const char *sf_state_name(unsigned int state);
 const char *sf_state_key(unsigned int state); /* lower-case JSON key */

@@ -18,6 +18,7 @@
 #include "netns.h"
 #include "procowner.h"
 #include "sockdiag.h"
+#include "tc.h"
 #include "output.h"
 #include "recorder.h"
 
@@ -50,6 +51,7 @@ struct opts {
 	uint32_t pileup[PILEUP_KINDS];
 	double reconcile_s;
 	bool snapshot;
+	bool segments;
 	bool accept_owner;
 	bool verbose;
 };
@@ -60,6 +62,7 @@ struct daemon {
 	struct pileup *pileups;
 	struct sf_output *outputs;
 	struct capture *cap;
+	struct tc *tc;
 	FILE *rec;
 	struct sf_clock clk;
 	struct sf_counters cnt;
@@ -110,6 +113,7 @@ enum {
 	OPT_RECONCILE,
 	OPT_NO_SNAPSHOT,
 	OPT_CONFIG,
+	OPT_NO_SEGMENTS,
 };
 
 /* states whose dwell is watched, by their --stuck name */
@@ -136,6 +140,8 @@ static const struct argp_option options[] = {
 	{ "replay", OPT_REPLAY, "PATH", 0, "Read events from a --record file instead of the kernel (no root needed)", 0 },
 	{ "max-flows", OPT_MAX_FLOWS, "N", 0, "Flows tracked at once, in the daemon and in BPF (default 262144)", 0 },
 	{ "ring-mb", OPT_RING_MB, "MIB", 0, "BPF ring buffer size in MiB, a power of two (default 8)", 0 },
+	{ "no-segments", OPT_NO_SEGMENTS, NULL, 0,
+	  "Do not capture control segments (tc clsact hooks on every interface that is up in the watched namespaces)", 0 },
 	{ "no-accept-owner", OPT_NO_ACCEPT, NULL, 0,
 	  "Do not hook accept(): attribute accepted sockets to the listener's owner (saves the syscall tracepoint cost)", 0 },
 	{ "close-grace-ms", OPT_GRACE, "MS", OPTION_HIDDEN, "Keep closed flows this long for late events (default 50)", 0 },
@@ -281,6 +287,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_SNAPSHOT:
 		o->snapshot = false;
+		break;
+	case OPT_NO_SEGMENTS:
+		o->segments = false;
 		break;
 	case OPT_CONFIG:
 		if (parse_config(arg, state))
@@ -528,8 +537,10 @@ static void emit_stats(struct daemon *d, uint64_t now, double interval)
 	struct flow_table_stats st;
 
 	flow_table__stats(d->table, &st);
-	if (d->cap)
+	if (d->cap) {
 		capture__counters(d->cap, d->cnt.bpf);
+		d->cnt.recursion_misses = capture__recursion_misses(d->cap);
+	}
 	d->cnt.uptime_s = (double)(now - d->start_mono) / 1e9;
 	d->cnt.interval_s = interval;
 	output__stats_all(d->outputs, &st, &d->cnt, now);
@@ -572,6 +583,34 @@ static int run_replay(struct daemon *d)
 	return EXIT_OK;
 }
 
+/* tc hooks on the interfaces of the watched namespaces (by default our
+ * own: containers' traffic crosses their host-side veths), sharing the
+ * state programs' ring buffer and counters. */
+static int open_segments(struct daemon *d, const struct capture_opts *co)
+{
+	struct tc_opts to = {
+		.events_fd = capture__events_fd(d->cap),
+		.counters_fd = capture__counters_fd(d->cap),
+		.wakeup_bytes = co->ring_bytes / 4,
+	};
+	struct netns_ent *ns = NULL;
+	int err, n;
+
+	err = tc__open(&d->tc, &to);
+	if (err)
+		return err;
+	if (!d->o.n_netns)
+		return tc__attach_netns(d->tc, NULL) < 0 ? -EIO : 0;
+	n = watched_netns(&d->o, &ns);
+	for (int i = 0; i < n; i++) {
+		err = tc__attach_netns(d->tc, ns[i].path);
+		if (err < 0)
+			break;
+	}
+	free(ns);
+	return err < 0 ? err : 0;
+}
+
 static int run_live(struct daemon *d)
 {
 	struct capture_opts co = {
@@ -610,6 +649,14 @@ static int run_live(struct daemon *d)
 		fprintf(stderr, "synfin: %s\n", msg);
 		return err == -EPERM ? EXIT_PRIVILEGE : EXIT_KERNEL;
 	}
+	if (d->o.segments) {
+		err = open_segments(d, &co);
+		if (err)
+			fprintf(stderr, "synfin: DEGRADED: segment capture unavailable (%s): lifecycles from state changes only\n",
+				strerror(-err));
+		else if (d->o.verbose)
+			fprintf(stderr, "synfin: segments: %s\n", tc__describe(d->tc));
+	}
 	if (d->o.verbose)
 		fprintf(stderr, "synfin: %s\n", capture__describe(d->cap));
 	else if (strstr(capture__describe(d->cap), "DEGRADED"))
@@ -625,6 +672,8 @@ static int run_live(struct daemon *d)
 			fprintf(stderr, "synfin: ring buffer: %s\n", strerror(-err));
 			break;
 		}
+		if (d->tc)
+			tc__handle_netlink(d->tc); /* interfaces that appeared */
 		now = mono_now();
 		flow_table__advance(d->table, now);
 		if (now >= next_reconcile) {
@@ -664,6 +713,7 @@ int main(int argc, char **argv)
 			.pileup = { [PILEUP_TIME_WAIT_REMOTE] = 10000, [PILEUP_CLOSE_WAIT_PROCESS] = 100 },
 			.reconcile_s = 10,
 			.snapshot = true,
+			.segments = true,
 			.accept_owner = true,
 		},
 	};
@@ -708,6 +758,7 @@ int main(int argc, char **argv)
 
 	rc = d.o.replay ? run_replay(&d) : run_live(&d);
 
+	tc__close(d.tc);
 	capture__close(d.cap);
 	if (d.rec)
 		fclose(d.rec);

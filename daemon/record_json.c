@@ -123,7 +123,131 @@ static const char *errno_name(int e)
 	}
 }
 
-static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_clock *clk)
+static const char *const slot_names[SF_SEG_SLOTS] = {
+	[SF_SEG_SYN] = "SYN",	      [SF_SEG_SYNACK] = "SYN-ACK", [SF_SEG_ACK] = "ACK",
+	[SF_SEG_FIN1] = "FIN",	      [SF_SEG_FIN1_ACK] = "ACK",   [SF_SEG_FIN2] = "FIN",
+	[SF_SEG_FIN2_ACK] = "ACK", [SF_SEG_RST] = "RST",
+};
+
+static bool has(const struct sf_segs *g, int slot)
+{
+	return g->have & (1u << slot);
+}
+
+static __u32 seq_end(const struct sf_seg_rec *r)
+{
+	return r->seq + r->payload + ((r->flags & 0x03) ? 1 : 0);
+}
+
+static void tcp_flags(char *buf, __u8 fl)
+{
+	static const char names[] = "FSRPAUEC";
+	int n = 0;
+
+	for (int i = 0; i < 8; i++)
+		if (fl & (1u << i))
+			buf[n++] = names[i];
+	buf[n] = 0;
+}
+
+/* slot -> the slot it acknowledges (0: none) */
+static const int acks_slot[SF_SEG_SLOTS] = {
+	[SF_SEG_SYNACK] = SF_SEG_SYN, [SF_SEG_ACK] = SF_SEG_SYNACK,
+	[SF_SEG_FIN1_ACK] = SF_SEG_FIN1, [SF_SEG_FIN2_ACK] = SF_SEG_FIN2,
+};
+
+static void seg_entry(struct json *j, const struct sf_segs *g, int slot, uint64_t start)
+{
+	const struct sf_seg_rec *r = &g->slot[slot];
+	char fl[10];
+
+	tcp_flags(fl, r->flags);
+	json__obj_open(j, NULL);
+	if (slot != SF_SEG_RST)
+		json__u64(j, "n", slot);
+	json__str(j, "segment", slot_names[slot]);
+	json__str(j, "dir", r->out ? "out" : "in");
+	json__i64(j, "at_us", ((int64_t)r->ts - (int64_t)start) / 1000);
+	json__str(j, "flags", fl);
+	json__u64(j, "seq", r->seq);
+	json__u64(j, "ack", r->ack);
+	json__u64(j, "win", r->window);
+	if (r->payload)
+		json__u64(j, "len", r->payload);
+	if (acks_slot[slot] && has(g, acks_slot[slot]))
+		/* the seed: each answer acknowledges the sequence + 1 */
+		json__bool(j, "acks_ok", r->ack == seq_end(&g->slot[acks_slot[slot]]));
+	json__obj_close(j);
+}
+
+static void span(struct json *j, const char *key, const struct sf_segs *g, int a, int b)
+{
+	if (has(g, a) && has(g, b) && g->slot[b].ts >= g->slot[a].ts)
+		json__u64(j, key, (g->slot[b].ts - g->slot[a].ts) / 1000);
+}
+
+static const char *teardown_shape(const struct sf_segs *g)
+{
+	const struct sf_seg_rec *f1 = &g->slot[SF_SEG_FIN1], *f2 = &g->slot[SF_SEG_FIN2];
+
+	if (has(g, SF_SEG_RST) && !has(g, SF_SEG_FIN2_ACK))
+		return "reset";
+	if (!has(g, SF_SEG_FIN1))
+		return NULL;
+	if (!has(g, SF_SEG_FIN2))
+		return "half_closed";
+	/* both FINs left before either was acknowledged: they crossed */
+	if (!has(g, SF_SEG_FIN1_ACK) || g->slot[SF_SEG_FIN1_ACK].ts > f2->ts ||
+	    (f2->flags & 0x10 && f2->ack != seq_end(f1) && !has(g, SF_SEG_FIN1_ACK)))
+		return "simultaneous";
+	if (g->slot[SF_SEG_FIN1_ACK].ts == f2->ts && g->slot[SF_SEG_FIN1_ACK].seq == f2->seq)
+		return "three_way";
+	return "four_way";
+}
+
+static void segments(struct json *j, const struct sf_segs *g, uint64_t start)
+{
+	const char *shape = teardown_shape(g);
+
+	json__obj_open(j, "segments");
+	json__arr_open(j, "handshake");
+	for (int i = SF_SEG_SYN; i <= SF_SEG_ACK; i++)
+		if (has(g, i))
+			seg_entry(j, g, i, start);
+	json__arr_close(j);
+	json__arr_open(j, "teardown");
+	for (int i = SF_SEG_FIN1; i <= SF_SEG_FIN2_ACK; i++)
+		if (has(g, i) && !(i == SF_SEG_FIN1_ACK && has(g, SF_SEG_FIN2) &&
+				   g->slot[i].ts == g->slot[SF_SEG_FIN2].ts && g->slot[i].seq == g->slot[SF_SEG_FIN2].seq))
+			seg_entry(j, g, i, start);
+	json__arr_close(j);
+	if (has(g, SF_SEG_RST)) {
+		json__arr_open(j, "reset");
+		seg_entry(j, g, SF_SEG_RST, start);
+		json__arr_close(j);
+	}
+	if (shape)
+		json__str(j, "close", shape);
+	if (has(g, SF_SEG_FIN1))
+		json__str(j, "first_fin", g->slot[SF_SEG_FIN1].out ? "local" : "peer");
+	json__obj_open(j, "retransmits");
+	json__u64(j, "syn", g->syn_rtx);
+	json__u64(j, "synack", g->synack_rtx);
+	json__u64(j, "fin", g->fin_rtx);
+	json__obj_close(j);
+	json__obj_open(j, "durations_us");
+	span(j, "syn_to_synack", g, SF_SEG_SYN, SF_SEG_SYNACK);
+	span(j, "synack_to_ack", g, SF_SEG_SYNACK, SF_SEG_ACK);
+	span(j, "syn_to_ack", g, SF_SEG_SYN, SF_SEG_ACK);
+	span(j, "fin_to_ack", g, SF_SEG_FIN1, SF_SEG_FIN1_ACK);
+	span(j, "fin_to_fin", g, SF_SEG_FIN1, SF_SEG_FIN2);
+	span(j, "fin_to_last_ack", g, SF_SEG_FIN2, SF_SEG_FIN2_ACK);
+	span(j, "teardown", g, SF_SEG_FIN1, SF_SEG_FIN2_ACK);
+	json__obj_close(j);
+	json__obj_close(j);
+}
+
+static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_segs *g, const struct sf_clock *clk)
 {
 	struct sf_summary s;
 	char path[SF_TCP_NSTATES * 16] = "";
@@ -189,6 +313,8 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_c
 		json__str(j, "name", errno_name(f->sk_err));
 		json__obj_close(j);
 	}
+	if (g)
+		segments(j, g, s.start_ts);
 	process(j, f);
 	json__bool(j, "partial", partial);
 	if (partial) {
@@ -278,7 +404,7 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 	switch (rec->type) {
 	case SF_REC_FLOW:
 		common_head(j, "flow", f, f->closed ? f->state_ts[SF_TCP_CLOSE] : f->last_ts, clk);
-		flow_body(j, f, clk);
+		flow_body(j, f, rec->segs, clk);
 		break;
 	case SF_REC_LISTEN_START:
 		common_head(j, "listen", f, f->pre_existing ? rec->at : f->state_ts[SF_TCP_LISTEN], clk);
@@ -325,14 +451,17 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 	json__dbl(j, "interval_s", c->interval_s);
 	json__obj_open(j, "events");
 	json__u64(j, "received", st->events + st->decode_errors + c->rb_bad_size);
-	json__u64(j, "lost", c->bpf[SF_CNT_RB_FULL]);
+	json__u64(j, "lost", c->bpf[SF_CNT_RB_FULL] + c->recursion_misses);
 	json__u64(j, "decode_errors", st->decode_errors + c->rb_bad_size);
 	json__u64(j, "duplicates", st->duplicates);
 	json__u64(j, "late", st->late);
 	json__u64(j, "orphans", st->orphans);
+	json__u64(j, "segments", st->segments);
+	json__u64(j, "segments_unmatched", st->segments_unmatched);
 	json__obj_close(j);
 	json__obj_open(j, "bpf");
 	json__u64(j, "ringbuf_reserve_failed", c->bpf[SF_CNT_RB_FULL]);
+	json__u64(j, "recursion_misses", c->recursion_misses);
 	json__u64(j, "sockets_without_entry", c->bpf[SF_CNT_NO_ENTRY]);
 	json__u64(j, "socket_map_update_failed", c->bpf[SF_CNT_SOCK_UPDATE_FAIL]);
 	json__obj_close(j);

@@ -21,6 +21,7 @@ struct sf_counters {
 	uint64_t lines;			/* JSON lines written */
 	uint64_t write_errors;		/* lines that could not be written */
 	uint64_t rb_bad_size;		/* ring records of the wrong size */
+	uint64_t recursion_misses;	/* program runs the kernel skipped */
 	uint64_t snapshot_sockets;	/* sockets the sock_diag snapshots listed */
 	uint64_t snapshot_errors;	/* namespaces that could not be read */
 	double uptime_s;

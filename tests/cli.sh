@@ -44,8 +44,10 @@ check cli-replay-error-is-one-line test "$(wc -l <"$TMP/err")" -eq 1
 # a valid header followed by random events: decoded or counted, never a crash
 python3 - "$TOP/tests/replay/lifecycle.rec" "$TMP/random.rec" <<'PY'
 import os, sys
+import struct
 hdr = open(sys.argv[1], "rb").read(32)
-open(sys.argv[2], "wb").write(hdr + os.urandom(112 * 2000))
+size = struct.unpack_from("<I", hdr, 12)[0]  # the event size the header states
+open(sys.argv[2], "wb").write(hdr + os.urandom(size * 2000))
 PY
 expect cli-replay-random-events 0 '' "$SYNFIN" --replay "$TMP/random.rec"
 check cli-replay-random-events-valid-json python3 -c '

@@ -106,6 +106,7 @@ stop_pid() {
 }
 
 # stop_synfin [SIG]: SIGINT (or SIG), bounded wait, return its exit status.
+# shellcheck disable=SC2120 # SIG is optional
 stop_synfin() {
 	stop_pid "$SYNFIN_PID" "${1:-INT}" 10
 }

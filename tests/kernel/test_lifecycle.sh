@@ -92,8 +92,9 @@ SERVER_PASSIVE=(
 	--server error=null
 )
 # 200 ms between the two closes: the passive closer sits in CLOSE_WAIT for
-# it, the active closer in FIN_WAIT_1/FIN_WAIT_2 (or the time-wait socket)
-TEARDOWN=(--process --durations --listen --pause-us 150000 --fin-span-us 150000)
+# it, the active closer waits as long for the peer's FIN (segment 6; its
+# socket is a time-wait socket by then, which no state event shows)
+TEARDOWN=(--process --durations --listen --segments --pause-us 150000 --fin-span-us 150000)
 
 scenario v4-client-first client-first --addr 127.0.0.1 --linger-ms 200 --count 2 -- \
 	--scenario client-first --expect-conns 2 "${TEARDOWN[@]}" \
@@ -130,6 +131,7 @@ scenario v4-reset reset --addr 127.0.0.1 -- \
 
 # SYNs to TIMEOUT_PORT dropped, in the test's namespace only (the table
 # goes with the namespace; the cleanup is there for a failed deletion)
+# shellcheck disable=SC2317 # called through scenario --setup
 drop_syns() {
 	local ns=$1
 	cleanup_add "ip netns exec $ns nft delete table inet synfin_test"

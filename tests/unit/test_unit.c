@@ -972,6 +972,166 @@ static void test_reconcile_vanish(void)
 	flow_table__free(t);
 }
 
+
+/* a segment event; out: sent by the client (10.0.0.1:lport -> 10.0.0.2:80) */
+static struct synfin_event seg(__u64 ts, __u16 lport, bool from_client, bool egress, __u8 flags, __u32 seq,
+			       __u32 ack)
+{
+	struct synfin_event e = { .ts_ns = ts, .version = SYNFIN_EVENT_VERSION, .kind = SF_EV_SEGMENT,
+				  .family = 2, .netns = 4026531840u };
+	__u8 c[16] = { 10, 0, 0, 1 }, sv[16] = { 10, 0, 0, 2 };
+
+	memcpy(e.saddr, from_client ? c : sv, 16);
+	memcpy(e.daddr, from_client ? sv : c, 16);
+	e.sport = from_client ? lport : 80;
+	e.dport = from_client ? 80 : lport;
+	e.seg.seq = seq;
+	e.seg.ack = ack;
+	e.seg.tcp_flags = flags;
+	e.seg.dir = egress ? SF_DIR_EGRESS : SF_DIR_INGRESS;
+	return e;
+}
+
+#define F_FIN 0x01
+#define F_SYN 0x02
+#define F_RST 0x04
+#define F_ACK 0x10
+
+static bool slot_is(const struct sf_segs *g, int slot, bool out, __u32 seq, __u32 ack)
+{
+	return g && (g->have & (1u << slot)) && g->slot[slot].out == out && g->slot[slot].seq == seq &&
+	       g->slot[slot].ack == ack;
+}
+
+static struct sf_segs segs_seen[MAXREC];
+
+static void seg_sink(void *ctx, const struct sf_record *r)
+{
+	if (nrec < MAXREC && r->segs)
+		segs_seen[nrec] = *r->segs;
+	else if (nrec < MAXREC)
+		memset(&segs_seen[nrec], 0, sizeof(segs_seen[nrec]));
+	sink(ctx, r);
+}
+
+/* The client's seven segments, as the seed numbers them, joined to its
+ * flow although SYN and SYN-ACK come before the flow knows its port and
+ * 6 and 7 after the hand-over to the time-wait socket. */
+static void test_segments_client(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .time_wait_hold_ns = 5 * GRACE };
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u64 sk = 0x71;
+	const __u16 lp = 40000 + (sk & 0xff);
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	e = ev(sk, 10, 10, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	e.sport = 0;
+	feed(t, e);
+	feed(t, seg(11, lp, true, true, F_SYN, 1000, 0));
+	feed(t, seg(20, lp, false, false, F_SYN | F_ACK, 5000, 1001));
+	feed(t, ev(sk, 10, 21, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, seg(22, lp, true, true, F_ACK, 1001, 5001));
+	feed(t, ev(sk, 10, 100, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, seg(101, lp, true, true, F_FIN | F_ACK, 1001, 5001));
+	feed(t, seg(110, lp, false, false, F_ACK, 5001, 1002));
+	feed(t, ev(sk, 10, 111, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	feed(t, ev(sk, 10, 112, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+	flow_table__advance(t, 112 + GRACE); /* held: waiting for 6 and 7 */
+	EXPECT(nrec == 0);
+	feed(t, seg(200, lp, false, false, F_FIN | F_ACK, 5001, 1002));
+	feed(t, seg(201, lp, true, true, F_ACK, 1002, 5002));
+	flow_table__advance(t, 201 + GRACE);
+	EXPECT(nrec == 1);
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_SYN, true, 1000, 0));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_SYNACK, false, 5000, 1001));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_ACK, true, 1001, 5001));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_FIN1, true, 1001, 5001));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_FIN1_ACK, false, 5001, 1002));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_FIN2, false, 5001, 1002));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_FIN2_ACK, true, 1002, 5002));
+	flow_table__free(t);
+}
+
+/* The server: SYN, SYN-ACK and ACK all come before the kernel creates the
+ * child socket; a SYN at a listener starts a half-open flow at once,
+ * which the child takes over, its SYN_RECEIVED starting at the SYN. */
+static void test_segments_server_half_open(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table_stats st;
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u16 cp = 40123;
+
+	nrec = 0;
+	cfg.stuck_ns[SF_TCP_SYN_RECV] = 50;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	feed(t, seg(10, cp, true, false, F_SYN, 1000, 0)); /* ingress at the server */
+	flow_table__stats(t, &st);
+	EXPECT(st.half_open == 1 && st.open == 1 && st.by_state[SF_TCP_SYN_RECV] == 1);
+	flow_table__advance(t, 60);
+	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK);
+	EXPECT(recs[0].flow.sport == 80 && recs[0].flow.dport == cp); /* a stuck record names its tuple */
+	nrec = 0;
+	feed(t, seg(12, cp, false, true, F_SYN | F_ACK, 7000, 1001));
+	feed(t, seg(30, cp, true, false, F_ACK, 1001, 7001));
+	/* the child: local 10.0.0.2:80, remote 10.0.0.1:cp */
+	e = ev(0x91, 31, 31, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
+	e.sport = 80;
+	e.dport = cp;
+	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+	feed(t, e);
+	e.oldstate = SF_TCP_SYN_RECV;
+	e.newstate = SF_TCP_ESTABLISHED;
+	e.ts_ns = 32;
+	e.flags = 0;
+	feed(t, e);
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 1); /* the request flow is gone, the child stays */
+	e.oldstate = SF_TCP_ESTABLISHED;
+	e.newstate = SF_TCP_CLOSE;
+	e.ts_ns = 40;
+	feed(t, e);
+	flow_table__flush(t);
+	/* the stuck request resolves into the child, then the child's record */
+	EXPECT(nrec == 2 && recs[0].type == SF_REC_RESOLVED && recs[0].next_state == SF_TCP_ESTABLISHED);
+	EXPECT(recs[1].type == SF_REC_FLOW);
+	EXPECT(slot_is(&segs_seen[1], SF_SEG_SYN, false, 1000, 0));
+	EXPECT(slot_is(&segs_seen[1], SF_SEG_SYNACK, true, 7000, 1001));
+	EXPECT(slot_is(&segs_seen[1], SF_SEG_ACK, false, 1001, 7001));
+	EXPECT(recs[1].flow.state_ts[SF_TCP_SYN_RECV] == 10);
+	EXPECT(recs[1].sum.handshake_ns == 22);
+	EXPECT(!partial(1));
+	flow_table__free(t);
+}
+
+/* A SYN nobody answers: the half-open flow is stuck in SYN_RECEIVED; a
+ * segment no flow claims is counted, not reported. */
+static void test_segments_unclaimed(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .segment_hold_ns = 100 };
+	struct flow_table_stats st;
+	struct flow_table *t;
+
+	nrec = 0;
+	cfg.stuck_ns[SF_TCP_SYN_RECV] = 50;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	feed(t, seg(10, 41000, true, false, F_SYN, 1, 0));
+	feed(t, seg(12, 41001, false, true, F_FIN | F_ACK, 9, 9)); /* nobody's */
+	flow_table__advance(t, 70);
+	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK && recs[0].state == SF_TCP_SYN_RECV);
+	EXPECT(!recs[0].age_lower_bound && recs[0].age_ns == 60);
+	flow_table__advance(t, 200);
+	flow_table__stats(t, &st);
+	EXPECT(st.segments == 2 && st.segments_unmatched == 1);
+	EXPECT(st.closing == 0 && st.open == 1);
+	flow_table__free(t);
+}
+
 static const char *escaped(const char *in, size_t n)
 {
 	static struct json j;
@@ -1100,6 +1260,9 @@ int main(void)
 	RUN(test_pileup_rounds);
 	RUN(test_snapshot_join);
 	RUN(test_reconcile_vanish);
+	RUN(test_segments_client);
+	RUN(test_segments_server_half_open);
+	RUN(test_segments_unclaimed);
 	RUN(test_json_escaping);
 	RUN(test_json_record);
 	RUN(test_record_file);
