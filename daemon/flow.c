@@ -46,6 +46,7 @@ struct flow_table {
 	__u32 round;		/* reconcile round */
 	__u32 *tbuckets;	/* tuple index, nbuckets */
 	struct sf_segs *segpool; /* one block per flow at most */
+	struct tw_table *tw;
 	__u32 seg_used, seg_free;
 	double tokens;		/* stuck-record rate limit */
 	__u64 tokens_ts;
@@ -253,6 +254,25 @@ static __u64 emit_at(const struct sf_flow *f)
 	return f->emit_at;
 }
 
+static void on_tw(void *ctx, const struct tw_record *r)
+{
+	struct flow_table *t = ctx;
+	struct sf_record rec = { .type = SF_REC_TIME_WAIT, .at = r->exited, .tw = r };
+
+	t->sink(t->sink_ctx, &rec);
+}
+
+static void tw_key_of(const struct sf_flow *f, struct tw_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->netns = f->netns;
+	k->family = f->family;
+	memcpy(k->laddr, f->saddr, 16);
+	memcpy(k->raddr, f->daddr, 16);
+	k->lport = f->sport;
+	k->rport = f->dport;
+}
+
 struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_fn sink, void *ctx)
 {
 	struct flow_table *t;
@@ -285,6 +305,13 @@ struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_
 		t->cfg.segment_hold_ns = 3000000000ULL;
 	if (!t->cfg.time_wait_hold_ns)
 		t->cfg.time_wait_hold_ns = 1000000000ULL;
+	if (cfg->max_time_wait) {
+		t->tw = tw_table__new(cfg->max_time_wait, on_tw, t);
+		if (!t->tw) {
+			flow_table__free(t);
+			return NULL;
+		}
+	}
 	memset(t->lbuckets, 0xff, sizeof(t->lbuckets));
 	t->free_head = SF_NONE;
 	t->lru.head = t->lru.tail = SF_NONE;
@@ -303,6 +330,7 @@ void flow_table__free(struct flow_table *t)
 	free(t->tbuckets);
 	free(t->pool);
 	free(t->segpool);
+	tw_table__free(t->tw);
 	free(t);
 }
 
@@ -742,6 +770,22 @@ static void segs_absorb(struct flow_table *t, struct sf_flow *f, struct sf_flow 
 
 static void release(struct flow_table *t, struct sf_flow *f);
 
+/* The record of an active closer is out; its time-wait socket lives on. */
+static void track_time_wait(struct flow_table *t, struct sf_flow *f)
+{
+	struct sf_summary s;
+	struct tw_key k;
+	__u64 entered = 0;
+
+	sf_flow__summarize(f, &s);
+	if (!s.time_wait_inferred)
+		return;
+	if (f->segs != SF_NONE && have(at_segs(t, f), SF_SEG_FIN2_ACK) && at_segs(t, f)->slot[SF_SEG_FIN2_ACK].out)
+		entered = at_segs(t, f)->slot[SF_SEG_FIN2_ACK].ts;
+	tw_key_of(f, &k);
+	tw_table__enter(t->tw, &k, f->sk, f->gen, f->state_ts[SF_TCP_CLOSE], entered, s.time_wait_from);
+}
+
 /* Hand the flow to the sink, then drop it from every index. */
 static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 {
@@ -766,6 +810,8 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 		t->st.flows_emitted++;
 	}
 	t->sink(t->sink_ctx, &rec);
+	if (t->tw && rec.type == SF_REC_FLOW && f->closed && f->sport)
+		track_time_wait(t, f);
 
 	if (f->closed) {
 		list_unlink(t, &t->closing, f, LRU);
@@ -899,6 +945,12 @@ static void learn_tuple(struct flow_table *t, struct sf_flow *f, const struct sy
 	tindex_link(t, f);
 	if (first)
 		adopt(t, f, e->ts_ns);
+	if (first && t->tw && f->gen != SNAP_GEN && f->role != SF_ROLE_LISTENER) {
+		struct tw_key k;
+
+		tw_key_of(f, &k);
+		tw_table__reuse(t->tw, &k, e->ts_ns);
+	}
 }
 
 static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event *e)
@@ -1135,7 +1187,21 @@ static struct sf_flow *new_placeholder(struct flow_table *t, const struct synfin
 	return f;
 }
 
+#define LOOPBACK_IFINDEX 1 /* lo is the first device of every namespace */
+
+static void ingest_segment_end(struct flow_table *t, const struct synfin_event *e, bool out);
+
 static void ingest_segment(struct flow_table *t, const struct synfin_event *e)
+{
+	t->st.segments++;
+	ingest_segment_end(t, e, e->seg.dir == SF_DIR_EGRESS);
+	/* captured once on lo: the same segment arrives at the other end */
+	if (t->cfg.loopback_mirror && e->seg.ifindex == LOOPBACK_IFINDEX && e->seg.dir == SF_DIR_EGRESS)
+		ingest_segment_end(t, e, false);
+}
+
+/* One end's view of a segment: out, sent by it; else received. */
+static void ingest_segment_end(struct flow_table *t, const struct synfin_event *e, bool out)
 {
 	struct sf_seg_rec r = {
 		.ts = e->ts_ns,
@@ -1144,7 +1210,7 @@ static void ingest_segment(struct flow_table *t, const struct synfin_event *e)
 		.payload = e->seg.payload,
 		.window = e->seg.window,
 		.flags = e->seg.tcp_flags,
-		.out = e->seg.dir == SF_DIR_EGRESS,
+		.out = out,
 	};
 	/* sent: this end is the source; received: the destination */
 	struct sf_tuple k = {
@@ -1159,7 +1225,14 @@ static void ingest_segment(struct flow_table *t, const struct synfin_event *e)
 	struct sf_flow *f = tindex_lookup(t, &k);
 	struct sf_segs *g;
 
-	t->st.segments++;
+	if (!f && t->tw) {
+		struct tw_key tk = { .netns = k.netns, .family = k.family, .lport = k.lport, .rport = k.rport };
+
+		memcpy(tk.laddr, k.laddr, 16);
+		memcpy(tk.raddr, k.raddr, 16);
+		if (tw_table__segment(t->tw, &tk, r.flags, r.out, r.ts))
+			return; /* the time-wait socket's */
+	}
 	if (!f)
 		f = lookup(t, h, REQ_GEN);
 	if (!f)
@@ -1239,6 +1312,8 @@ void flow_table__advance(struct flow_table *t, __u64 now_ns)
 		emit_and_release(t, f);
 	}
 	check_deadlines(t, now_ns);
+	if (t->tw)
+		tw_table__advance(t->tw, now_ns, t->cfg.time_wait_rounds);
 }
 
 void flow_table__flush(struct flow_table *t)
@@ -1274,6 +1349,32 @@ void flow_table__round_begin(struct flow_table *t)
 {
 	t->round++;
 	t->st.reconcile_rounds++;
+	if (t->tw)
+		tw_table__round_begin(t->tw);
+}
+
+void flow_table__time_wait_seen(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now)
+{
+	struct tw_key k = { .netns = s->netns, .family = s->family, .lport = s->sport, .rport = s->dport };
+
+	if (!t->tw)
+		return;
+	memcpy(k.laddr, s->saddr, 16);
+	memcpy(k.raddr, s->daddr, 16);
+	tw_table__seen(t->tw, &k, now);
+}
+
+void flow_table__set_loopback_mirror(struct flow_table *t, bool on)
+{
+	t->cfg.loopback_mirror = on;
+}
+
+void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st)
+{
+	if (t->tw)
+		tw_table__stats(t->tw, st);
+	else
+		memset(st, 0, sizeof(*st));
 }
 
 int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now, bool create)
@@ -1344,6 +1445,8 @@ void flow_table__round_end(struct flow_table *t, __u64 now)
 {
 	__u32 i = t->lru.head;
 
+	if (t->tw)
+		tw_table__round_end(t->tw, now);
 	/* only snapshot flows can vanish unseen: skip the walk without them */
 	while (t->st.snapshot_unjoined && i != SF_NONE) {
 		struct sf_flow *f = at(t, i);

@@ -15,6 +15,7 @@
 #include <linux/types.h>
 #include "../include/synfin.h"
 #include "pileup.h"
+#include "timewait.h"
 
 #define SF_NONE UINT32_MAX
 
@@ -141,6 +142,7 @@ enum sf_record_type {
 	SF_REC_STUCK,		/* a flow passed its state's threshold */
 	SF_REC_RESOLVED,	/* a stuck flow left that state */
 	SF_REC_PILEUP,		/* a per-endpoint / per-process count crossed */
+	SF_REC_TIME_WAIT,	/* a time-wait socket left TIME_WAIT */
 };
 
 struct sf_record {
@@ -154,6 +156,7 @@ struct sf_record {
 	__u64 threshold_ns;
 	const struct pileup_event *pileup;
 	const struct sf_segs *segs;	/* the flow's control segments, or NULL */
+	const struct tw_record *tw;	/* TIME_WAIT */
 };
 
 /* a socket found by the start-up snapshot (sock_diag) */
@@ -198,6 +201,10 @@ struct flow_table_config {
 	__u64 segment_hold_ns;	/* segments wait this long for their flow (0: 3 s) */
 	__u64 time_wait_hold_ns; /* after a TIME_WAIT hand-over, wait this long for
 				  * segments 6 and 7 when segments are seen (0: 1 s) */
+	__u32 max_time_wait;	/* time-wait sockets tracked (0: not tracked) */
+	bool time_wait_rounds;	/* reconciliation rounds will list the kernel's */
+	bool loopback_mirror;	/* loopback segments come once (egress): they
+				 * are also the receiving end's */
 };
 
 struct flow_table_stats {
@@ -247,6 +254,12 @@ void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st);
 void flow_table__round_begin(struct flow_table *t);
 int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now, bool create);
 void flow_table__round_end(struct flow_table *t, __u64 now);
+/* A time-wait socket in the kernel's list (state TIME_WAIT, or a
+ * FIN_WAIT_2 hand-over socket), within a round. */
+void flow_table__time_wait_seen(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now);
+void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st);
+/* How loopback segments were captured (see the config field). */
+void flow_table__set_loopback_mirror(struct flow_table *t, bool on);
 
 void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s);
 /* The flow's segments, or NULL: valid while the record is being handled. */

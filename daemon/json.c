@@ -26,17 +26,29 @@ static bool reserve(struct json *j, size_t more)
 	return true;
 }
 
-static void put(struct json *j, const char *s, size_t n)
+static inline void put(struct json *j, const char *s, size_t n)
 {
-	if (!reserve(j, n))
+	if (j->len + n > j->cap && !reserve(j, n))
 		return;
 	memcpy(j->buf + j->len, s, n);
 	j->len += n;
 }
 
-static void putc_(struct json *j, char c)
+static inline void putc_(struct json *j, char c)
 {
-	put(j, &c, 1);
+	if (j->len + 1 > j->cap && !reserve(j, 1))
+		return;
+	j->buf[j->len++] = c;
+}
+
+/* digits of v, written backwards into the end of buf; returns the start */
+static char *u64_digits(char *end, uint64_t v)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
 }
 
 void json__reset(struct json *j)
@@ -94,7 +106,16 @@ void json__escape(struct json *j, const char *str, size_t n)
 
 	while (i < n) {
 		unsigned char c = s[i];
+		size_t run = i;
 
+		/* the common case: a run of plain printable ASCII, in one copy */
+		while (run < n && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
+			run++;
+		if (run > i) {
+			put(j, (const char *)s + i, run - i);
+			i = run;
+			continue;
+		}
 		switch (c) {
 		case '"':
 			put(j, "\\\"", 2);
@@ -135,8 +156,11 @@ static void key_(struct json *j, const char *key)
 		putc_(j, ',');
 	j->need_comma[j->depth] = true;
 	if (key) {
+		/* keys are this program's own literals: no escaping needed */
+		size_t n = strlen(key);
+
 		putc_(j, '"');
-		json__escape(j, key, strlen(key));
+		put(j, key, n);
 		put(j, "\":", 2);
 	}
 }
@@ -193,20 +217,20 @@ void json__str(struct json *j, const char *key, const char *s)
 
 void json__u64(struct json *j, const char *key, uint64_t v)
 {
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+	char tmp[24], *p = u64_digits(tmp + sizeof(tmp), v);
 
 	key_(j, key);
-	put(j, tmp, (size_t)n);
+	put(j, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void json__i64(struct json *j, const char *key, int64_t v)
 {
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+	char tmp[24], *p = u64_digits(tmp + sizeof(tmp), v < 0 ? -(uint64_t)v : (uint64_t)v);
 
+	if (v < 0)
+		*--p = '-';
 	key_(j, key);
-	put(j, tmp, (size_t)n);
+	put(j, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void json__dbl(struct json *j, const char *key, double v)

@@ -46,6 +46,7 @@ struct opts {
 	uint32_t max_flows;
 	uint32_t ring_mb;
 	uint32_t grace_ms;
+	uint32_t max_time_wait;
 	double stuck_s[SF_TCP_NSTATES];	/* per-state thresholds, 0 = off */
 	uint32_t stuck_rate;
 	uint32_t pileup[PILEUP_KINDS];
@@ -114,6 +115,7 @@ enum {
 	OPT_NO_SNAPSHOT,
 	OPT_CONFIG,
 	OPT_NO_SEGMENTS,
+	OPT_MAX_TW,
 };
 
 /* states whose dwell is watched, by their --stuck name */
@@ -142,6 +144,8 @@ static const struct argp_option options[] = {
 	{ "ring-mb", OPT_RING_MB, "MIB", 0, "BPF ring buffer size in MiB, a power of two (default 8)", 0 },
 	{ "no-segments", OPT_NO_SEGMENTS, NULL, 0,
 	  "Do not capture control segments (tc clsact hooks on every interface that is up in the watched namespaces)", 0 },
+	{ "max-time-wait", OPT_MAX_TW, "N", 0,
+	  "Time-wait sockets followed to their exit, for 'time_wait' records (default 65536, 0 = none)", 0 },
 	{ "no-accept-owner", OPT_NO_ACCEPT, NULL, 0,
 	  "Do not hook accept(): attribute accepted sockets to the listener's owner (saves the syscall tracepoint cost)", 0 },
 	{ "close-grace-ms", OPT_GRACE, "MS", OPTION_HIDDEN, "Keep closed flows this long for late events (default 50)", 0 },
@@ -287,6 +291,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_SNAPSHOT:
 		o->snapshot = false;
+		break;
+	case OPT_MAX_TW:
+		if (parse_u32(arg, 0, 1u << 24, &o->max_time_wait))
+			argp_error(state, "--max-time-wait: '%s' is not a number in 0..16777216", arg);
 		break;
 	case OPT_NO_SEGMENTS:
 		o->segments = false;
@@ -513,9 +521,16 @@ static void reconcile(struct daemon *d, bool first, uint64_t now)
 		procowner__resolve(sv.v, sv.n);
 	flow_table__round_begin(d->table);
 	for (int i = 0; i < sv.n; i++) {
+		/* an orphaned FIN_WAIT_2 with no inode is a time-wait socket
+		 * still waiting for the peer's FIN */
+		bool tw_sock = sv.v[i].state == SF_TCP_TIME_WAIT ||
+			       (sv.v[i].state == SF_TCP_FIN_WAIT2 && !sv.v[i].inode);
+
+		if (tw_sock)
+			flow_table__time_wait_seen(d->table, &sv.v[i], now);
 		if (sv.v[i].state == SF_TCP_TIME_WAIT)
 			collect(&tw, &sv.v[i]);
-		else
+		else if (!tw_sock)
 			flow_table__snapshot(d->table, &sv.v[i], now, first || sv.v[i].state == SF_TCP_SYN_RECV);
 	}
 	flow_table__round_end(d->table, now);
@@ -537,6 +552,7 @@ static void emit_stats(struct daemon *d, uint64_t now, double interval)
 	struct flow_table_stats st;
 
 	flow_table__stats(d->table, &st);
+	flow_table__tw_stats(d->table, &d->cnt.tw);
 	if (d->cap) {
 		capture__counters(d->cap, d->cnt.bpf);
 		d->cnt.recursion_misses = capture__recursion_misses(d->cap);
@@ -548,17 +564,19 @@ static void emit_stats(struct daemon *d, uint64_t now, double interval)
 
 static int run_replay(struct daemon *d)
 {
+	uint32_t rflags = 0;
 	struct synfin_event e;
 	char err[256];
 	uint64_t i = 0, last = 0;
 	int r;
 
-	r = replay__open(&d->rec, d->o.replay, &d->clk.mono_to_real_ns, err, sizeof(err));
+	r = replay__open(&d->rec, d->o.replay, &d->clk.mono_to_real_ns, &rflags, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "synfin: %s\n", err);
 		d->rec = NULL;
 		return EXIT_RUNTIME;
 	}
+	flow_table__set_loopback_mirror(d->table, rflags & SF_REC_F_LO_EGRESS_ONLY);
 	while ((r = replay__next(d->rec, &e, i, err, sizeof(err))) == 1) {
 		if (!i)
 			d->start_mono = e.ts_ns;
@@ -592,6 +610,7 @@ static int open_segments(struct daemon *d, const struct capture_opts *co)
 		.events_fd = capture__events_fd(d->cap),
 		.counters_fd = capture__counters_fd(d->cap),
 		.wakeup_bytes = co->ring_bytes / 4,
+		.lo_egress_only = false, /* the FIN/ACK pairing in BPF expects both copies */
 	};
 	struct netns_ent *ns = NULL;
 	int err, n;
@@ -631,7 +650,8 @@ static int run_live(struct daemon *d)
 	}
 	memcpy(co.netns, d->o.netns, sizeof(co.netns));
 	if (d->o.record) {
-		err = recorder__open(&d->rec, d->o.record, d->clk.mono_to_real_ns);
+		err = recorder__open(&d->rec, d->o.record, d->clk.mono_to_real_ns,
+				     0);
 		if (err) {
 			fprintf(stderr, "synfin: --record %s: %s\n", d->o.record, strerror(-err));
 			return EXIT_RUNTIME;
@@ -651,6 +671,7 @@ static int run_live(struct daemon *d)
 	}
 	if (d->o.segments) {
 		err = open_segments(d, &co);
+		flow_table__set_loopback_mirror(d->table, false);
 		if (err)
 			fprintf(stderr, "synfin: DEGRADED: segment capture unavailable (%s): lifecycles from state changes only\n",
 				strerror(-err));
@@ -709,6 +730,7 @@ int main(int argc, char **argv)
 			.max_flows = 262144,
 			.ring_mb = 8,
 			.grace_ms = 50,
+			.max_time_wait = 65536,
 			.stuck_rate = 100,
 			.pileup = { [PILEUP_TIME_WAIT_REMOTE] = 10000, [PILEUP_CLOSE_WAIT_PROCESS] = 100 },
 			.reconcile_s = 10,
@@ -741,6 +763,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < SF_TCP_NSTATES; i++)
 		cfg.stuck_ns[i] = (uint64_t)(d.o.stuck_s[i] * 1e9);
 	cfg.stuck_rate = d.o.stuck_rate;
+	cfg.max_time_wait = d.o.max_time_wait;
+	/* the kernel's list is read only by a live daemon */
+	cfg.time_wait_rounds = !d.o.replay && d.o.reconcile_s > 0;
 	err = output__jsonl_open(&d.outputs, d.o.output, &d.clk);
 	if (err) {
 		fprintf(stderr, "synfin: --output %s: %s\n", d.o.output, strerror(-err));

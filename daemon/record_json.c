@@ -8,19 +8,35 @@
 
 void sf_format_time(char *buf, size_t len, uint64_t mono_ns, const struct sf_clock *clk)
 {
+	/* records come in bursts within one second: format the date and
+	 * time of day once per second */
+	static __thread time_t cached_sec = -1;
+	static __thread char cached[24];
 	int64_t real = (int64_t)mono_ns + clk->mono_to_real_ns;
 	time_t sec = (time_t)(real / 1000000000);
 	long usec = (long)((real % 1000000000) / 1000);
-	struct tm tm;
-	char tmp[32];
 
+	if (len < 28)
+		return;
 	if (real < 0) {
 		sec = 0;
 		usec = 0;
 	}
-	gmtime_r(&sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%06ldZ", tmp, usec);
+	if (sec != cached_sec) {
+		struct tm tm;
+
+		gmtime_r(&sec, &tm);
+		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = sec;
+	}
+	memcpy(buf, cached, 19);
+	buf[19] = '.';
+	for (int i = 25; i > 19; i--) {
+		buf[i] = (char)('0' + usec % 10);
+		usec /= 10;
+	}
+	buf[26] = 'Z';
+	buf[27] = 0;
 }
 
 uint64_t sf_flow_id(uint64_t sk, uint64_t gen)
@@ -397,6 +413,56 @@ static void pileup_record(struct json *j, const struct sf_record *rec, const str
 		us(j, "duration_us", p->at - p->since);
 }
 
+static const char *const tw_exit_names[] = {
+	[TW_EXIT_EXPIRED] = "expired",
+	[TW_EXIT_REUSED] = "reused",
+	[TW_EXIT_RESET] = "reset",
+	[TW_EXIT_EVICTED] = "untracked",
+};
+
+static void time_wait_record(struct json *j, const struct tw_record *r, const struct sf_clock *clk)
+{
+	char id[20];
+
+	json__obj_open(j, NULL);
+	json__str(j, "type", "time_wait");
+	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
+	time_field(j, "time", r->exited, clk);
+	if (r->pre_existing) {
+		json__null(j, "id");
+	} else {
+		snprintf(id, sizeof(id), "%016llx", (unsigned long long)sf_flow_id(r->flow_id_sk, r->flow_id_gen));
+		json__str(j, "id", id); /* the flow record of the socket it was */
+	}
+	json__u64(j, "netns", r->key->netns);
+	json__obj_open(j, "network");
+	json__str(j, "transport", "tcp");
+	json__str(j, "type", r->key->family == 10 ? "ipv6" : "ipv4");
+	json__obj_close(j);
+	endpoint(j, "local", r->key->family, r->key->laddr, r->key->lport);
+	endpoint(j, "peer", r->key->family, r->key->raddr, r->key->rport);
+	json__str(j, "exit", tw_exit_names[r->exit]);
+	/* false: noticed by reading the kernel's list, up to one
+	 * reconciliation interval after it happened */
+	json__bool(j, "exact", r->exact);
+	json__bool(j, "pre_existing", r->pre_existing);
+	if (r->pre_existing) {
+		json__null(j, "handoff");
+	} else {
+		json__str(j, "from", sf_state_name(r->from));
+		time_field(j, "handoff", r->handoff, clk);
+	}
+	if (r->entered) {
+		time_field(j, "entered", r->entered, clk);
+		us(j, "dwell_us", r->exited - r->entered);
+	} else {
+		json__null(j, "entered");
+	}
+	time_field(j, "exited", r->exited, clk);
+	if (!r->pre_existing)
+		us(j, "since_handoff_us", r->exited - r->handoff);
+}
+
 void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
 {
 	const struct sf_flow *f = rec->flow;
@@ -432,6 +498,9 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 		break;
 	case SF_REC_PILEUP:
 		pileup_record(j, rec, clk);
+		break;
+	case SF_REC_TIME_WAIT:
+		time_wait_record(j, rec->tw, clk);
 		break;
 	}
 	json__obj_close(j);
@@ -487,6 +556,15 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 		if (st->stuck_by_state[i])
 			json__u64(j, sf_state_name(i), st->stuck_by_state[i]);
 	json__obj_close(j);
+	json__obj_close(j);
+	json__obj_open(j, "time_wait");
+	json__u64(j, "tracked_now", c->tw.now);
+	json__u64(j, "kernel", c->tw.kernel);
+	json__u64(j, "expired", c->tw.exits[TW_EXIT_EXPIRED]);
+	json__u64(j, "reused", c->tw.exits[TW_EXIT_REUSED]);
+	json__u64(j, "reset", c->tw.exits[TW_EXIT_RESET]);
+	json__u64(j, "untracked", c->tw.exits[TW_EXIT_EVICTED]);
+	json__u64(j, "discovered", c->tw.discovered);
 	json__obj_close(j);
 	json__obj_open(j, "snapshot");
 	json__u64(j, "flows", st->snapshot_flows);

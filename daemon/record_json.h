@@ -8,6 +8,7 @@
 
 #include "flow.h"
 #include "json.h"
+#include "timewait.h"
 
 #define SYNFIN_SCHEMA_VERSION 1
 
@@ -22,6 +23,7 @@ struct sf_counters {
 	uint64_t write_errors;		/* lines that could not be written */
 	uint64_t rb_bad_size;		/* ring records of the wrong size */
 	uint64_t recursion_misses;	/* program runs the kernel skipped */
+	struct tw_stats tw;
 	uint64_t snapshot_sockets;	/* sockets the sock_diag snapshots listed */
 	uint64_t snapshot_errors;	/* namespaces that could not be read */
 	double uptime_s;

@@ -3,13 +3,14 @@
 #include <string.h>
 #include "recorder.h"
 
-int recorder__open(FILE **out, const char *path, int64_t mono_to_real_ns)
+int recorder__open(FILE **out, const char *path, int64_t mono_to_real_ns, uint32_t flags)
 {
 	struct sf_rec_header h = {
 		.format = SF_REC_FORMAT,
 		.event_size = sizeof(struct synfin_event),
 		.event_version = SYNFIN_EVENT_VERSION,
 		.mono_to_real_ns = mono_to_real_ns,
+		.flags = flags,
 	};
 	FILE *f = fopen(path, "wbe");
 
@@ -31,7 +32,8 @@ int recorder__write(FILE *f, const struct synfin_event *e)
 	return fwrite(e, sizeof(*e), 1, f) == 1 ? 0 : -EIO;
 }
 
-int replay__open(FILE **out, const char *path, int64_t *mono_to_real_ns, char *err, size_t errlen)
+int replay__open(FILE **out, const char *path, int64_t *mono_to_real_ns, uint32_t *flags, char *err,
+		 size_t errlen)
 {
 	struct sf_rec_header h;
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe");
@@ -58,6 +60,7 @@ int replay__open(FILE **out, const char *path, int64_t *mono_to_real_ns, char *e
 		goto bad;
 	}
 	*mono_to_real_ns = h.mono_to_real_ns;
+	*flags = h.flags;
 	*out = f;
 	return 0;
 bad:

@@ -7,7 +7,7 @@
  *   8  u32   format        1
  *  12  u32   event_size    sizeof(struct synfin_event)
  *  16  u32   event_version SYNFIN_EVENT_VERSION
- *  20  u32   reserved      0
+ *  20  u32   flags         SF_REC_F_* (how it was captured)
  *  24  s64   mono_to_real_ns  wall clock = event ts + this
  *
  * Little-endian, as written by the machine that recorded it.
@@ -23,24 +23,26 @@
 
 #define SF_REC_MAGIC "SYNFINR\n"
 #define SF_REC_FORMAT 1
+#define SF_REC_F_LO_EGRESS_ONLY 1u /* loopback segments captured at egress only */
 
 struct sf_rec_header {
 	char magic[8];
 	uint32_t format;
 	uint32_t event_size;
 	uint32_t event_version;
-	uint32_t reserved;
+	uint32_t flags;
 	int64_t mono_to_real_ns;
 };
 
 _Static_assert(sizeof(struct sf_rec_header) == 32, "record header is 32 bytes");
 
 /* Writer: 0 or -errno. */
-int recorder__open(FILE **f, const char *path, int64_t mono_to_real_ns);
+int recorder__open(FILE **f, const char *path, int64_t mono_to_real_ns, uint32_t flags);
 int recorder__write(FILE *f, const struct synfin_event *e);
 
 /* Reader: header check. 0, or -EINVAL with a reason in err. */
-int replay__open(FILE **f, const char *path, int64_t *mono_to_real_ns, char *err, size_t errlen);
+int replay__open(FILE **f, const char *path, int64_t *mono_to_real_ns, uint32_t *flags, char *err,
+		 size_t errlen);
 /* 1 = one event read, 0 = clean end, -EINVAL = truncated (reason in err). */
 int replay__next(FILE *f, struct synfin_event *e, uint64_t index, char *err, size_t errlen);
 

@@ -63,6 +63,7 @@ struct tc {
 	int n_ifs;
 	int n_stale;
 	int n_skipped;		/* up, but no Ethernet header */
+	bool lo_egress_only;
 	char describe[1024];
 };
 
@@ -506,6 +507,8 @@ static int if_attach(struct tc *t, int nsi, const struct link *l)
 	i->own_qdisc = own;
 	snprintf(i->name, sizeof(i->name), "%s", l->name);
 	for (dir = SF_DIR_INGRESS; dir <= SF_DIR_EGRESS; dir++) {
+		if (dir == SF_DIR_INGRESS && t->lo_egress_only && l->type == ARPHRD_LOOPBACK)
+			continue;
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = l->ifindex,
 				    .attach_point = hook_point(dir));
 		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SF_TC_HANDLE,
@@ -570,6 +573,7 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 		err = -errno;
 		goto fail;
 	}
+	t->lo_egress_only = o->lo_egress_only;
 	s = t->skel = segment_bpf__open();
 	if (!s) {
 		err = -errno;

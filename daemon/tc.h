@@ -21,6 +21,7 @@
 #ifndef SYNFIN_TC_H
 #define SYNFIN_TC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "../include/synfin.h"
@@ -34,6 +35,8 @@ struct tc_opts {
 	uint32_t ring_bytes;	/* own ring buffer size, power of two (0: 16 MiB) */
 	uint64_t wakeup_bytes;	/* force a consumer wake-up past this fill (0: never) */
 	uint32_t max_fins;	/* FINs awaiting their ACK (0: 65536) */
+	bool lo_egress_only;	/* loopback: egress only (both ends are local:
+				 * each segment's egress copy serves both) */
 };
 
 struct tc;

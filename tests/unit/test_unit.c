@@ -63,6 +63,11 @@ static void sink(void *ctx, const struct sf_record *r)
 	recs[nrec].next_state = r->next_state;
 	recs[nrec].age_lower_bound = r->age_lower_bound;
 	recs[nrec].age_ns = r->age_ns;
+	if (!r->flow) {
+		memset(&recs[nrec].flow, 0, sizeof(recs[nrec].flow));
+		nrec++;
+		return;
+	}
 	recs[nrec].flow = *r->flow;
 	sf_flow__summarize(r->flow, &recs[nrec].sum);
 	nrec++;
@@ -1132,6 +1137,95 @@ static void test_segments_unclaimed(void)
 	flow_table__free(t);
 }
 
+
+static struct tw_record tws[8];
+static struct tw_key twkeys[8];
+static int ntw;
+
+static void tw_sink(void *ctx, const struct tw_record *r)
+{
+	(void)ctx;
+	if (ntw < 8) {
+		tws[ntw] = *r;
+		twkeys[ntw] = *r->key;
+		tws[ntw].key = &twkeys[ntw];
+		ntw++;
+	}
+}
+
+/* TIME_WAIT from the hand-over to each way out */
+static void test_time_wait_exits(void)
+{
+	struct tw_table *t = tw_table__new(4, tw_sink, NULL);
+	struct tw_key a = { .netns = 1, .family = 2, .lport = 5000, .rport = 80 }, b = a, c = a, d = a;
+	struct tw_stats st;
+
+	ntw = 0;
+	b.lport = 5001;
+	c.lport = 5002;
+	d.lport = 5003;
+	tw_table__enter(t, &a, 1, 1, 100, 0, SF_TCP_FIN_WAIT2);
+	tw_table__enter(t, &b, 2, 2, 110, 0, SF_TCP_FIN_WAIT2);
+	tw_table__enter(t, &c, 3, 3, 120, 0, SF_TCP_CLOSING);
+	/* a: the peer's FIN, then our ACK: TIME_WAIT proper */
+	EXPECT(tw_table__segment(t, &a, 0x11, false, 150));
+	EXPECT(tw_table__segment(t, &a, 0x10, true, 151));
+	/* b: a RST ends it */
+	EXPECT(tw_table__segment(t, &b, 0x04, false, 200));
+	EXPECT(ntw == 1 && tws[0].exit == TW_EXIT_RESET && tws[0].exact && tws[0].flow_id_sk == 2);
+	/* c: a new connection's SYN takes the tuple; the SYN is not ours */
+	EXPECT(!tw_table__segment(t, &c, 0x02, true, 300));
+	EXPECT(ntw == 2 && tws[1].exit == TW_EXIT_REUSED && tws[1].from == SF_TCP_CLOSING);
+	/* a: expires with the kernel's list; d was never handed over */
+	tw_table__round_begin(t);
+	tw_table__seen(t, &d, 400);
+	tw_table__round_end(t, 400);
+	EXPECT(ntw == 3 && tws[2].exit == TW_EXIT_EXPIRED && !tws[2].exact);
+	EXPECT(tws[2].entered == 151 && tws[2].handoff == 100 && tws[2].exited == 400);
+	tw_table__stats(t, &st);
+	EXPECT(st.now == 1 && st.discovered == 1 && st.kernel == 1);
+	/* without rounds, the clock: 2*MSL after TIME_WAIT began */
+	tw_table__advance(t, 400 + TW_LINUX_TIMEOUT_NS + 1000000000ULL, false);
+	EXPECT(ntw == 4 && tws[3].exit == TW_EXIT_EXPIRED && tws[3].pre_existing);
+	EXPECT(tws[3].exited == 400 + TW_LINUX_TIMEOUT_NS);
+	tw_table__free(t);
+}
+
+/* full tracker: the oldest is reported as untracked, never silently lost */
+static void test_time_wait_bounded(void)
+{
+	struct tw_table *t = tw_table__new(2, tw_sink, NULL);
+	struct tw_key k = { .netns = 1, .family = 2, .rport = 80 };
+
+	ntw = 0;
+	for (int i = 0; i < 3; i++) {
+		k.lport = 6000 + i;
+		tw_table__enter(t, &k, i, i, 10 + i, 0, SF_TCP_FIN_WAIT2);
+	}
+	EXPECT(ntw == 1 && tws[0].exit == TW_EXIT_EVICTED && tws[0].key->lport == 6000);
+	tw_table__free(t);
+}
+
+/* the flow table hands an active closer's socket to the tracker */
+static void test_time_wait_from_flow(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .max_time_wait = 16 };
+	struct flow_table *t;
+	struct tw_stats st;
+
+	t = table_cfg(&cfg);
+	client_seed(t, 0xe5, 0);
+	flow_table__flush(t);
+	flow_table__tw_stats(t, &st);
+	EXPECT(nrec == 1 && st.now == 1 && st.tracked == 1);
+	/* the same tuple connects again: the time-wait socket was reused */
+	feed(t, ev(0xe5, 50000, 50000, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	flow_table__tw_stats(t, &st);
+	EXPECT(st.now == 0 && st.exits[TW_EXIT_REUSED] == 1);
+	EXPECT(nrec == 2 && recs[1].type == SF_REC_TIME_WAIT);
+	flow_table__free(t);
+}
+
 static const char *escaped(const char *in, size_t n)
 {
 	static struct json j;
@@ -1187,19 +1281,20 @@ static void test_record_file(void)
 	struct synfin_event e = ev(1, 1, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT), back;
 	char err[256];
 	int64_t off = 0;
+	uint32_t flags = 0;
 	FILE *f;
 	int fd = mkstemp(path);
 
 	EXPECT(fd >= 0);
 	close(fd);
-	EXPECT(recorder__open(&f, path, 42) == 0);
+	EXPECT(recorder__open(&f, path, 42, SF_REC_F_LO_EGRESS_ONLY) == 0);
 	EXPECT(recorder__write(f, &e) == 0);
 	EXPECT(recorder__write(f, &e) == 0);
 	fwrite(&e, 10, 1, f); /* a torn last event */
 	fclose(f);
 
-	EXPECT(replay__open(&f, path, &off, err, sizeof(err)) == 0);
-	EXPECT(off == 42);
+	EXPECT(replay__open(&f, path, &off, &flags, err, sizeof(err)) == 0);
+	EXPECT(off == 42 && flags == SF_REC_F_LO_EGRESS_ONLY);
 	EXPECT(replay__next(f, &back, 0, err, sizeof(err)) == 1);
 	EXPECT(memcmp(&back, &e, sizeof(e)) == 0);
 	EXPECT(replay__next(f, &back, 1, err, sizeof(err)) == 1);
@@ -1210,7 +1305,7 @@ static void test_record_file(void)
 	f = fopen(path, "w");
 	fputs("this is not a recording, just some garbage text...", f);
 	fclose(f);
-	EXPECT(replay__open(&f, path, &off, err, sizeof(err)) == -EINVAL);
+	EXPECT(replay__open(&f, path, &off, &flags, err, sizeof(err)) == -EINVAL);
 	EXPECT(strstr(err, "not a synfin recording") != NULL);
 	unlink(path);
 }
@@ -1263,6 +1358,9 @@ int main(void)
 	RUN(test_segments_client);
 	RUN(test_segments_server_half_open);
 	RUN(test_segments_unclaimed);
+	RUN(test_time_wait_exits);
+	RUN(test_time_wait_bounded);
+	RUN(test_time_wait_from_flow);
 	RUN(test_json_escaping);
 	RUN(test_json_record);
 	RUN(test_record_file);
