@@ -8,13 +8,18 @@
  * segment the interface carries (on lo each one twice: egress, then
  * ingress), so this program reports:
  *  - every segment with SYN, FIN or RST set;
+ *  - the segment that completes a three-way handshake: the first one
+ *    (ACK, no SYN/FIN/RST) acknowledging a SYN-ACK seen earlier. Usually
+ *    a bare ACK; when that was lost (or delayed behind data) the client's
+ *    first data segment completes it, and that is reported (seg.payload
+ *    says which);
  *  - the ACK that acknowledges a FIN seen earlier (the end of a close).
  *
  * Everything else is data and must cost next to nothing: the program
  * reads the TCP flags by direct packet access and leaves at once when no
  * control flag is set, unless the segment could acknowledge a pending FIN
- * (a per-bucket count of pending FINs says "certainly not" with one array
- * load).
+ * or SYN-ACK (a per-bucket count of pending ones says "certainly not"
+ * with one array load).
  *
  * This program only observes: it never changes, drops or redirects a
  * packet, and always returns TC_ACT_UNSPEC so the next filter runs as if
@@ -41,8 +46,21 @@
 #define TH_ACK 0x10
 #define TH_CONTROL (TH_FIN | TH_SYN | TH_RST)
 
-/* pending-FIN hint buckets: a power of two */
-#define FIN_HINT_BUCKETS 4096
+/* pending-segment hint buckets: a power of two */
+#define PEND_HINT_BUCKETS 4096
+/*
+ * Pending segments are counted per epoch of 2^38 ns (275 s); a count is
+ * dropped once its epoch is over by a whole epoch, so one that never
+ * comes down (its entry evicted from the LRU map, or never acknowledged:
+ * a SYN-ACK to a spoofed address) is gone after 275 to 550 s, and so is
+ * the entry (not reported any more). Retransmissions refresh an entry:
+ * SYN-ACKs are retransmitted within 63 s, FINs at least every 120 s.
+ */
+#define PEND_EPOCH_SHIFT 38
+
+/* what a pending entry waits for the acknowledgement of */
+#define SF_PEND_FIN 0
+#define SF_PEND_SYNACK 1
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -144,21 +162,49 @@ struct sk_buff___sf {
 	struct net_device___sf *dev;
 } __attribute__((preserve_access_index));
 
-/* A FIN waiting for its ACK. The FIN and its ACK cross the same interface
- * in opposite directions (sent FIN: egress, its ACK: ingress; on lo both
- * copies pair up the same way), so the key holds where the FIN was seen. */
-struct sf_fin_key {	/* 56 bytes, no implicit padding */
+/* A FIN or SYN-ACK waiting for its ACK. The segment and its ACK cross the
+ * same interface in opposite directions (sent FIN: egress, its ACK:
+ * ingress; on lo in the same one, see reverse_key), so the key holds where
+ * the segment was seen. */
+struct sf_pend_key {	/* 56 bytes, no implicit padding */
 	__u64 netns;		/* netns cookie */
 	__u32 ifindex;
-	__u8 saddr[16];		/* the FIN's source */
+	__u8 saddr[16];		/* the pending segment's source */
 	__u8 daddr[16];
 	__u16 sport;		/* network order: only compared */
 	__u16 dport;
 	__u8 family;
-	__u8 dir;		/* SF_DIR_* of the FIN */
-	__u8 pad[6];		/* explicit: the hash covers every byte */
+	__u8 dir;		/* SF_DIR_* of the pending segment */
+	__u8 kind;		/* SF_PEND_* */
+	__u8 pad[5];		/* explicit: the hash covers every byte */
 };
-_Static_assert(sizeof(struct sf_fin_key) == 56, "sf_fin_key has implicit padding");
+_Static_assert(sizeof(struct sf_pend_key) == 56, "sf_pend_key has implicit padding");
+
+struct sf_pend {
+	__u32 ack;		/* the ack number that acknowledges it */
+	__u32 epoch;		/* counted in this epoch of the hint */
+};
+
+struct bpf_spin_lock {
+	__u32 val;
+};
+
+/*
+ * How many pending entries hash to one bucket (by port pair and interface,
+ * the same for both directions), per epoch (slot epoch & 1). Both counts
+ * zero means nothing on this port pair can be waiting: the data path stops
+ * there, after one array load. Changes happen under the lock; the data
+ * path reads without it.
+ */
+struct sf_hint {
+	union {
+		__u32 cnt[2];	/* entries counted in epoch[i] */
+		__u64 any;	/* non-zero: something may be pending */
+	};
+	__u32 epoch[2];
+	struct bpf_spin_lock lock;
+	__u32 pad;
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -172,27 +218,21 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* value: the ack number that acknowledges the FIN (FIN seq + 1) */
+/* FINs and SYN-ACKs awaiting their ACK (the name is the daemon's: its
+ * max_fins option sizes this map) */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct sf_fin_key);
-	__type(value, __u32);
+	__type(key, struct sf_pend_key);
+	__type(value, struct sf_pend);
 } pending_fins SEC(".maps");
 
-/*
- * How many pending FINs hash to each bucket (by port pair and interface,
- * the same for both directions). Zero means no FIN on this port pair can
- * be waiting: the data path stops there. Entries the LRU evicts are never
- * subtracted, so a count can only err high, costing a lookup, never an
- * event.
- */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FIN_HINT_BUCKETS);
+	__uint(max_entries, PEND_HINT_BUCKETS);
 	__type(key, __u32);
-	__type(value, __u32);
-} fin_hint SEC(".maps");
+	__type(value, struct sf_hint);
+} pend_hint SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {
@@ -204,23 +244,69 @@ static __always_inline void count(__u32 idx)
 
 static __always_inline __u32 hint_bucket(const struct tcphdr *th, __u32 ifindex)
 {
-	/* symmetric in the ports: a FIN and its ACK share a bucket */
+	/* symmetric in the ports: a segment and its ACK share a bucket */
 	__u32 h = (__u32)(th->source ^ th->dest) * 0x9E3779B1u ^ ifindex;
 
-	return (h >> 16) & (FIN_HINT_BUCKETS - 1);
+	return (h >> 16) & (PEND_HINT_BUCKETS - 1);
 }
 
-static __always_inline void hint_add(__u32 bucket, int delta)
+static __always_inline __u32 epoch_now(void)
 {
-	__u32 *n = bpf_map_lookup_elem(&fin_hint, &bucket);
-
-	if (n)
-		__sync_fetch_and_add(n, delta);
+	return bpf_ktime_get_coarse_ns() >> PEND_EPOCH_SHIFT;
 }
 
-/* The key of a FIN that this segment (travelling the other way, in the
+/* an entry or count of epoch we is still valid at epoch e: e - 1, e, or
+ * e + 1 (another CPU's coarse clock may be a tick ahead at a boundary) */
+static __always_inline bool epoch_live(__u32 we, __u32 e)
+{
+	return (__u32)(e + 1 - we) <= 2;
+}
+
+static __always_inline void hint_inc(struct sf_hint *h, __u32 e)
+{
+	__u32 s = e & 1;
+
+	bpf_spin_lock(&h->lock);
+	if (h->epoch[s] != e) {	/* the slot's old epoch is over: drop it */
+		h->epoch[s] = e;
+		h->cnt[s] = 0;
+	}
+	h->cnt[s]++;
+	bpf_spin_unlock(&h->lock);
+}
+
+/* an entry counted in epoch pe is gone (no-op if that count was dropped) */
+static __always_inline void hint_dec(struct sf_hint *h, __u32 pe)
+{
+	__u32 s = pe & 1;
+
+	bpf_spin_lock(&h->lock);
+	if (h->epoch[s] == pe && h->cnt[s])
+		h->cnt[s]--;
+	bpf_spin_unlock(&h->lock);
+}
+
+/* Anything pending here at epoch e? Counts of epochs that are over are
+ * dropped on the way, so the bucket reads zero again. */
+static __always_inline bool hint_live(struct sf_hint *h, __u32 e)
+{
+	bool live0 = h->cnt[0] && epoch_live(h->epoch[0], e);
+	bool live1 = h->cnt[1] && epoch_live(h->epoch[1], e);
+
+	if ((h->cnt[0] && !live0) || (h->cnt[1] && !live1)) {
+		bpf_spin_lock(&h->lock);
+		if (!epoch_live(h->epoch[0], e))
+			h->cnt[0] = 0;
+		if (!epoch_live(h->epoch[1], e))
+			h->cnt[1] = 0;
+		bpf_spin_unlock(&h->lock);
+	}
+	return live0 || live1;
+}
+
+/* The key of a segment that this one (travelling the other way, in the
  * other direction of the hook) could acknowledge. */
-static __always_inline void reverse_key(struct sf_fin_key *k, const struct sf_fin_key *mine)
+static __always_inline void reverse_key(struct sf_pend_key *k, const struct sf_pend_key *mine)
 {
 	k->netns = mine->netns;
 	k->ifindex = mine->ifindex;
@@ -229,19 +315,81 @@ static __always_inline void reverse_key(struct sf_fin_key *k, const struct sf_fi
 	k->sport = mine->dport;
 	k->dport = mine->sport;
 	k->family = mine->family;
-	k->dir = mine->dir ^ 1;
+	/* On lo (ifindex 1 in every namespace) a segment and its answer
+	 * both leave and both arrive through the same device: pair egress
+	 * with egress, ingress with ingress, so the daemon may attach at
+	 * egress only there (one copy per segment, half the events). */
+	k->dir = mine->ifindex == 1 ? mine->dir : mine->dir ^ 1;
+	k->kind = 0;
 	__builtin_memset(k->pad, 0, sizeof(k->pad));
 }
 
-static __always_inline bool fin_delete(const struct sf_fin_key *k, __u32 bucket)
+/* k (with its kind) is waiting for ack number want; a retransmission
+ * refreshes the entry */
+static __always_inline void pend_add(struct sf_pend_key *k, __u8 kind, __u32 want,
+				     struct sf_hint *h, __u32 e)
 {
-	if (bpf_map_delete_elem(&pending_fins, k))
-		return false;
-	hint_add(bucket, -1);
-	return true;
+	struct sf_pend v = { .ack = want, .epoch = e }, *p;
+	__u32 pe;
+
+	k->kind = kind;
+	/* count first: an ACK on another CPU must never find the entry
+	 * uncounted */
+	hint_inc(h, e);
+	if (!bpf_map_update_elem(&pending_fins, k, &v, BPF_NOEXIST))
+		return;
+	hint_dec(h, e);
+	p = bpf_map_lookup_elem(&pending_fins, k);
+	if (!p)
+		return;
+	/* there already (a retransmission): refresh it */
+	pe = p->epoch;
+	p->ack = want;
+	if (pe != e) {
+		p->epoch = e;
+		hint_inc(h, e);
+		hint_dec(h, pe);
+	}
 }
 
-static __always_inline void emit(const struct sf_fin_key *k, __u32 netns, const struct tcphdr *th,
+/* Does ack acknowledge the pending entry k? Then it is removed (so only
+ * one segment matches it); an expired one is removed quietly. */
+static __always_inline bool pend_match(struct sf_pend_key *k, __u8 kind, __u32 ack,
+				       struct sf_hint *h, __u32 e)
+{
+	struct sf_pend *p;
+	__u32 pe;
+	bool live;
+
+	k->kind = kind;
+	p = bpf_map_lookup_elem(&pending_fins, k);
+	if (!p)
+		return false;
+	pe = p->epoch;
+	live = epoch_live(pe, e);
+	if (live && p->ack != ack)
+		return false;
+	if (bpf_map_delete_elem(&pending_fins, k))
+		return false;	/* another CPU took it */
+	hint_dec(h, pe);
+	return live;
+}
+
+static __always_inline void pend_delete(struct sf_pend_key *k, __u8 kind, struct sf_hint *h)
+{
+	struct sf_pend *p;
+	__u32 pe;
+
+	k->kind = kind;
+	p = bpf_map_lookup_elem(&pending_fins, k);
+	if (!p)
+		return;
+	pe = p->epoch;
+	if (!bpf_map_delete_elem(&pending_fins, k))
+		hint_dec(h, pe);
+}
+
+static __always_inline void emit(const struct sf_pend_key *k, __u32 netns, const struct tcphdr *th,
 				 __u32 payload)
 {
 	struct synfin_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -311,22 +459,27 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	__u8 flags = th->flags;
 	struct sk_buff___sf *kskb;
 	struct net___sf *net;
-	struct sf_fin_key k, rk;
-	__u32 bucket, payload, hl;
-	__u32 *want;
-	bool fin_ack = false;
+	struct sf_pend_key k, rk;
+	struct sf_hint *h;
+	__u32 bucket, payload, hl, ack, seq, e;
+	bool live = false, acked = false;
 
-	if (!(flags & TH_CONTROL)) {
-		if (!(flags & TH_ACK))
-			return TC_ACT_UNSPEC;
-		bucket = hint_bucket(th, skb->ifindex);
-		want = bpf_map_lookup_elem(&fin_hint, &bucket);
-		if (!want || !*want)
-			return TC_ACT_UNSPEC;	/* the data path ends here */
-	}
+	if (!(flags & (TH_CONTROL | TH_ACK)))
+		return TC_ACT_UNSPEC;
 	bucket = hint_bucket(th, skb->ifindex);
+	h = bpf_map_lookup_elem(&pend_hint, &bucket);
+	if (!h)
+		return TC_ACT_UNSPEC;	/* cannot happen: an array */
+	if (!(flags & TH_CONTROL) && !h->any)
+		return TC_ACT_UNSPEC;	/* the data path ends here */
 
-	/* control segment, or an ACK that may end a close: full key */
+	/* control segment, or an ACK that may end a handshake or a close */
+	e = epoch_now();
+	if (h->any)
+		live = hint_live(h, e);
+	if (!(flags & TH_CONTROL) && !live)
+		return TC_ACT_UNSPEC;	/* only expired counts in this bucket */
+
 	kskb = bpf_cast_to_kern_ctx(skb);
 	net = kskb->dev->nd_net.net;
 	k.netns = net->net_cookie;
@@ -334,6 +487,7 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	k.sport = th->source;
 	k.dport = th->dest;
 	k.dir = dir;
+	k.kind = 0;
 	__builtin_memset(k.pad, 0, sizeof(k.pad));
 	if (ip4) {
 		k.family = AF_INET;
@@ -348,32 +502,34 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	}
 	hl = th->doff * 4;
 	payload = sub0(l4len, hl);
+	seq = bpf_ntohl(th->seq);
+	ack = bpf_ntohl(th->ack_seq);
+	reverse_key(&rk, &k);
 
-	if (flags & TH_ACK) {
-		reverse_key(&rk, &k);
-		want = bpf_map_lookup_elem(&pending_fins, &rk);
-		if (want && *want == bpf_ntohl(th->ack_seq))
-			fin_ack = fin_delete(&rk, bucket);
+	if (live && (flags & TH_ACK)) {
+		acked = pend_match(&rk, SF_PEND_FIN, ack, h, e);
+		/* the handshake ends with the first ACK of the SYN-ACK; if
+		 * that carries a FIN it is reported as a FIN anyway */
+		if (!(flags & (TH_SYN | TH_RST)) && pend_match(&rk, SF_PEND_SYNACK, ack, h, e))
+			acked = true;
 	}
-	if (!(flags & TH_CONTROL) && !fin_ack)
-		return TC_ACT_UNSPEC;	/* an ACK, but not of a pending FIN */
+	if (!(flags & TH_CONTROL) && !acked)
+		return TC_ACT_UNSPEC;	/* an ACK, but not of a pending segment */
 
-	if (flags & TH_FIN) {
+	if (flags & TH_FIN)
 		/* the FIN occupies the sequence number after the payload (and
 		 * after the SYN, should both be set) */
-		__u32 end = bpf_ntohl(th->seq) + payload + 1 + !!(flags & TH_SYN);
-
-		if (!bpf_map_update_elem(&pending_fins, &k, &end, BPF_NOEXIST))
-			hint_add(bucket, 1);
-		else
-			bpf_map_update_elem(&pending_fins, &k, &end, BPF_EXIST); /* retransmit */
-	}
-	if (flags & TH_RST) {
-		/* no ACK will follow a FIN of this connection any more */
-		fin_delete(&k, bucket);
-		if (!(flags & TH_ACK))
-			reverse_key(&rk, &k);
-		fin_delete(&rk, bucket);
+		pend_add(&k, SF_PEND_FIN, seq + payload + 1 + !!(flags & TH_SYN), h, e);
+	if ((flags & (TH_SYN | TH_ACK | TH_RST)) == (TH_SYN | TH_ACK))
+		/* a SYN-ACK: its ACK is seq + 1 (+ payload, which Linux never
+		 * puts on a SYN-ACK) */
+		pend_add(&k, SF_PEND_SYNACK, seq + 1 + payload, h, e);
+	if ((flags & TH_RST) && live) {
+		/* no ACK will follow a FIN or SYN-ACK of this connection */
+		pend_delete(&k, SF_PEND_FIN, h);
+		pend_delete(&k, SF_PEND_SYNACK, h);
+		pend_delete(&rk, SF_PEND_FIN, h);
+		pend_delete(&rk, SF_PEND_SYNACK, h);
 	}
 	emit(&k, net->ns.inum, th, payload);
 	return TC_ACT_UNSPEC;

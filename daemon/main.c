@@ -86,9 +86,10 @@ static const char doc[] =
 	"synfin: TCP connection lifecycle observer (eBPF).\n"
 	"\n"
 	"Reconstructs, per connection and on both ends, the three-way handshake and the "
-	"teardown from kernel TCP state changes, and writes one JSON object per line for "
-	"every connection whose lifecycle ends, listener start/stop records and periodic "
-	"stats. Commands: daemon (default).\n"
+	"teardown from kernel TCP state changes and control segments, reports connections "
+	"stuck in a state, and writes one JSON object per line: every connection whose "
+	"lifecycle ends, listeners, stuck/resolved connections, pile-ups, TIME_WAIT exits "
+	"and periodic stats. Commands: daemon (default).\n"
 	"\v"
 	"EXAMPLES:\n"
 	"    sudo synfin                              # JSON Lines on stdout\n"
@@ -134,32 +135,32 @@ static const struct {
 };
 
 static const struct argp_option options[] = {
-	{ "output", 'o', "PATH", 0, "Write JSON Lines to PATH (appends; - = stdout, the default)", 0 },
-	{ "stats-interval", 'i', "SEC", 0, "Emit a stats line every SEC seconds (default 10, 0 = only at exit)", 0 },
+	{ "output", 'o', "PATH", 0, "Write JSON Lines to PATH (appends; - = stdout, the default)", 1 },
+	{ "stats-interval", 'i', "SEC", 0, "Emit a stats line every SEC seconds (default 10, 0 = only at exit)", 1 },
 	{ "netns", 'n', "NS", 0,
-	  "Only this network namespace: an inode number or a path such as /var/run/netns/NAME or /proc/PID/ns/net (repeatable)", 0 },
-	{ "record", OPT_RECORD, "PATH", 0, "Also write the raw event stream to PATH (for --replay)", 0 },
-	{ "replay", OPT_REPLAY, "PATH", 0, "Read events from a --record file instead of the kernel (no root needed)", 0 },
-	{ "max-flows", OPT_MAX_FLOWS, "N", 0, "Flows tracked at once, in the daemon and in BPF (default 262144)", 0 },
-	{ "ring-mb", OPT_RING_MB, "MIB", 0, "BPF ring buffer size in MiB, a power of two (default 8)", 0 },
+	  "Only this network namespace: an inode number or a path such as /var/run/netns/NAME or /proc/PID/ns/net (repeatable)", 1 },
+	{ "record", OPT_RECORD, "PATH", 0, "Also write the raw event stream to PATH (for --replay)", 1 },
+	{ "replay", OPT_REPLAY, "PATH", 0, "Read events from a --record file instead of the kernel (no root needed)", 1 },
+	{ "max-flows", OPT_MAX_FLOWS, "N", 0, "Flows tracked at once, in the daemon and in BPF (default 262144)", 1 },
+	{ "ring-mb", OPT_RING_MB, "MIB", 0, "BPF ring buffer size in MiB, a power of two (default 8)", 1 },
 	{ "no-segments", OPT_NO_SEGMENTS, NULL, 0,
-	  "Do not capture control segments (tc clsact hooks on every interface that is up in the watched namespaces)", 0 },
+	  "Do not capture control segments (tc clsact hooks on every interface that is up in the watched namespaces)", 1 },
 	{ "max-time-wait", OPT_MAX_TW, "N", 0,
-	  "Time-wait sockets followed to their exit, for 'time_wait' records (default 65536, 0 = none)", 0 },
+	  "Time-wait sockets followed to their exit, for 'time_wait' records (default 65536, 0 = none)", 1 },
 	{ "no-accept-owner", OPT_NO_ACCEPT, NULL, 0,
-	  "Do not hook accept(): attribute accepted sockets to the listener's owner (saves the syscall tracepoint cost)", 0 },
-	{ "close-grace-ms", OPT_GRACE, "MS", OPTION_HIDDEN, "Keep closed flows this long for late events (default 50)", 0 },
-	{ NULL, 0, NULL, 0, "Stuck connections:", 1 },
-	{ "stuck", OPT_STUCK, "STATE=SEC", 0,
-	  "Report a connection in STATE for SEC seconds (0 = never). STATE: syn_sent (default 10), syn_received (10), fin_wait_1 (60), fin_wait_2 (120), close_wait (60), closing (60), last_ack (60). Repeatable", 1 },
-	{ "stuck-rate", OPT_STUCK_RATE, "N", 0, "At most N stuck records per second; the rest are counted in stats (default 100, 0 = no limit)", 1 },
-	{ "pileup-time-wait", OPT_PILEUP_TW, "N", 0, "Report N TIME_WAIT sockets towards one remote endpoint (default 10000, 0 = off)", 1 },
-	{ "pileup-close-wait", OPT_PILEUP_CW, "N", 0, "Report N CLOSE_WAIT sockets owned by one process (default 100, 0 = off)", 1 },
-	{ "reconcile-interval", OPT_RECONCILE, "SEC", 0,
-	  "Compare with the kernel's socket list (sock_diag) every SEC seconds: TIME_WAIT counts, half-open requests, missed events (default 10, 0 = off)", 1 },
+	  "Do not hook accept(): attribute accepted sockets to the listener's owner (saves the syscall tracepoint cost)", 1 },
+	{ "close-grace-ms", OPT_GRACE, "MS", OPTION_HIDDEN, "Keep closed flows this long for late events (default 50)", 1 },
 	{ "no-snapshot", OPT_NO_SNAPSHOT, NULL, 0, "Do not read the sockets that exist at start-up", 1 },
 	{ "config", OPT_CONFIG, "PATH", 0, "Read options from PATH: one 'option value' per line (long names without --), # comments", 1 },
-	{ "verbose", 'v', NULL, 0, "Say what is attached on stderr", 0 },
+	{ NULL, 0, NULL, 0, "Stuck connections:", 2 },
+	{ "stuck", OPT_STUCK, "STATE=SEC", 0,
+	  "Report a connection in STATE for SEC seconds (0 = never). STATE: syn_sent (default 10), syn_received (10), fin_wait_1 (60), fin_wait_2 (120), close_wait (60), closing (60), last_ack (60). Repeatable", 2 },
+	{ "stuck-rate", OPT_STUCK_RATE, "N", 0, "At most N stuck records per second; the rest are counted in stats (default 100, 0 = no limit)", 2 },
+	{ "pileup-time-wait", OPT_PILEUP_TW, "N", 0, "Report N TIME_WAIT sockets towards one remote endpoint (default 10000, 0 = off)", 2 },
+	{ "pileup-close-wait", OPT_PILEUP_CW, "N", 0, "Report N CLOSE_WAIT sockets owned by one process (default 100, 0 = off)", 2 },
+	{ "reconcile-interval", OPT_RECONCILE, "SEC", 0,
+	  "Compare with the kernel's socket list (sock_diag) every SEC seconds: TIME_WAIT counts, half-open requests, missed events (default 10, 0 = off)", 2 },
+	{ "verbose", 'v', NULL, 0, "Say what is attached on stderr", 1 },
 	{},
 };
 
@@ -610,7 +611,7 @@ static int open_segments(struct daemon *d, const struct capture_opts *co)
 		.events_fd = capture__events_fd(d->cap),
 		.counters_fd = capture__counters_fd(d->cap),
 		.wakeup_bytes = co->ring_bytes / 4,
-		.lo_egress_only = false, /* the FIN/ACK pairing in BPF expects both copies */
+		.lo_egress_only = true,
 	};
 	struct netns_ent *ns = NULL;
 	int err, n;
@@ -651,7 +652,7 @@ static int run_live(struct daemon *d)
 	memcpy(co.netns, d->o.netns, sizeof(co.netns));
 	if (d->o.record) {
 		err = recorder__open(&d->rec, d->o.record, d->clk.mono_to_real_ns,
-				     0);
+				     d->o.segments ? SF_REC_F_LO_EGRESS_ONLY : 0);
 		if (err) {
 			fprintf(stderr, "synfin: --record %s: %s\n", d->o.record, strerror(-err));
 			return EXIT_RUNTIME;
@@ -671,7 +672,7 @@ static int run_live(struct daemon *d)
 	}
 	if (d->o.segments) {
 		err = open_segments(d, &co);
-		flow_table__set_loopback_mirror(d->table, false);
+		flow_table__set_loopback_mirror(d->table, !err);
 		if (err)
 			fprintf(stderr, "synfin: DEGRADED: segment capture unavailable (%s): lifecycles from state changes only\n",
 				strerror(-err));

@@ -28,6 +28,19 @@ if [ "$kernel" = 1 ]; then
 	for t in tests/kernel/test_*.sh; do
 		run "$t"
 	done
+	# a few seconds of the benchmark, to keep it working: it asserts that
+	# it ran and that synfin lost nothing, never a speed
+	if [ "$(id -u)" -eq 0 ]; then
+		if bash bench/run.sh --quick >/tmp/synfin-bench-smoke.log 2>&1; then
+			echo "PASS bench-smoke" | tee -a "$log"
+		else
+			echo "FAIL bench-smoke: $(tail -n 3 /tmp/synfin-bench-smoke.log | tr '\n' ' ')" | tee -a "$log"
+		fi
+	elif [ "${CI:-}" = true ]; then
+		echo "FAIL bench-smoke: needs root, and CI=true" | tee -a "$log"
+	else
+		echo "SKIP bench-smoke: needs root (sudo make test)" | tee -a "$log"
+	fi
 fi
 
 p=$(grep -c '^PASS' "$log")

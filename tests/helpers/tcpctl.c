@@ -50,6 +50,7 @@ enum scenario {
 	SC_CLOSE_WAIT,
 	SC_LISTEN_ONLY,
 	SC_HALF_CLOSE,
+	SC_SIMULTANEOUS,
 };
 
 static const char *const scenario_names[] = {
@@ -61,6 +62,7 @@ static const char *const scenario_names[] = {
 	[SC_CLOSE_WAIT] = "close-wait",
 	[SC_LISTEN_ONLY] = "listen-only",
 	[SC_HALF_CLOSE] = "half-close",
+	[SC_SIMULTANEOUS] = "simultaneous",
 };
 
 struct options {
@@ -75,13 +77,20 @@ struct options {
 	bool comm_set;
 	char comm[COMM_MAX];
 	const char *wait_file;		/* wait for it before the first close */
+	const char *wait_file2;		/* simultaneous: after both FINs */
+	long send_after_fin;		/* half-close: server bytes after the FIN */
 };
 
 static const char usage_text[] =
 	"usage: tcpctl SCENARIO [options]\n"
 	"scenarios: client-first server-first reset refused timeout close-wait listen-only half-close\n"
+	"           simultaneous\n"
 	"  (half-close: the client shutdown(SHUT_WR)s and stays a full FIN_WAIT_2 socket while the\n"
 	"   server holds its CLOSE_WAIT for --hold MS, then both close)\n"
+	"  (simultaneous: nothing is exchanged; both ends shutdown(SHUT_WR) back to back, print\n"
+	"   'fins-sent ...', wait for --wait-file-2 if given, then for the peer's FIN on both\n"
+	"   sides, then close. The FINs cross (both sockets pass CLOSING) only if the test holds\n"
+	"   them back, e.g. drops them with --wait-file and releases them with --wait-file-2)\n"
 	"  --addr ADDR      IPv4/IPv6 literal to listen on and connect to (default 127.0.0.1)\n"
 	"  --port PORT      server port (default 0 = kernel chooses; required for timeout)\n"
 	"  --comm NAME      rename the process first; C escapes (\\xHH \\NNN \\n \\\\ \\\" ...) decoded\n"
@@ -91,8 +100,14 @@ static const char usage_text[] =
 	"                   until PATH exists before the first close (a test adds firewall rules)\n"
 	"  --syncnt N       set TCP_SYNCNT on the client socket (timeout: default 1)\n"
 	"  --linger-ms MS   pause between the two closes (default 50)\n"
+	"  --wait-file-2 PATH simultaneous: after both FINs were sent, wait (10 s at most)\n"
+	"                   until PATH exists before waiting for the peers' FINs\n"
+	"  --send-after-fin BYTES half-close: after reading the client's FIN the server sends\n"
+	"                   BYTES in 10 pieces spread over --hold MS (instead of a plain wait);\n"
+	"                   the client must read them all before the server's FIN\n"
 	"output: 'ready pid=PID port=PORT', then one 'conn ...' line per connection\n"
 	"        (a 'hold ...' line announces the tuple before a --hold wait)\n"
+	"        (simultaneous: a 'fins-sent ...' line once both ends have shut down)\n"
 	"exit: 0 all as expected, 1 failure (reason on stderr), 2 bad arguments\n";
 
 static void __attribute__((noreturn)) usage_error(const char *fmt, ...)
@@ -590,7 +605,8 @@ static int exchange(int cfd, int sfd)
  * Wait for the peer's FIN (read() == 0). With @allow_reset an RST counts as
  * the end too; on return *@err holds 0 for EOF or the errno seen.
  */
-static int wait_eof(int fd, bool allow_reset, int *err, const char *who)
+static int wait_eof_count(int fd, bool allow_reset, int *err, const char *who,
+			  size_t *drained)
 {
 	int64_t deadline = now_ms() + IO_TIMEOUT_MS;
 	char buf[256];
@@ -602,8 +618,11 @@ static int wait_eof(int fd, bool allow_reset, int *err, const char *who)
 
 		if (rd == 0)
 			return 0;
-		if (rd > 0)
+		if (rd > 0) {
+			if (drained)
+				*drained += rd;
 			continue;	/* not expected, but drain it */
+		}
 		if (allow_reset && (errno == ECONNRESET || errno == EPIPE)) {
 			*err = errno;
 			return 0;
@@ -619,6 +638,11 @@ static int wait_eof(int fd, bool allow_reset, int *err, const char *who)
 			return -1;
 		}
 	}
+}
+
+static int wait_eof(int fd, bool allow_reset, int *err, const char *who)
+{
+	return wait_eof_count(fd, allow_reset, err, who, NULL);
 }
 
 /* CLOSE_WAIT is reached on the FIN itself; do not consume it with read(). */
@@ -639,21 +663,52 @@ static int wait_rdhup(int fd, const char *who)
 	}
 }
 
-static int wait_for_file(const struct options *o, long n, const struct sockaddr_storage *client)
+/* Print '@what scenario=... client=... server=...', wait for @path. */
+static int announce_and_wait(const struct options *o, long n, const struct sockaddr_storage *client,
+			     const char *what, const char *path)
 {
 	char c[ADDR_STR_LEN], srv[ADDR_STR_LEN];
 	int64_t deadline = now_ms() + 10000;
 
 	format_addr(client, c, sizeof(c));
 	format_addr(&o->addr, srv, sizeof(srv));
-	printf("established scenario=%s n=%ld client=%s server=%s\n", scenario_names[o->scenario], n, c, srv);
+	printf("%s scenario=%s n=%ld client=%s server=%s\n", what, scenario_names[o->scenario], n, c, srv);
 	fflush(stdout);
-	while (access(o->wait_file, F_OK)) {
+	while (path && access(path, F_OK)) {
 		if (now_ms() > deadline) {
-			report("%s did not appear within 10 s", o->wait_file);
+			report("%s did not appear within 10 s", path);
 			return -1;
 		}
 		sleep_ms(10);
+	}
+	return 0;
+}
+
+static int wait_for_file(const struct options *o, long n, const struct sockaddr_storage *client)
+{
+	return announce_and_wait(o, n, client, "established", o->wait_file);
+}
+
+/* half-close --send-after-fin: the server's data after the client's FIN */
+static int send_spread(const struct options *o, int sfd)
+{
+	static const long pieces = 10;
+	char buf[4096];
+	long left = o->send_after_fin, i;
+
+	memset(buf, 'd', sizeof(buf));
+	for (i = 0; i < pieces; i++) {
+		long piece = i == pieces - 1 ? left : o->send_after_fin / pieces;
+
+		while (piece > 0) {
+			size_t len = piece > (long)sizeof(buf) ? sizeof(buf) : (size_t)piece;
+
+			if (send_all(sfd, buf, len, "server") < 0)
+				return -1;
+			piece -= len;
+			left -= len;
+		}
+		sleep_ms(o->hold_ms / pieces);
 	}
 	return 0;
 }
@@ -663,6 +718,7 @@ static int run_connected(const struct options *o, int lfd, long n)
 	struct sockaddr_storage client;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int cfd, sfd, err = 0;
+	size_t drained;
 	int ret = -1;
 
 	if (establish(o, lfd, &cfd, &sfd, &client) < 0)
@@ -719,13 +775,37 @@ static int run_connected(const struct options *o, int lfd, long n)
 		}
 		if (wait_eof(sfd, false, &err, "server") < 0)
 			break;
-		if (o->hold_ms) {
+		if (o->hold_ms)
 			print_hold(o, n, &client);
+		if (o->send_after_fin) {
+			if (send_spread(o, sfd) < 0)
+				break;
+		} else if (o->hold_ms) {
 			sleep_ms(o->hold_ms);
 		}
 		close(sfd);
 		sfd = -1;
-		if (wait_eof(cfd, false, &err, "client") < 0)
+		drained = 0;
+		if (wait_eof_count(cfd, false, &err, "client", &drained) < 0)
+			break;
+		if (drained != (size_t)o->send_after_fin) {
+			report("client read %zu bytes after its FIN, want %ld", drained,
+			       o->send_after_fin);
+			break;
+		}
+		ret = 0;
+		break;
+	case SC_SIMULTANEOUS:
+		/* back to back: both sockets are in FIN_WAIT_1 before either
+		 * FIN can be answered, if the test holds them back */
+		if (shutdown(cfd, SHUT_WR) < 0 || shutdown(sfd, SHUT_WR) < 0) {
+			report("shutdown: %s", strerror(errno));
+			break;
+		}
+		if (announce_and_wait(o, n, &client, "fins-sent", o->wait_file2) < 0)
+			break;
+		if (wait_eof(cfd, false, &err, "client") < 0 ||
+		    wait_eof(sfd, false, &err, "server") < 0)
 			break;
 		ret = 0;
 		break;
@@ -825,6 +905,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "syncnt", required_argument, NULL, 's' },
 		{ "linger-ms", required_argument, NULL, 'l' },
 		{ "wait-file", required_argument, NULL, 'w' },
+		{ "wait-file-2", required_argument, NULL, 'W' },
+		{ "send-after-fin", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -867,6 +949,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'w':
 			o->wait_file = optarg;
+			break;
+		case 'W':
+			o->wait_file2 = optarg;
+			break;
+		case 'B':
+			o->send_after_fin = parse_long("--send-after-fin", optarg, 0,
+						       64L * 1024 * 1024);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

@@ -4,8 +4,11 @@
 # segdump watch the same traffic on lo; every SYN, SYN-ACK, FIN and RST
 # tcpdump saw must be reported by segdump twice (egress and ingress: on lo
 # each segment crosses both hooks) with the same flags, seq, ack, window,
-# ports and payload, so must the ACK that acknowledges each FIN, and no
-# other data or ACK segment may be. Then: nothing is left attached after
+# ports and payload, so must the ACK that acknowledges each FIN and the
+# segment that completes each handshake (the first one acknowledging a
+# SYN-ACK: a bare ACK, or the client's first data when that ACK is lost),
+# and no other data or ACK segment may be; once all is acknowledged the
+# pending-segment counts are back to zero. Then: nothing is left attached after
 # segdump exits, leftovers of a killed segdump are removed by the next one,
 # and an interface that comes up later is attached to.
 set -uo pipefail
@@ -44,6 +47,28 @@ start_segdump() {
 	done
 	cat "$out.err" >&2
 	return 1
+}
+
+# pending_state NS: "counted=N entries=M": the pending-segment counts
+# (all buckets, all epochs) and entries of the segdump attached to NS's lo
+pending_state() {
+	local ns=$1 prog maps m name counted="?" entries="?"
+	prog=$(ip netns exec "$ns" tc filter show dev lo ingress | grep -o ' id [0-9]*' | awk '{print $2; exit}')
+	[ -n "$prog" ] || { echo "no program on lo"; return; }
+	maps=$(bpftool -j prog show id "$prog" | python3 -c 'import json,sys; print(*json.load(sys.stdin)["map_ids"])')
+	for m in $maps; do
+		name=$(bpftool -j map show id "$m" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("name", ""))')
+		case $name in
+		pend_hint) # value: u32 cnt[2] first, little-endian (x86, arm64)
+			counted=$(bpftool -j map dump id "$m" | python3 -c '
+import json, sys
+print(sum(int.from_bytes(bytes(int(b, 16) for b in e["value"][o:o + 4]), "little")
+          for e in json.load(sys.stdin) for o in (0, 4)))') ;;
+		pending_fins)
+			entries=$(bpftool -j map dump id "$m" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') ;;
+		esac
+	done
+	echo "counted=$counted entries=$entries"
 }
 
 # filters NS DEV: our filters left on DEV's clsact hooks (0 if none)
@@ -114,8 +139,61 @@ if ! ip netns exec "$ns" timeout 30 "$STORM" --payload 100000 --max-conns 40 \
 	fail segments/storm "storm failed: $(tail -n 2 "$TMP/storm.out" | tr '\n' ' ')"
 	traffic_ok=0
 fi
+# a handshake whose bare ACK is lost: an nft rule (in the test namespace
+# only) drops the first segment with ACK but no SYN/FIN/RST that each
+# client sends to port 7777: the bare ACK that ends the handshake (Linux
+# sends it at once); the client's first data segment then completes it (the
+# server still held a request socket)
+if ip netns exec "$ns" nft -f - <<'EOF'
+table inet sfseg {
+	set hs {
+		type ipv4_addr . inet_service
+		flags dynamic, timeout
+		timeout 1m
+	}
+	chain out {
+		type filter hook output priority 0; policy accept;
+		ip daddr 127.0.0.1 tcp dport 7777 tcp flags & (fin | syn | rst | ack) == ack ip saddr . tcp sport != @hs add @hs { ip saddr . tcp sport } drop
+	}
+}
+EOF
+then
+	if ! ip netns exec "$ns" timeout 20 python3 - >"$TMP/lostack.out" 2>&1 <<'EOF'
+import socket, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 7777))
+srv.listen(4)
+srv.settimeout(5)
+c = socket.create_connection(("127.0.0.1", 7777), timeout=5)
+time.sleep(0.1)  # well before the SYN-ACK is retransmitted (1 s)
+c.sendall(b"hello")
+a, _ = srv.accept()
+a.settimeout(5)
+assert a.recv(5) == b"hello"
+c.close()
+assert a.recv(5) == b""
+a.close()
+time.sleep(0.1)
+EOF
+	then
+		fail segments/lost-ack "client/server failed: $(tail -n 2 "$TMP/lostack.out" | tr '\n' ' ')"
+		traffic_ok=0
+	fi
+	ip netns exec "$ns" nft delete table inet sfseg
+else
+	fail segments/lost-ack "nft rule not accepted"
+	traffic_ok=0
+fi
 [ "$traffic_ok" = 1 ] && pass segments/traffic
 sleep 0.3 # let the last segments reach both consumers
+
+state=$(pending_state "$ns")
+if [ "$state" = "counted=0 entries=0" ]; then
+	pass "segments/pending-zero ($state)"
+else
+	fail segments/pending-zero "after all was acknowledged: $state (expected counted=0 entries=0)"
+fi
 
 stop_pid "$SEG_PID" INT 10
 rc=$?
@@ -198,23 +276,43 @@ def ekey(e):
 
 seen = {d: Counter(ekey(e) for e in events if e["dir"] == d) for d in ("eg", "in")}
 
+def first_ack(i, want):
+    """index of the first segment after pkts[i] the other way with ACK and
+    ack == want, or None"""
+    p = pkts[i]
+    for j in range(i + 1, len(pkts)):
+        q = pkts[j]
+        if (q["src"], q["sport"], q["dst"], q["dport"]) == (p["dst"], p["dport"], p["src"], p["sport"]) \
+                and q["flags"] & ACK and q["ack"] == want:
+            return j
+    return None
+
 # the ACK of each FIN: first later segment the other way with ack = FIN end
 finacks, unacked = set(), []
 for i, p in enumerate(pkts):
     if not p["flags"] & FIN:
         continue
     end = (p["seq"] + p["payload"] + 1 + (1 if p["flags"] & SYN else 0)) % 2**32
-    for j in range(i + 1, len(pkts)):
-        q = pkts[j]
-        if (q["src"], q["sport"], q["dst"], q["dport"]) == (p["dst"], p["dport"], p["src"], p["sport"]) \
-                and q["flags"] & ACK and q["ack"] == end:
-            finacks.add(j)
-            break
-    else:
+    j = first_ack(i, end)
+    if j is None:
         unacked.append(p)
+    else:
+        finacks.add(j)
+
+# the segment that completes each handshake: first later segment the other
+# way acknowledging the SYN-ACK (ack = its seq + 1)
+hsacks, hs_open = set(), []
+for i, p in enumerate(pkts):
+    if p["flags"] & (SYN | ACK | RST) != SYN | ACK:
+        continue
+    j = first_ack(i, (p["seq"] + 1 + p["payload"]) % 2**32)
+    if j is None:
+        hs_open.append(p)
+    else:
+        hsacks.add(j)
 
 expected = Counter()
-kinds = {"syn": [], "synack": [], "fin": [], "rst": [], "fin-ack": []}
+kinds = {"syn": [], "synack": [], "fin": [], "rst": [], "fin-ack": [], "hs-ack": []}
 plain = []
 for i, p in enumerate(pkts):
     fl = p["flags"]
@@ -226,12 +324,19 @@ for i, p in enumerate(pkts):
         kinds["fin"].append(p)
     if i in finacks:
         kinds["fin-ack"].append(p)
-    if fl & (SYN | FIN | RST) or i in finacks:
+    if i in hsacks:
+        kinds["hs-ack"].append(p)
+    if fl & (SYN | FIN | RST) or i in finacks or i in hsacks:
         expected[pkey(p)] += 1
     else:
         plain.append(p)
 
 ok("fin-ack-found", not unacked, f"{len(unacked)} FINs never acknowledged, e.g. {unacked[:1]}")
+ok("hs-ack-found", not hs_open, f"{len(hs_open)} SYN-ACKs never acknowledged, e.g. {hs_open[:1]}")
+by_data = [p for p in kinds["hs-ack"] if p["payload"]]
+ok(f"hs-by-data ({len(by_data)} handshakes completed by data)",
+   any(p["dport"] == 7777 for p in by_data),
+   f"the lost-ACK connection to port 7777 was not completed by data: {by_data[:2]}")
 for kind, lst in kinds.items():
     missing = []
     for p in lst:
