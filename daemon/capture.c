@@ -23,7 +23,7 @@
 struct capture {
 	struct state_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *links[10];
+	struct bpf_link *links[12];
 	int n_links;
 	capture_event_fn fn;
 	void *ctx;
@@ -162,6 +162,9 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	err = attach(c, s->progs.sf_set_state, true, msg, len);
 	if (err)
 		goto fail;
+	/* after the main copy: it catches what the kernel skipped there */
+	if (attach(c, s->progs.sf_set_state_nested, false, msg, len))
+		extra_ok = false;
 	/* The control-phase tracepoints sharpen the record (retransmits,
 	 * resets) but the lifecycle stands without them. */
 	if (attach(c, s->progs.sf_retransmit, false, msg, len) ||
@@ -227,6 +230,9 @@ uint64_t capture__recursion_misses(struct capture *c)
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 
+		/* a skipped destroy loses no event: the LRU drops the entry */
+		if (p == c->skel->progs.sf_destroy_sock)
+			continue;
 		if (bpf_program__fd(p) >= 0 && !bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
 			n += info.recursion_misses;
 	}

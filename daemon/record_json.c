@@ -193,6 +193,10 @@ static void seg_entry(struct json *j, const struct sf_segs *g, int slot, uint64_
 	if (acks_slot[slot] && has(g, acks_slot[slot]))
 		/* the seed: each answer acknowledges the sequence + 1 */
 		json__bool(j, "acks_ok", r->ack == seq_end(&g->slot[acks_slot[slot]]));
+	else if (slot == SF_SEG_FIN2 && has(g, SF_SEG_FIN1_ACK) && g->slot[SF_SEG_FIN1_ACK].ts == r->ts &&
+		 g->slot[SF_SEG_FIN1_ACK].seq == r->seq)
+		/* FIN and the ACK of the first FIN in one segment (5 and 6) */
+		json__bool(j, "acks_ok", r->ack == seq_end(&g->slot[SF_SEG_FIN1]));
 	json__obj_close(j);
 }
 
@@ -531,6 +535,7 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 	json__obj_open(j, "bpf");
 	json__u64(j, "ringbuf_reserve_failed", c->bpf[SF_CNT_RB_FULL]);
 	json__u64(j, "recursion_misses", c->recursion_misses);
+	json__u64(j, "nested_caught", c->bpf[SF_CNT_NESTED_CAUGHT]);
 	json__u64(j, "sockets_without_entry", c->bpf[SF_CNT_NO_ENTRY]);
 	json__u64(j, "socket_map_update_failed", c->bpf[SF_CNT_SOCK_UPDATE_FAIL]);
 	json__obj_close(j);

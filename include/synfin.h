@@ -108,6 +108,8 @@ enum synfin_counter {
 	SF_CNT_RB_FULL = 0,	/* ring buffer reserve failed: event lost */
 	SF_CNT_NO_ENTRY,	/* non-birth event without per-socket entry */
 	SF_CNT_SOCK_UPDATE_FAIL, /* per-socket map update failed */
+	SF_CNT_NESTED_CAUGHT,	/* state events the backup program handled
+				 * because the kernel skipped the main one */
 	SF_CNT_FILTERED,	/* events dropped by the netns filter */
 	SF_CNT_ACCEPT_MISS,	/* accept() fd could not be resolved */
 	SF_CNT_MAX,
