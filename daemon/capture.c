@@ -218,10 +218,10 @@ int capture__poll(struct capture *c, int timeout_ms)
 	return n + m;
 }
 
-uint64_t capture__recursion_misses(struct capture *c)
+uint64_t capture__recursion_misses(struct capture *c, uint64_t caught)
 {
 	struct bpf_program *p;
-	uint64_t n = 0;
+	uint64_t n = 0, main = 0;
 
 	/* The kernel skips a program that would nest on its own CPU (a
 	 * softirq transition landing inside a process-context one): those
@@ -230,13 +230,19 @@ uint64_t capture__recursion_misses(struct capture *c)
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 
-		/* a skipped destroy loses no event: the LRU drops the entry */
-		if (p == c->skel->progs.sf_destroy_sock)
+		/* a skipped destroy loses no event (the LRU drops the entry);
+		 * a skipped backup copy neither: the main copy ran */
+		if (p == c->skel->progs.sf_destroy_sock || p == c->skel->progs.sf_set_state_nested)
 			continue;
-		if (bpf_program__fd(p) >= 0 && !bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+		if (bpf_program__fd(p) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+			continue;
+		if (p == c->skel->progs.sf_set_state)
+			main = info.recursion_misses;
+		else
 			n += info.recursion_misses;
 	}
-	return n;
+	/* the main copy's skipped runs, less those the backup handled */
+	return n + (main > caught ? main - caught : 0);
 }
 
 void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX])

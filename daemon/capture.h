@@ -39,8 +39,9 @@ const char *capture__describe(const struct capture *c);
  * handled, or -errno (-EINTR on a signal). */
 int capture__poll(struct capture *c, int timeout_ms);
 void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX]);
-/* Runs of our programs the kernel skipped (recursion): lost events. */
-uint64_t capture__recursion_misses(struct capture *c);
+/* Events lost because the kernel skipped our programs (recursion), given
+ * how many skipped state events the backup copy caught. */
+uint64_t capture__recursion_misses(struct capture *c, uint64_t caught);
 /* The ring buffer and counters maps, for the segment programs (tc.h) to
  * share: one ring, one set of counters, one consumer. */
 int capture__events_fd(const struct capture *c);

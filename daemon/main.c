@@ -555,14 +555,8 @@ static void emit_stats(struct daemon *d, uint64_t now, double interval)
 	flow_table__stats(d->table, &st);
 	flow_table__tw_stats(d->table, &d->cnt.tw);
 	if (d->cap) {
-		uint64_t misses;
-
 		capture__counters(d->cap, d->cnt.bpf);
-		misses = capture__recursion_misses(d->cap);
-		/* skipped runs of the main state program that the backup
-		 * copy handled are not lost */
-		d->cnt.recursion_misses = misses > d->cnt.bpf[SF_CNT_NESTED_CAUGHT] ?
-						  misses - d->cnt.bpf[SF_CNT_NESTED_CAUGHT] : 0;
+		d->cnt.recursion_misses = capture__recursion_misses(d->cap, d->cnt.bpf[SF_CNT_NESTED_CAUGHT]);
 	}
 	d->cnt.uptime_s = (double)(now - d->start_mono) / 1e9;
 	d->cnt.interval_s = interval;
