@@ -29,6 +29,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "../include/synfin.h"
+#include "shared.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -64,8 +65,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Wake the consumer only when this much is waiting (0: never force). */
-const volatile __u64 wakeup_bytes = 0;
 
 /* UAPI (stable) packet and context layouts: no CO-RE needed. */
 struct __sk_buff {
@@ -206,18 +205,6 @@ struct sf_hint {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SF_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
 /* FINs and SYN-ACKs awaiting their ACK (the name is the daemon's: its
  * max_fins option sizes this map) */
 struct {
@@ -233,14 +220,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sf_hint);
 } pend_hint SEC(".maps");
-
-static __always_inline void count(__u32 idx)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
-
-	if (c)
-		*c += 1;
-}
 
 static __always_inline __u32 hint_bucket(const struct tcphdr *th, __u32 ifindex)
 {
@@ -393,7 +372,6 @@ static __always_inline void emit(const struct sf_pend_key *k, __u32 netns, const
 				 __u32 payload)
 {
 	struct synfin_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	__u64 flags = BPF_RB_NO_WAKEUP;
 
 	if (!e) {
 		count(SF_CNT_RB_FULL);
@@ -426,11 +404,7 @@ static __always_inline void emit(const struct sf_pend_key *k, __u32 netns, const
 	e->seg.window = bpf_ntohs(th->window);
 	e->seg.tcp_flags = th->flags;
 	e->seg.dir = k->dir;
-	/* Waking the consumer per event costs ~10x; it drains on a timer and
-	 * is only woken when the ring starts to fill up. */
-	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(e, flags);
+	bpf_ringbuf_submit(e, submit_flags());
 }
 
 static __always_inline __u32 sub0(__u32 a, __u32 b)

@@ -20,6 +20,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "../include/synfin.h"
+#include "shared.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -29,8 +30,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load. */
 const volatile bool filter_netns = false;
-/* Wake the consumer only when this much is waiting (0: never force). */
-const volatile __u64 wakeup_bytes = 0;
 
 struct sf_owner {
 	__u64 cgroup_id;
@@ -60,11 +59,6 @@ struct sf_listen_key {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
-} events SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 262144);
 	__type(key, __u64);
@@ -85,20 +79,6 @@ struct {
 	__type(value, __u8);
 } netns_allow SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SF_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
-static __always_inline void count(__u32 idx)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
-
-	if (c)
-		*c += 1;
-}
 
 static __always_inline bool netns_wanted(__u32 netns)
 {
@@ -169,13 +149,7 @@ static __always_inline void fill_from_sock(struct synfin_event *e, const struct 
 
 static __always_inline void submit(struct synfin_event *e)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
-	/* Waking the consumer per event costs ~10x; it drains on a timer and
-	 * is only woken when the ring starts to fill up. */
-	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(e, flags);
+	bpf_ringbuf_submit(e, submit_flags());
 }
 
 static __always_inline struct synfin_event *reserve(void)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "flow.h"
+#include "hash.h"
 
 #define RECENT_SLOTS 4096	/* remembered emitted flows, for late events */
 #define SNAP_GEN UINT64_MAX	/* gen of snapshot flows, keyed by cookie until joined */
@@ -159,25 +160,14 @@ const char *sf_owner_src_name(unsigned int src)
 	return src < sizeof(n) / sizeof(n[0]) ? n[src] : "none";
 }
 
-static inline __u64 mix64(__u64 x)
-{
-	/* splitmix64 finaliser: socket addresses differ in few bits */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static inline __u64 key_hash(__u64 sk, __u64 gen)
 {
-	return mix64(sk ^ (gen * 0x9e3779b97f4a7c15ULL));
+	return sf_mix64(sk ^ (gen * 0x9e3779b97f4a7c15ULL));
 }
 
 static inline __u32 listen_hash(__u32 netns, __u8 family, __u16 port)
 {
-	return (__u32)mix64(((__u64)netns << 24) ^ ((__u64)family << 16) ^ port) & (LISTEN_BUCKETS - 1);
+	return (__u32)sf_mix64(((__u64)netns << 24) ^ ((__u64)family << 16) ^ port) & (LISTEN_BUCKETS - 1);
 }
 
 static inline struct sf_flow *at(struct flow_table *t, __u32 idx)
@@ -537,16 +527,16 @@ struct sf_tuple {
 
 static __u64 tuple_hash(const struct sf_tuple *k)
 {
-	__u64 h = mix64(((__u64)k->netns << 32) ^ ((__u64)k->family << 16) ^ k->lport);
+	__u64 h = sf_mix64(((__u64)k->netns << 32) ^ ((__u64)k->family << 16) ^ k->lport);
 
-	h = mix64(h ^ ((__u64)k->rport << 7));
+	h = sf_mix64(h ^ ((__u64)k->rport << 7));
 	for (int i = 0; i < 16; i += 8) {
 		__u64 a, b;
 
 		memcpy(&a, k->laddr + i, 8);
 		memcpy(&b, k->raddr + i, 8);
-		h = mix64(h ^ a);
-		h = mix64(h ^ b);
+		h = sf_mix64(h ^ a);
+		h = sf_mix64(h ^ b);
 	}
 	return h;
 }

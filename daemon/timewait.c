@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <stdlib.h>
 #include <string.h>
+#include "hash.h"
 #include "timewait.h"
 
 #define NONE UINT32_MAX
@@ -29,15 +30,6 @@ struct tw_table {
 	struct tw_stats st;
 };
 
-static __u64 mix(__u64 x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 static __u32 hash(const struct tw_table *t, const struct tw_key *k)
 {
 	__u64 w[6] = {};
@@ -45,7 +37,7 @@ static __u32 hash(const struct tw_table *t, const struct tw_key *k)
 
 	memcpy(w, k, sizeof(*k));
 	for (int i = 0; i < 6; i++)
-		h = mix(h ^ w[i]);
+		h = sf_mix64(h ^ w[i]);
 	return (__u32)h & (t->nbuckets - 1);
 }
 
