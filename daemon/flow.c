@@ -295,6 +295,8 @@ struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_
 		t->cfg.segment_hold_ns = 3000000000ULL;
 	if (!t->cfg.time_wait_hold_ns)
 		t->cfg.time_wait_hold_ns = 1000000000ULL;
+	if (!t->cfg.max_half_open)
+		t->cfg.max_half_open = 1024;
 	if (cfg->max_time_wait) {
 		t->tw = tw_table__new(cfg->max_time_wait, on_tw, t);
 		if (!t->tw) {
@@ -817,6 +819,12 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 /* Drop a flow from every index; emitted or not, it is gone. */
 static void release(struct flow_table *t, struct sf_flow *f)
 {
+	if (f->half_open_counted) {
+		struct sf_flow *l = find_listener(t, f->netns, f->family, f->sport);
+
+		if (l && l->half_open)
+			l->half_open--;
+	}
 	if (f->gen == SNAP_GEN || f->gen == REQ_GEN)
 		t->st.snapshot_unjoined--;
 	hash_unlink(t, f);
@@ -1212,7 +1220,7 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		.rport = r.out ? e->dport : e->sport,
 	};
 	__u64 h = tuple_hash(&k);
-	struct sf_flow *f = tindex_lookup(t, &k);
+	struct sf_flow *f = tindex_lookup(t, &k), *l;
 	struct sf_segs *g;
 
 	if (!f && t->tw) {
@@ -1227,10 +1235,17 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		f = lookup(t, h, REQ_GEN);
 	if (!f)
 		f = lookup(t, h, SEG_GEN);
-	if (!f && !r.out && (r.flags & 0x12) == 0x02) {
+	if (!f && !r.out && (r.flags & 0x12) == 0x02 &&
+	    (l = find_listener(t, k.netns, k.family, k.lport))) {
 		/* A SYN reaching a listener: the half-open phase starts now,
-		 * long before the kernel creates the child socket. */
+		 * long before the kernel creates the child socket. A flood
+		 * is tracked up to a cap per listener, and counted. */
 		struct synfin_event q = *e;
+
+		if (l->half_open >= t->cfg.max_half_open) {
+			t->st.half_open_dropped++;
+			return;
+		}
 
 		q.kind = SF_EV_STATE;
 		q.sk = h;
@@ -1251,6 +1266,8 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		set_current_state(t, f, SF_TCP_SYN_RECV, e->ts_ns);
 		t->st.half_open++;
 		t->st.snapshot_unjoined++; /* a request: reconciliation tracks it */
+		l->half_open++;
+		f->half_open_counted = 1;
 	}
 	if (!f)
 		f = new_placeholder(t, e, h);
@@ -1324,10 +1341,20 @@ static __u64 tuple_key(const struct sf_snapshot_sock *s)
 	return tuple_hash(&k);
 }
 
-/* A half-open request seen by polling ends: nothing to report unless it
- * was stuck (then 'resolved', next = where it went, 0 = gone). */
+/* A half-open request ends. Completed (next: the child's state): the
+ * child carries on, nothing to report but 'resolved' if it was stuck.
+ * Gone from the kernel's list (next 0): it expired or was reset, and its
+ * record says so. */
 static void drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u64 now)
 {
+	if (!next) {
+		f->seen |= 1u << SF_TCP_CLOSE;
+		f->state_ts[SF_TCP_CLOSE] = now;
+		f->state_prev[SF_TCP_CLOSE] = f->state;
+		f->partial |= SF_PART_VANISHED;
+		mark_closed(t, f, now, SF_TCP_CLOSE);
+		return;
+	}
 	state_leave(t, f, next, now);
 	list_unlink(t, &t->lru, f, LRU);
 	t->st.open--;

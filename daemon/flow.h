@@ -133,6 +133,8 @@ struct sf_flow {
 	__u64 emit_at;		/* closed: when the record goes out */
 	__u8 in_tindex;
 	__u8 placeholder;	/* only holds segments awaiting their flow */
+	__u8 half_open_counted;	/* a request counted on its listener */
+	__u32 half_open;	/* listener: requests tracked now */
 };
 
 enum sf_record_type {
@@ -205,6 +207,7 @@ struct flow_table_config {
 	bool time_wait_rounds;	/* reconciliation rounds will list the kernel's */
 	bool loopback_mirror;	/* loopback segments come once (egress): they
 				 * are also the receiving end's */
+	__u32 max_half_open;	/* half-open requests tracked per listener (0: 1024) */
 };
 
 struct flow_table_stats {
@@ -224,6 +227,7 @@ struct flow_table_stats {
 	__u64 segments;		/* segment events ingested */
 	__u64 segments_unmatched; /* that never found their flow */
 	__u64 half_open;	/* flows started by a SYN at a listener */
+	__u64 half_open_dropped; /* SYNs not tracked: the listener's cap was reached */
 	__u64 reconcile_rounds;
 	__u64 reconcile_vanished; /* snapshot flows gone without an event */
 	__u32 snapshot_unjoined;

@@ -47,12 +47,16 @@ struct opts {
 	uint32_t ring_mb;
 	uint32_t grace_ms;
 	uint32_t max_time_wait;
+	uint32_t max_half_open;
 	double stuck_s[SF_TCP_NSTATES];	/* per-state thresholds, 0 = off */
 	uint32_t stuck_rate;
 	uint32_t pileup[PILEUP_KINDS];
 	double reconcile_s;
 	bool snapshot;
 	bool segments;
+	bool segments_all_netns;
+	const char *ifnames[32];
+	int n_ifnames;
 	bool accept_owner;
 	bool verbose;
 };
@@ -117,6 +121,9 @@ enum {
 	OPT_CONFIG,
 	OPT_NO_SEGMENTS,
 	OPT_MAX_TW,
+	OPT_INTERFACE,
+	OPT_ALL_NETNS,
+	OPT_MAX_HALF_OPEN,
 };
 
 /* states whose dwell is watched, by their --stuck name */
@@ -145,6 +152,12 @@ static const struct argp_option options[] = {
 	{ "ring-mb", OPT_RING_MB, "MIB", 0, "BPF ring buffer size in MiB, a power of two (default 8)", 1 },
 	{ "no-segments", OPT_NO_SEGMENTS, NULL, 0,
 	  "Do not capture control segments (tc clsact hooks on every interface that is up in the watched namespaces)", 1 },
+	{ "interface", OPT_INTERFACE, "IFNAME", 0,
+	  "Capture segments on this interface only (repeatable; default: every interface that is up, lo included)", 1 },
+	{ "segments-all-netns", OPT_ALL_NETNS, NULL, 0,
+	  "Also attach the segment hooks to the interfaces of every other namespace (by default: the watched namespaces, or ours; containers' traffic crosses their host-side veths)", 1 },
+	{ "max-half-open", OPT_MAX_HALF_OPEN, "N", 0,
+	  "Half-open connections tracked per listener from their SYN (a SYN flood beyond it is counted, not tracked; default 1024)", 1 },
 	{ "max-time-wait", OPT_MAX_TW, "N", 0,
 	  "Time-wait sockets followed to their exit, for 'time_wait' records (default 65536, 0 = none)", 1 },
 	{ "no-accept-owner", OPT_NO_ACCEPT, NULL, 0,
@@ -292,6 +305,18 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_SNAPSHOT:
 		o->snapshot = false;
+		break;
+	case OPT_MAX_HALF_OPEN:
+		if (parse_u32(arg, 1, 1u << 24, &o->max_half_open))
+			argp_error(state, "--max-half-open: '%s' is not a number in 1..16777216", arg);
+		break;
+	case OPT_INTERFACE:
+		if (o->n_ifnames >= 32 || strlen(arg) >= 16 || !*arg)
+			argp_error(state, "--interface: '%s': at most 32 names of at most 15 characters", arg);
+		o->ifnames[o->n_ifnames++] = arg;
+		break;
+	case OPT_ALL_NETNS:
+		o->segments_all_netns = true;
 		break;
 	case OPT_MAX_TW:
 		if (parse_u32(arg, 0, 1u << 24, &o->max_time_wait))
@@ -616,10 +641,12 @@ static int open_segments(struct daemon *d, const struct capture_opts *co)
 	struct netns_ent *ns = NULL;
 	int err, n;
 
+	to.ifnames = d->o.ifnames;
+	to.n_ifnames = d->o.n_ifnames;
 	err = tc__open(&d->tc, &to);
 	if (err)
 		return err;
-	if (!d->o.n_netns)
+	if (!d->o.n_netns && !d->o.segments_all_netns)
 		return tc__attach_netns(d->tc, NULL) < 0 ? -EIO : 0;
 	n = watched_netns(&d->o, &ns);
 	for (int i = 0; i < n; i++) {
@@ -732,6 +759,7 @@ int main(int argc, char **argv)
 			.ring_mb = 8,
 			.grace_ms = 50,
 			.max_time_wait = 65536,
+			.max_half_open = 1024,
 			.stuck_rate = 100,
 			.pileup = { [PILEUP_TIME_WAIT_REMOTE] = 10000, [PILEUP_CLOSE_WAIT_PROCESS] = 100 },
 			.reconcile_s = 10,
@@ -765,6 +793,7 @@ int main(int argc, char **argv)
 		cfg.stuck_ns[i] = (uint64_t)(d.o.stuck_s[i] * 1e9);
 	cfg.stuck_rate = d.o.stuck_rate;
 	cfg.max_time_wait = d.o.max_time_wait;
+	cfg.max_half_open = d.o.max_half_open;
 	/* the kernel's list is read only by a live daemon */
 	cfg.time_wait_rounds = !d.o.replay && d.o.reconcile_s > 0;
 	err = output__jsonl_open(&d.outputs, d.o.output, &d.clk);

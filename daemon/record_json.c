@@ -545,6 +545,8 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 	json__u64(j, "emitted", st->flows_emitted);
 	json__u64(j, "evicted", st->evicted);
 	json__u64(j, "listen_records", st->listen_records);
+	json__u64(j, "half_open", st->half_open);
+	json__u64(j, "half_open_untracked", st->half_open_dropped);
 	json__obj_open(j, "by_state");
 	for (i = 1; i < SF_TCP_NSTATES; i++)
 		if (st->by_state[i])

@@ -64,6 +64,8 @@ struct tc {
 	int n_stale;
 	int n_skipped;		/* up, but no Ethernet header */
 	bool lo_egress_only;
+	const char *const *ifnames;
+	int n_ifnames;
 	char describe[1024];
 };
 
@@ -470,10 +472,14 @@ static void if_forget(struct tc *t, struct tc_if *i)
 	*i = t->ifs[--t->n_ifs];
 }
 
-static bool link_wanted(const struct link *l)
+static bool link_wanted(const struct tc *t, const struct link *l)
 {
+	bool named = !t->n_ifnames;
+
+	for (int i = 0; i < t->n_ifnames; i++)
+		named |= !strcmp(t->ifnames[i], l->name);
 	/* the program parses from an Ethernet header: lo has one at tc */
-	return (l->flags & IFF_UP) && (l->type == ARPHRD_ETHER || l->type == ARPHRD_LOOPBACK);
+	return named && (l->flags & IFF_UP) && (l->type == ARPHRD_ETHER || l->type == ARPHRD_LOOPBACK);
 }
 
 /* Attach to one interface (inside ns). 1 attached, 0 already, -errno. */
@@ -536,7 +542,7 @@ static int attach_links(struct tc *t, int nsi, const struct link_list *ll, bool 
 
 		if (!(ll->l[k].flags & IFF_UP))
 			continue;
-		if (!link_wanted(&ll->l[k])) {
+		if (!link_wanted(t, &ll->l[k])) {
 			if (count_skipped)
 				t->n_skipped++;
 			continue;
@@ -574,6 +580,8 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 		goto fail;
 	}
 	t->lo_egress_only = o->lo_egress_only;
+	t->ifnames = o->ifnames;
+	t->n_ifnames = o->n_ifnames;
 	s = t->skel = segment_bpf__open();
 	if (!s) {
 		err = -errno;
@@ -742,7 +750,7 @@ const char *tc__describe(struct tc *t)
 	}
 	if (t->n_skipped && off < len)
 		off += snprintf(t->describe + off, len - off,
-				"; %d interface(s) without Ethernet header skipped", t->n_skipped);
+				"; %d interface(s) skipped (not chosen with --interface, or no Ethernet header)", t->n_skipped);
 	if (t->n_stale && off < len)
 		snprintf(t->describe + off, len - off, "; %d leftover filter(s) removed",
 			 t->n_stale);

@@ -37,6 +37,8 @@ struct tc_opts {
 	uint32_t max_fins;	/* FINs awaiting their ACK (0: 65536) */
 	bool lo_egress_only;	/* loopback: egress only (both ends are local:
 				 * each segment's egress copy serves both) */
+	const char *const *ifnames; /* only these interfaces (NULL: every one up) */
+	int n_ifnames;
 };
 
 struct tc;

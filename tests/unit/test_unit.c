@@ -954,8 +954,16 @@ static void test_reconcile_vanish(void)
 	flow_table__stats(t, &st);
 	EXPECT(st.reconcile_vanished == 2 && st.open == 0 && st.closing == 0);
 	EXPECT(st.snapshot_unjoined == 0);
-	EXPECT(nrec == 1 && (recs[0].flow.partial & SF_PART_VANISHED));
-	EXPECT_STR(path(0), "ESTABLISHED>CLOSED");
+	/* both reported: the connection whose end we missed, and the
+	 * half-open request that expired */
+	EXPECT(nrec == 2 && (recs[0].flow.partial & SF_PART_VANISHED) && (recs[1].flow.partial & SF_PART_VANISHED));
+	{
+		int q = recs[0].flow.state == SF_TCP_SYN_RECV ? 0 : 1; /* the request */
+
+		EXPECT_STR(path(1 - q), "ESTABLISHED>CLOSED");
+		EXPECT_STR(path(q), "SYN_RECEIVED>CLOSED");
+		EXPECT(recs[q].sum.close == SF_CLOSE_NEVER_ESTABLISHED);
+	}
 
 	/* a stuck request whose tuple shows up established: it completed */
 	cfg.stuck_ns[SF_TCP_SYN_RECV] = 1;
@@ -995,6 +1003,19 @@ static struct synfin_event seg(__u64 ts, __u16 lport, bool from_client, bool egr
 	e.seg.tcp_flags = flags;
 	e.seg.dir = egress ? SF_DIR_EGRESS : SF_DIR_INGRESS;
 	return e;
+}
+
+/* a listener on 10.0.0.2:port; its start record is not counted */
+static void listen_on(struct flow_table *t, __u16 port, __u64 ts)
+{
+	struct synfin_event l = ev(0x5000 + port, ts, ts, SF_TCP_CLOSE, SF_TCP_LISTEN);
+
+	l.sport = port;
+	l.dport = 0;
+	memcpy(l.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+	memset(l.daddr, 0, 16);
+	feed(t, l);
+	nrec = 0;
 }
 
 #define F_FIN 0x01
@@ -1074,9 +1095,10 @@ static void test_segments_server_half_open(void)
 	nrec = 0;
 	cfg.stuck_ns[SF_TCP_SYN_RECV] = 50;
 	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
 	feed(t, seg(10, cp, true, false, F_SYN, 1000, 0)); /* ingress at the server */
 	flow_table__stats(t, &st);
-	EXPECT(st.half_open == 1 && st.open == 1 && st.by_state[SF_TCP_SYN_RECV] == 1);
+	EXPECT(st.half_open == 1 && st.open == 2 && st.by_state[SF_TCP_SYN_RECV] == 1); /* + the listener */
 	flow_table__advance(t, 60);
 	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK);
 	EXPECT(recs[0].flow.sport == 80 && recs[0].flow.dport == cp); /* a stuck record names its tuple */
@@ -1096,7 +1118,7 @@ static void test_segments_server_half_open(void)
 	e.flags = 0;
 	feed(t, e);
 	flow_table__stats(t, &st);
-	EXPECT(st.open == 1); /* the request flow is gone, the child stays */
+	EXPECT(st.open == 2); /* the request flow is gone; the child and the listener stay */
 	e.oldstate = SF_TCP_ESTABLISHED;
 	e.newstate = SF_TCP_CLOSE;
 	e.ts_ns = 40;
@@ -1125,6 +1147,7 @@ static void test_segments_unclaimed(void)
 	nrec = 0;
 	cfg.stuck_ns[SF_TCP_SYN_RECV] = 50;
 	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
 	feed(t, seg(10, 41000, true, false, F_SYN, 1, 0));
 	feed(t, seg(12, 41001, false, true, F_FIN | F_ACK, 9, 9)); /* nobody's */
 	flow_table__advance(t, 70);
@@ -1133,7 +1156,7 @@ static void test_segments_unclaimed(void)
 	flow_table__advance(t, 200);
 	flow_table__stats(t, &st);
 	EXPECT(st.segments == 2 && st.segments_unmatched == 1);
-	EXPECT(st.closing == 0 && st.open == 1);
+	EXPECT(st.closing == 0 && st.open == 2); /* the request and the listener */
 	flow_table__free(t);
 }
 
@@ -1223,6 +1246,32 @@ static void test_time_wait_from_flow(void)
 	flow_table__tw_stats(t, &st);
 	EXPECT(st.now == 0 && st.exits[TW_EXIT_REUSED] == 1);
 	EXPECT(nrec == 2 && recs[1].type == SF_REC_TIME_WAIT);
+	flow_table__free(t);
+}
+
+
+/* A SYN flood: half-open tracking is capped per listener, and counted;
+ * a SYN to a port nobody listens on is not a half-open connection. */
+static void test_half_open_cap(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .max_half_open = 3 };
+	struct flow_table_stats st;
+	struct flow_table *t;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
+	for (int i = 0; i < 10; i++)
+		feed(t, seg(10 + i, 42000 + i, true, false, F_SYN, 1, 0));
+	flow_table__stats(t, &st);
+	EXPECT(st.half_open == 3 && st.half_open_dropped == 7);
+	EXPECT(st.by_state[SF_TCP_SYN_RECV] == 3);
+	flow_table__free(t);
+
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	feed(t, seg(10, 43000, true, false, F_SYN, 1, 0)); /* no listener */
+	flow_table__stats(t, &st);
+	EXPECT(st.half_open == 0 && st.open == 0);
 	flow_table__free(t);
 }
 
@@ -1361,6 +1410,7 @@ int main(void)
 	RUN(test_time_wait_exits);
 	RUN(test_time_wait_bounded);
 	RUN(test_time_wait_from_flow);
+	RUN(test_half_open_cap);
 	RUN(test_json_escaping);
 	RUN(test_json_record);
 	RUN(test_record_file);
