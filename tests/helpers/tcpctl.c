@@ -77,6 +77,7 @@ struct options {
 	bool comm_set;
 	char comm[COMM_MAX];
 	const char *wait_file;		/* wait for it before the first close */
+	long client_port;		/* bind the client to it (0: ephemeral) */
 	const char *wait_file2;		/* simultaneous: after both FINs */
 	long send_after_fin;		/* half-close: server bytes after the FIN */
 };
@@ -96,6 +97,7 @@ static const char usage_text[] =
 	"  --comm NAME      rename the process first; C escapes (\\xHH \\NNN \\n \\\\ \\\" ...) decoded\n"
 	"  --count N        repeat the scenario N times, one new connection each (default 1)\n"
 	"  --hold MS        time spent at the scenario's stuck point (default 0)\n"
+	"  --client-port P  bind the client to local port P (the same 4-tuple each time)\n"
 	"  --wait-file PATH connected scenarios: print 'established ...' and wait (10 s at most)\n"
 	"                   until PATH exists before the first close (a test adds firewall rules)\n"
 	"  --syncnt N       set TCP_SYNCNT on the client socket (timeout: default 1)\n"
@@ -422,6 +424,20 @@ static int client_socket(const struct options *o, int flags)
 		report("TCP_SYNCNT %d: %s", o->syncnt, strerror(errno));
 		close(fd);
 		return -1;
+	}
+	if (o->client_port) {
+		/* the same 4-tuple again: it meets the last connection's
+		 * time-wait socket, which the kernel may let it reuse */
+		struct sockaddr_storage ss = o->addr;
+		int one = 1;
+
+		set_port(&ss, (uint16_t)o->client_port);
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		    bind(fd, (struct sockaddr *)&ss, o->addr_len) < 0) {
+			report("bind to client port %ld: %s", o->client_port, strerror(errno));
+			close(fd);
+			return -1;
+		}
 	}
 	return fd;
 }
@@ -905,6 +921,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "syncnt", required_argument, NULL, 's' },
 		{ "linger-ms", required_argument, NULL, 'l' },
 		{ "wait-file", required_argument, NULL, 'w' },
+		{ "client-port", required_argument, NULL, 'C' },
 		{ "wait-file-2", required_argument, NULL, 'W' },
 		{ "send-after-fin", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
@@ -949,6 +966,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'w':
 			o->wait_file = optarg;
+			break;
+		case 'C':
+			o->client_port = parse_long("--client-port", optarg, 1, 65535);
 			break;
 		case 'W':
 			o->wait_file2 = optarg;
