@@ -18,7 +18,7 @@ TARGET_STATE_NS = 200
 TARGET_RSS_MIB = 64
 TARGET_HOLD_FLOWS = 100000
 STATE_PROG = "sf_set_state"
-PACKET_NA = "n/a (no packet hooks yet)"
+PACKET_NA = "n/a (no packet hook ran)"
 
 
 def median(xs):
@@ -110,7 +110,11 @@ def summarise(meta, runs, hold):
                                           if r["conns"] and r["flows_emitted"] is not None])
             st = s["bpf"].get(STATE_PROG, {})
             s["bpf_ns_per_state_event"] = st.get("ns_per_run")
-            s["bpf_ns_per_packet"] = PACKET_NA
+            # the packet programs (tc): their runs are packets
+            pk = [b for n, b in s["bpf"].items() if n.startswith("sf_seg")]
+            pruns = sum(b["total_runs"] for b in pk)
+            pns = sum(b["ns_per_run"] * b["total_runs"] for b in pk if b["ns_per_run"] is not None)
+            s["bpf_ns_per_packet"] = pns / pruns if pruns else PACKET_NA
         summary[cfg] = s
     base = summary.get("baseline", {}).get("conn_per_s")
     for cfg in configs:
@@ -230,9 +234,10 @@ def markdown(meta, summary, hold, fails, warns, targets):
             b = bpf[name]
             if not b["total_runs"]:
                 continue
-            kind = "state event" if (cfg == "synfin" and name == STATE_PROG) else ""
+            kind = "state event" if (cfg == "synfin" and name == STATE_PROG) else \
+                "packet" if (cfg == "synfin" and name.startswith("sf_seg")) else ""
             L.append(f"| {cfg} | {name} | {kind} | {fmt(b['ns_per_run'], 0)} | {fmt(b['runs_per_conn'], 2)} |")
-        if cfg == "synfin":
+        if cfg == "synfin" and not any(n.startswith("sf_seg") for n in bpf):
             L.append(f"| synfin | (packets) | packet | {PACKET_NA} | — |")
     L.append("")
     if hold is not None:

@@ -930,6 +930,7 @@ static void adopt(struct flow_table *t, struct sf_flow *f, __u64 now)
 	o = lookup(t, h, REQ_GEN);
 	if (o && o != f) {
 		segs_absorb(t, f, o);
+		f->synack_retrans += o->synack_retrans;
 		drop_request(t, o, SF_TCP_ESTABLISHED, now);
 	}
 }
@@ -1120,11 +1121,18 @@ static void ingest_control(struct flow_table *t, const struct synfin_event *e)
 	struct sf_flow *f;
 
 	if (e->kind == SF_EV_SYNACK_RETRANS) {
-		/* The request socket is not a flow yet: count it on the
-		 * listener that owns it. */
+		/* The request socket is no socket flow: count it on the
+		 * listener that owns it, and on the half-open flow of its
+		 * tuple when segments started one (its child inherits it). */
+		struct sf_tuple k = { e->netns, e->family, e->saddr, e->daddr, e->sport, e->dport };
+		struct sf_flow *r = lookup(t, tuple_hash(&k), REQ_GEN);
+
 		f = find_listener(t, e->netns, e->family, e->sport);
+		if (r)
+			r->synack_retrans++;
 		if (!f) {
-			t->st.orphans++;
+			if (!r)
+				t->st.orphans++;
 			return;
 		}
 		f->synack_retrans++;

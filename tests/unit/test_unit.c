@@ -1104,6 +1104,16 @@ static void test_segments_server_half_open(void)
 	EXPECT(recs[0].flow.sport == 80 && recs[0].flow.dport == cp); /* a stuck record names its tuple */
 	nrec = 0;
 	feed(t, seg(12, cp, false, true, F_SYN | F_ACK, 7000, 1001));
+	{
+		/* the listener retransmits the SYN-ACK of this request */
+		struct synfin_event r = ctl(0xdead, 0, 20, SF_EV_SYNACK_RETRANS, SF_TCP_SYN_RECV);
+
+		r.sport = 80;
+		r.dport = cp;
+		memcpy(r.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+		memcpy(r.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+		feed(t, r);
+	}
 	feed(t, seg(30, cp, true, false, F_ACK, 1001, 7001));
 	/* the child: local 10.0.0.2:80, remote 10.0.0.1:cp */
 	e = ev(0x91, 31, 31, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
@@ -1132,6 +1142,7 @@ static void test_segments_server_half_open(void)
 	EXPECT(slot_is(&segs_seen[1], SF_SEG_ACK, false, 1001, 7001));
 	EXPECT(recs[1].flow.state_ts[SF_TCP_SYN_RECV] == 10);
 	EXPECT(recs[1].sum.handshake_ns == 22);
+	EXPECT(recs[1].flow.synack_retrans == 1); /* inherited from the request */
 	EXPECT(!partial(1));
 	flow_table__free(t);
 }
