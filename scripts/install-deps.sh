@@ -7,7 +7,7 @@ pkgs=(
 	# build
 	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev pkg-config
 	# run and test
-	iproute2 nftables python3 jq tcpdump libbpf-tools util-linux procps
+	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps
 )
 
 missing=()
@@ -23,6 +23,6 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
+export DEBIAN_FRONTEND=noninteractive # tshark asks whether non-root may capture: no
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
