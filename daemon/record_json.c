@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "hash.h"
 #include "record_json.h"
 
 void sf_format_time(char *buf, size_t len, uint64_t mono_ns, const struct sf_clock *clk)
@@ -43,14 +44,7 @@ uint64_t sf_flow_id(uint64_t sk, uint64_t gen)
 {
 	/* A kernel address in a log would help an attacker defeat KASLR:
 	 * publish a keyed mix of it instead. */
-	uint64_t x = sk ^ (gen * 0x9e3779b97f4a7c15ULL) ^ 0x5f1f2e3d4c5b6a79ULL;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
+	return sf_mix64(sk ^ (gen * 0x9e3779b97f4a7c15ULL) ^ 0x5f1f2e3d4c5b6a79ULL);
 }
 
 static void time_field(struct json *j, const char *key, uint64_t mono, const struct sf_clock *clk)
@@ -78,15 +72,21 @@ static void endpoint(struct json *j, const char *key, int family, const uint8_t 
 	json__obj_close(j);
 }
 
+/* what every record starts with */
+static void record_head(struct json *j, const char *type, uint64_t at, const struct sf_clock *clk)
+{
+	json__obj_open(j, NULL);
+	json__str(j, "type", type);
+	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
+	time_field(j, "time", at, clk);
+}
+
 static void common_head(struct json *j, const char *type, const struct sf_flow *f, uint64_t at,
 			const struct sf_clock *clk)
 {
 	char id[20];
 
-	json__obj_open(j, NULL);
-	json__str(j, "type", type);
-	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
-	time_field(j, "time", at, clk);
+	record_head(j, type, at, clk);
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)sf_flow_id(f->sk, f->gen));
 	json__str(j, "id", id);
 	json__u64(j, "netns", f->netns);
@@ -390,10 +390,7 @@ static void pileup_record(struct json *j, const struct sf_record *rec, const str
 {
 	const struct pileup_event *p = rec->pileup;
 
-	json__obj_open(j, NULL);
-	json__str(j, "type", "pileup");
-	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
-	time_field(j, "time", p->at, clk);
+	record_head(j, "pileup", p->at, clk);
 	json__str(j, "kind", pileup_names[p->kind]);
 	json__str(j, "event", p->start ? "start" : "end");
 	json__u64(j, "netns", p->key->netns);
@@ -428,10 +425,7 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 {
 	char id[20];
 
-	json__obj_open(j, NULL);
-	json__str(j, "type", "time_wait");
-	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
-	time_field(j, "time", r->exited, clk);
+	record_head(j, "time_wait", r->exited, clk);
 	if (r->pre_existing) {
 		json__null(j, "id");
 	} else {
@@ -516,10 +510,7 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 {
 	unsigned int i;
 
-	json__obj_open(j, NULL);
-	json__str(j, "type", "stats");
-	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
-	time_field(j, "time", now_mono_ns, clk);
+	record_head(j, "stats", now_mono_ns, clk);
 	json__dbl(j, "uptime_s", c->uptime_s);
 	json__dbl(j, "interval_s", c->interval_s);
 	json__obj_open(j, "events");

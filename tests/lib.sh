@@ -57,6 +57,22 @@ need_root() {
 	fi
 }
 
+# need_tools PREFIX TOOL...: a missing tool fails the test on CI (the
+# installer provides them there), skips it elsewhere; then exits.
+need_tools() {
+	local prefix=$1 tool
+	shift
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null && continue
+		if [ "${CI:-}" = true ]; then
+			fail "$prefix/$tool" "$tool not installed"
+		else
+			skip "$prefix/$tool" "$tool not installed (make deps)"
+		fi
+		exit 0
+	done
+}
+
 # ns_create NAME: a fresh network namespace with lo up, removed on exit
 # (by name, so ns=$(ns_create x) is safe too).
 ns_create() {

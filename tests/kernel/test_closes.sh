@@ -35,16 +35,7 @@ if [ -n "${CLOSES_KEEP:-}" ]; then
 	mkdir -p "$CLOSES_KEEP" && cleanup_add "cp -a $TMP/. $CLOSES_KEEP/"
 fi
 
-for tool in tcpdump tshark nft; do
-	if ! command -v "$tool" >/dev/null; then
-		if [ "${CI:-}" = true ]; then
-			fail "closes/$tool" "$tool not installed"
-		else
-			skip "closes/$tool" "$tool not installed (make deps)"
-		fi
-		exit 0
-	fi
-done
+need_tools closes tcpdump tshark nft
 
 # wait_line FILE REGEX [TENTHS]: a line of a helper's output (default 10 s)
 wait_line() {

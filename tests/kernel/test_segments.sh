@@ -22,16 +22,7 @@ if [ ! -x "$SEGDUMP" ] && ! make -C "$TOP" --no-print-directory -s build/segdump
 	fail segments/build "build/segdump missing and 'make build/segdump' failed"
 	exit 1
 fi
-for tool in tcpdump tshark; do
-	if ! command -v "$tool" >/dev/null; then
-		if [ "${CI:-}" = true ]; then
-			fail "segments/$tool" "$tool not installed"
-		else
-			skip "segments/$tool" "$tool not installed (make deps)"
-		fi
-		exit 0
-	fi
-done
+need_tools segments tcpdump tshark
 
 # start_segdump OUT NS: segdump in the background (it enters NS itself),
 # waits for its "ready" line. Sets SEG_PID.
