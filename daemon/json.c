@@ -206,6 +206,14 @@ void json__strn(struct json *j, const char *key, const char *s, size_t n)
 	putc_(j, '"');
 }
 
+void json__str_safe(struct json *j, const char *key, const char *s, size_t n)
+{
+	key_(j, key);
+	putc_(j, '"');
+	put(j, s, n);
+	putc_(j, '"');
+}
+
 void json__str(struct json *j, const char *key, const char *s)
 {
 	if (!s) {

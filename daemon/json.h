@@ -32,6 +32,9 @@ void json__arr_open(struct json *j, const char *key);
 void json__arr_close(struct json *j);
 void json__str(struct json *j, const char *key, const char *s);
 void json__strn(struct json *j, const char *key, const char *s, size_t n);
+/* A string this program made (timestamps, addresses, names): written as
+ * is, without escaping. Never for untrusted bytes. */
+void json__str_safe(struct json *j, const char *key, const char *s, size_t n);
 void json__u64(struct json *j, const char *key, uint64_t v);
 void json__i64(struct json *j, const char *key, int64_t v);
 void json__dbl(struct json *j, const char *key, double v);

@@ -52,7 +52,36 @@ static void time_field(struct json *j, const char *key, uint64_t mono, const str
 	char buf[48];
 
 	sf_format_time(buf, sizeof(buf), mono, clk);
-	json__str(j, key, buf);
+	json__str_safe(j, key, buf, 27);
+}
+
+/* "a.b.c.d": inet_ntop goes through sprintf, and every record has two */
+static size_t ipv4_text(char *out, const uint8_t *a)
+{
+	char *p = out;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned int v = a[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		if (i < 3)
+			*p++ = '.';
+	}
+	*p = 0;
+	return (size_t)(p - out);
+}
+
+static void hex64(char out[17], uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = digits[v & 15];
+	out[16] = 0;
 }
 
 static void endpoint(struct json *j, const char *key, int family, const uint8_t *addr, uint16_t port)
@@ -60,8 +89,10 @@ static void endpoint(struct json *j, const char *key, int family, const uint8_t 
 	char buf[INET6_ADDRSTRLEN];
 
 	json__obj_open(j, key);
-	if (inet_ntop(family == 10 ? AF_INET6 : AF_INET, addr, buf, sizeof(buf)))
-		json__str(j, "address", buf);
+	if (family != 10)
+		json__str_safe(j, "address", buf, ipv4_text(buf, addr));
+	else if (inet_ntop(AF_INET6, addr, buf, sizeof(buf)))
+		json__str_safe(j, "address", buf, strlen(buf));
 	else
 		json__null(j, "address");
 	/* 0: never learnt (the socket was seen only after its port was released) */
@@ -87,8 +118,8 @@ static void common_head(struct json *j, const char *type, const struct sf_flow *
 	char id[20];
 
 	record_head(j, type, at, clk);
-	snprintf(id, sizeof(id), "%016llx", (unsigned long long)sf_flow_id(f->sk, f->gen));
-	json__str(j, "id", id);
+	hex64(id, sf_flow_id(f->sk, f->gen));
+	json__str_safe(j, "id", id, 16);
 	json__u64(j, "netns", f->netns);
 	json__obj_open(j, "network");
 	json__str(j, "transport", "tcp");
@@ -283,7 +314,7 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 			strcat(path, ">");
 		strcat(path, sf_state_name(s.path[i]));
 	}
-	json__str(j, "path", path);
+	json__str_safe(j, "path", path, strlen(path));
 	json__str(j, "close", sf_close_name(s.close));
 	json__str(j, "closer", s.closer);
 	json__bool(j, "established", s.established);
@@ -429,8 +460,8 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 	if (r->pre_existing) {
 		json__null(j, "id");
 	} else {
-		snprintf(id, sizeof(id), "%016llx", (unsigned long long)sf_flow_id(r->flow_id_sk, r->flow_id_gen));
-		json__str(j, "id", id); /* the flow record of the socket it was */
+		hex64(id, sf_flow_id(r->flow_id_sk, r->flow_id_gen));
+		json__str_safe(j, "id", id, 16); /* the flow record of the socket it was */
 	}
 	json__u64(j, "netns", r->key->netns);
 	json__obj_open(j, "network");
