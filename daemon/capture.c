@@ -28,6 +28,7 @@ struct capture {
 	capture_event_fn fn;
 	void *ctx;
 	int ncpus;
+	int budget;		/* events left in this poll */
 	char describe[512];
 };
 
@@ -51,12 +52,16 @@ int capture__check_privileges(char *msg, size_t len)
 	return -EPERM;
 }
 
+#define POLL_BUDGET 65536
+
 static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct capture *c = ctx;
 
 	c->fn(c->ctx, data, size);
-	return 0;
+	/* under a sustained flood libbpf would drain forever: give the main
+	 * loop (signals, timers, output) its turn */
+	return --c->budget > 0 ? 0 : -EAGAIN;
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -205,14 +210,19 @@ const char *capture__describe(const struct capture *c)
 
 int capture__poll(struct capture *c, int timeout_ms)
 {
-	int n = ring_buffer__poll(c->rb, timeout_ms);
-	int m;
+	int n, m;
 
+	c->budget = POLL_BUDGET;
+	n = ring_buffer__poll(c->rb, timeout_ms);
+	if (n == -EAGAIN)
+		return POLL_BUDGET; /* more waiting: come back at once */
 	if (n < 0)
 		return n;
 	/* Events are submitted without wake-up: whatever the poll did not
 	 * see is drained here. */
 	m = ring_buffer__consume(c->rb);
+	if (m == -EAGAIN)
+		return POLL_BUDGET;
 	if (m < 0)
 		return m;
 	return n + m;

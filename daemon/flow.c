@@ -45,6 +45,7 @@ struct flow_table {
 	struct flow_list closing; /* closed flows in close order */
 	struct flow_list slist[SF_TCP_NSTATES]; /* watched states, by entry time */
 	__u32 round;		/* reconcile round */
+	__u32 placeholders;
 	__u32 *tbuckets;	/* tuple index, nbuckets */
 	struct sf_segs *segpool; /* one block per flow at most */
 	struct tw_table *tw;
@@ -252,15 +253,12 @@ static void on_tw(void *ctx, const struct tw_record *r)
 	t->sink(t->sink_ctx, &rec);
 }
 
+static void tw_key_set(struct tw_key *k, __u32 netns, __u8 family, const __u8 *laddr, const __u8 *raddr,
+		       __u16 lport, __u16 rport);
+
 static void tw_key_of(const struct sf_flow *f, struct tw_key *k)
 {
-	memset(k, 0, sizeof(*k));
-	k->netns = f->netns;
-	k->family = f->family;
-	memcpy(k->laddr, f->saddr, 16);
-	memcpy(k->raddr, f->daddr, 16);
-	k->lport = f->sport;
-	k->rport = f->dport;
+	tw_key_set(k, f->netns, f->family, f->saddr, f->daddr, f->sport, f->dport);
 }
 
 struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_fn sink, void *ctx)
@@ -340,18 +338,44 @@ static struct sf_flow *lookup(struct flow_table *t, __u64 sk, __u64 gen)
 	return NULL;
 }
 
-static struct sf_flow *find_listener(struct flow_table *t, __u32 netns, __u8 family, __u16 port)
+static bool all_zero(const __u8 *a)
 {
-	__u32 i = t->lbuckets[listen_hash(netns, family, port)];
+	static const __u8 zero[16];
 
-	while (i != SF_NONE) {
-		struct sf_flow *f = at(t, i);
+	return !memcmp(a, zero, 16);
+}
 
-		if (f->netns == netns && f->family == family && f->sport == port && !f->closed)
-			return f;
-		i = f->lnext;
+/* The listener a connection to laddr:port belongs to: bound to that
+ * address or to any; an IPv6 one also takes IPv4 (dual-stack). */
+static struct sf_flow *find_listener(struct flow_table *t, __u32 netns, __u8 family, const __u8 *laddr,
+				     __u16 port)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		__u8 fam = pass ? 10 : family;
+		__u32 i;
+
+		if (pass && family != 2)
+			break;
+		for (i = t->lbuckets[listen_hash(netns, fam, port)]; i != SF_NONE; i = at(t, i)->lnext) {
+			struct sf_flow *f = at(t, i);
+
+			if (f->netns != netns || f->family != fam || f->sport != port || f->closed)
+				continue;
+			if (all_zero(f->saddr) || (fam == family && !memcmp(f->saddr, laddr, 16)) ||
+			    (fam == 10 && family == 2 && !memcmp(f->saddr + 12, laddr, 4) && f->saddr[10] == 0xff))
+				return f;
+		}
 	}
 	return NULL;
+}
+
+static void link_listener(struct flow_table *t, struct sf_flow *f)
+{
+	__u32 b = listen_hash(f->netns, f->family, f->sport);
+
+	f->lnext = t->lbuckets[b];
+	t->lbuckets[b] = idx_of(t, f);
+	f->in_lindex = 1;
 }
 
 static void unlink_listener(struct flow_table *t, struct sf_flow *f)
@@ -367,6 +391,7 @@ static void unlink_listener(struct flow_table *t, struct sf_flow *f)
 		p = &at(t, *p)->lnext;
 	}
 	f->lnext = SF_NONE;
+	f->in_lindex = 0;
 }
 
 static void remember_emitted(struct flow_table *t, const struct sf_flow *f)
@@ -523,9 +548,36 @@ static void check_deadlines(struct flow_table *t, __u64 now)
 struct sf_tuple {
 	__u32 netns;
 	__u8 family;
-	const __u8 *laddr, *raddr;
+	__u8 laddr[16], raddr[16];
 	__u16 lport, rport;
 };
+
+static bool v4_mapped(const __u8 *a)
+{
+	static const __u8 prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	return !memcmp(a, prefix, 12);
+}
+
+/* A dual-stack (AF_INET6) socket talks IPv4 with v4-mapped addresses,
+ * while its segments are plain IPv4: compare them as IPv4. */
+static void tuple_set(struct sf_tuple *k, __u32 netns, __u8 family, const __u8 *laddr, const __u8 *raddr,
+		      __u16 lport, __u16 rport)
+{
+	memset(k, 0, sizeof(*k));
+	k->netns = netns;
+	k->lport = lport;
+	k->rport = rport;
+	if (family == 10 && v4_mapped(laddr) && v4_mapped(raddr)) {
+		k->family = 2;
+		memcpy(k->laddr, laddr + 12, 4);
+		memcpy(k->raddr, raddr + 12, 4);
+	} else {
+		k->family = family;
+		memcpy(k->laddr, laddr, 16);
+		memcpy(k->raddr, raddr, 16);
+	}
+}
 
 static __u64 tuple_hash(const struct sf_tuple *k)
 {
@@ -545,18 +597,31 @@ static __u64 tuple_hash(const struct sf_tuple *k)
 
 static void flow_tuple(const struct sf_flow *f, struct sf_tuple *k)
 {
-	k->netns = f->netns;
-	k->family = f->family;
-	k->laddr = f->saddr;
-	k->raddr = f->daddr;
-	k->lport = f->sport;
-	k->rport = f->dport;
+	tuple_set(k, f->netns, f->family, f->saddr, f->daddr, f->sport, f->dport);
 }
 
 static bool tuple_eq(const struct sf_flow *f, const struct sf_tuple *k)
 {
-	return f->netns == k->netns && f->family == k->family && f->sport == k->lport &&
-	       f->dport == k->rport && !memcmp(f->saddr, k->laddr, 16) && !memcmp(f->daddr, k->raddr, 16);
+	struct sf_tuple fk;
+
+	flow_tuple(f, &fk);
+	return !memcmp(&fk, k, sizeof(fk));
+}
+
+/* time-wait keys are tuples too, normalised the same way */
+static void tw_key_set(struct tw_key *k, __u32 netns, __u8 family, const __u8 *laddr, const __u8 *raddr,
+		       __u16 lport, __u16 rport)
+{
+	struct sf_tuple t;
+
+	tuple_set(&t, netns, family, laddr, raddr, lport, rport);
+	memset(k, 0, sizeof(*k));
+	k->netns = t.netns;
+	k->family = t.family;
+	memcpy(k->laddr, t.laddr, 16);
+	memcpy(k->raddr, t.raddr, 16);
+	k->lport = t.lport;
+	k->rport = t.rport;
 }
 
 static void tindex_unlink(struct flow_table *t, struct sf_flow *f)
@@ -786,6 +851,7 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 	if (f->placeholder) {
 		/* segments whose flow never showed up */
 		t->st.segments_unmatched += f->events;
+		t->placeholders--;
 		list_unlink(t, &t->closing, f, LRU);
 		t->st.closing--;
 		release(t, f);
@@ -796,7 +862,8 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 	if (f->role == SF_ROLE_LISTENER) {
 		rec.type = SF_REC_LISTEN_STOP;
 		t->st.listen_records++;
-		unlink_listener(t, f);
+		if (f->in_lindex)
+			unlink_listener(t, f);
 	} else {
 		rec.type = SF_REC_FLOW;
 		t->st.flows_emitted++;
@@ -820,7 +887,7 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 static void release(struct flow_table *t, struct sf_flow *f)
 {
 	if (f->half_open_counted) {
-		struct sf_flow *l = find_listener(t, f->netns, f->family, f->sport);
+		struct sf_flow *l = find_listener(t, f->netns, f->family, f->saddr, f->sport);
 
 		if (l && l->half_open)
 			l->half_open--;
@@ -848,12 +915,19 @@ static struct sf_flow *alloc_flow(struct flow_table *t)
 	} else {
 		/* Full: the least recently active open flow goes out now,
 		 * marked evicted, so it is reported rather than lost. */
-		if (t->lru.tail != SF_NONE) {
-			f = at(t, t->lru.tail);
+		if (t->closing.head != SF_NONE) {
+			/* finished already: report it a little early */
+			f = at(t, t->closing.head);
+		} else {
+			/* the least recently active open flow, but not a
+			 * listener while others remain: its children need it */
+			__u32 i = t->lru.tail;
+
+			for (int n = 0; n < 16 && i != SF_NONE && at(t, i)->role == SF_ROLE_LISTENER; n++)
+				i = at(t, i)->lru.prev;
+			f = at(t, i != SF_NONE ? i : t->lru.tail);
 			f->partial |= SF_PART_EVICTED;
 			t->st.evicted++;
-		} else {
-			f = at(t, t->closing.head);
 		}
 		emit_and_release(t, f);
 		i = t->free_head;
@@ -925,6 +999,7 @@ static void adopt(struct flow_table *t, struct sf_flow *f, __u64 now)
 		f->events += o->events;
 		list_unlink(t, &t->closing, o, LRU);
 		t->st.closing--;
+		t->placeholders--;
 		release(t, o);
 	}
 	o = lookup(t, h, REQ_GEN);
@@ -938,10 +1013,17 @@ static void adopt(struct flow_table *t, struct sf_flow *f, __u64 now)
 static void learn_tuple(struct flow_table *t, struct sf_flow *f, const struct synfin_event *e)
 {
 	bool first = !f->sport;
+	bool listener = f->in_lindex;
 
+	/* both indexes hash the port: out before it changes, back in after
+	 * (listen() without bind() enters LISTEN before its port is set) */
 	tindex_unlink(t, f);
+	if (listener)
+		unlink_listener(t, f);
 	take_tuple(f, e);
 	tindex_link(t, f);
+	if (listener)
+		link_listener(t, f);
 	if (first)
 		adopt(t, f, e->ts_ns);
 	if (first && t->tw && f->gen != SNAP_GEN && f->role != SF_ROLE_LISTENER) {
@@ -1039,7 +1121,7 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 		}
 		f = new_flow(t, e);
 		if (e->oldstate == SF_TCP_LISTEN && new == SF_TCP_SYN_RECV) {
-			struct sf_flow *l = find_listener(t, e->netns, e->family, e->sport);
+			struct sf_flow *l = find_listener(t, e->netns, e->family, e->saddr, e->sport);
 
 			if (l)
 				l->children++;
@@ -1075,10 +1157,14 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 		learn_tuple(t, f, e);
 	if (e->owner_src != SF_OWNER_NONE && e->ts_ns >= f->last_ts) {
 		take_owner(f, e);
-		if (f->pile_tgid && f->pile_tgid != f->tgid) {
-			/* the CLOSE_WAIT belongs to another process now */
-			state_leave(t, f, f->state, e->ts_ns);
-			state_enter(t, f, e->ts_ns);
+		if (f->pile_tgid && f->pile_tgid != f->tgid && t->cfg.pileups) {
+			/* the CLOSE_WAIT belongs to another process now: only
+			 * the pile-up count moves */
+			struct pileup_key k = { .netns = f->netns, .tgid = f->pile_tgid };
+
+			pileup__add(t->cfg.pileups, PILEUP_CLOSE_WAIT_PROCESS, &k, -1, NULL, e->ts_ns);
+			k.tgid = f->pile_tgid = f->tgid;
+			pileup__add(t->cfg.pileups, PILEUP_CLOSE_WAIT_PROCESS, &k, 1, f->comm, e->ts_ns);
 		}
 	}
 	if (e->ts_ns < f->first_ts)
@@ -1097,11 +1183,9 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 	}
 
 	if (new == SF_TCP_LISTEN && f->role == SF_ROLE_LISTENER) {
-		__u32 b = listen_hash(f->netns, f->family, f->sport);
 		struct sf_record rec = { .type = SF_REC_LISTEN_START, .flow = f };
 
-		f->lnext = t->lbuckets[b];
-		t->lbuckets[b] = idx_of(t, f);
+		link_listener(t, f);
 		t->st.listen_records++;
 		t->sink(t->sink_ctx, &rec);
 	}
@@ -1124,10 +1208,12 @@ static void ingest_control(struct flow_table *t, const struct synfin_event *e)
 		/* The request socket is no socket flow: count it on the
 		 * listener that owns it, and on the half-open flow of its
 		 * tuple when segments started one (its child inherits it). */
-		struct sf_tuple k = { e->netns, e->family, e->saddr, e->daddr, e->sport, e->dport };
-		struct sf_flow *r = lookup(t, tuple_hash(&k), REQ_GEN);
+		struct sf_tuple k;
+		struct sf_flow *r;
 
-		f = find_listener(t, e->netns, e->family, e->sport);
+		tuple_set(&k, e->netns, e->family, e->saddr, e->daddr, e->sport, e->dport);
+		r = lookup(t, tuple_hash(&k), REQ_GEN);
+		f = find_listener(t, e->netns, e->family, e->saddr, e->sport);
 		if (r)
 			r->synack_retrans++;
 		if (!f) {
@@ -1185,6 +1271,7 @@ static struct sf_flow *new_placeholder(struct flow_table *t, const struct synfin
 	f->netns = e->netns;
 	f->first_ts = f->last_ts = e->ts_ns;
 	f->placeholder = 1;
+	t->placeholders++;
 	f->closed = 1;
 	f->emit_at = e->ts_ns + t->cfg.segment_hold_ns;
 	hash_link(t, f);
@@ -1218,24 +1305,20 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		.flags = e->seg.tcp_flags,
 		.out = out,
 	};
-	/* sent: this end is the source; received: the destination */
-	struct sf_tuple k = {
-		.netns = e->netns,
-		.family = e->family,
-		.laddr = r.out ? e->saddr : e->daddr,
-		.raddr = r.out ? e->daddr : e->saddr,
-		.lport = r.out ? e->sport : e->dport,
-		.rport = r.out ? e->dport : e->sport,
-	};
-	__u64 h = tuple_hash(&k);
-	struct sf_flow *f = tindex_lookup(t, &k), *l;
+	struct sf_tuple k;
+	__u64 h;
+	struct sf_flow *f, *l;
 	struct sf_segs *g;
 
+	/* sent: this end is the source; received: the destination */
+	tuple_set(&k, e->netns, e->family, out ? e->saddr : e->daddr, out ? e->daddr : e->saddr,
+		  out ? e->sport : e->dport, out ? e->dport : e->sport);
+	h = tuple_hash(&k);
+	f = tindex_lookup(t, &k);
 	if (!f && t->tw) {
-		struct tw_key tk = { .netns = k.netns, .family = k.family, .lport = k.lport, .rport = k.rport };
+		struct tw_key tk;
 
-		memcpy(tk.laddr, k.laddr, 16);
-		memcpy(tk.raddr, k.raddr, 16);
+		tw_key_set(&tk, k.netns, k.family, k.laddr, k.raddr, k.lport, k.rport);
 		if (tw_table__segment(t->tw, &tk, r.flags, r.out, r.ts))
 			return; /* the time-wait socket's */
 	}
@@ -1244,7 +1327,7 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 	if (!f)
 		f = lookup(t, h, SEG_GEN);
 	if (!f && !r.out && (r.flags & 0x12) == 0x02 &&
-	    (l = find_listener(t, k.netns, k.family, k.lport))) {
+	    (l = find_listener(t, k.netns, k.family, k.laddr, k.lport))) {
 		/* A SYN reaching a listener: the half-open phase starts now,
 		 * long before the kernel creates the child socket. A flood
 		 * is tracked up to a cap per listener, and counted. */
@@ -1274,11 +1357,21 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		set_current_state(t, f, SF_TCP_SYN_RECV, e->ts_ns);
 		t->st.half_open++;
 		t->st.snapshot_unjoined++; /* a request: reconciliation tracks it */
-		l->half_open++;
-		f->half_open_counted = 1;
+		/* new_flow may have evicted and reused the listener's slot */
+		l = find_listener(t, k.netns, k.family, k.laddr, k.lport);
+		if (l) {
+			l->half_open++;
+			f->half_open_counted = 1;
+		}
 	}
-	if (!f)
+	if (!f) {
+		/* bounded: forwarded traffic or scans must not crowd out flows */
+		if (t->placeholders >= t->cfg.max_flows / 4) {
+			t->st.segments_unmatched++;
+			return;
+		}
 		f = new_placeholder(t, e, h);
+	}
 	g = segs_get(t, f);
 	if (!g)
 		return;
@@ -1344,8 +1437,9 @@ void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st)
 
 static __u64 tuple_key(const struct sf_snapshot_sock *s)
 {
-	struct sf_tuple k = { s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport };
+	struct sf_tuple k;
 
+	tuple_set(&k, s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport);
 	return tuple_hash(&k);
 }
 
@@ -1355,6 +1449,14 @@ static __u64 tuple_key(const struct sf_snapshot_sock *s)
  * record says so. */
 static void drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u64 now)
 {
+	if (f->closed) {
+		/* already reported gone and waiting in the closing list, when
+		 * its child shows up after all: the child carries on */
+		list_unlink(t, &t->closing, f, LRU);
+		t->st.closing--;
+		release(t, f);
+		return;
+	}
 	if (!next) {
 		f->seen |= 1u << SF_TCP_CLOSE;
 		f->state_ts[SF_TCP_CLOSE] = now;
@@ -1380,12 +1482,11 @@ void flow_table__round_begin(struct flow_table *t)
 
 void flow_table__time_wait_seen(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now)
 {
-	struct tw_key k = { .netns = s->netns, .family = s->family, .lport = s->sport, .rport = s->dport };
+	struct tw_key k;
 
 	if (!t->tw)
 		return;
-	memcpy(k.laddr, s->saddr, 16);
-	memcpy(k.raddr, s->daddr, 16);
+	tw_key_set(&k, s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport);
 	tw_table__seen(t->tw, &k, now);
 }
 
@@ -1454,22 +1555,22 @@ int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s,
 	if (s->state == SF_TCP_SYN_RECV)
 		f->role = SF_ROLE_SERVER; /* a listener's half-open request */
 	if (s->state == SF_TCP_LISTEN) {
-		__u32 b = listen_hash(f->netns, f->family, f->sport);
 		struct sf_record rec = { .type = SF_REC_LISTEN_START, .flow = f, .at = now };
 
 		f->role = SF_ROLE_LISTENER;
-		f->lnext = t->lbuckets[b];
-		t->lbuckets[b] = idx_of(t, f);
+		link_listener(t, f);
 		t->st.listen_records++;
 		t->sink(t->sink_ctx, &rec);
 	}
 	return 0;
 }
 
-void flow_table__round_end(struct flow_table *t, __u64 now)
+void flow_table__round_end(struct flow_table *t, __u64 now, bool complete)
 {
 	__u32 i = t->lru.head;
 
+	if (!complete)
+		return;
 	if (t->tw)
 		tw_table__round_end(t->tw, now);
 	/* only snapshot flows can vanish unseen: skip the walk without them */

@@ -134,6 +134,7 @@ struct sf_flow {
 	__u8 in_tindex;
 	__u8 placeholder;	/* only holds segments awaiting their flow */
 	__u8 half_open_counted;	/* a request counted on its listener */
+	__u8 in_lindex;		/* linked in the listener index */
 	__u32 half_open;	/* listener: requests tracked now */
 };
 
@@ -257,7 +258,8 @@ void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st);
  * created), -EINVAL (not a flow: time-wait, or no cookie). */
 void flow_table__round_begin(struct flow_table *t);
 int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now, bool create);
-void flow_table__round_end(struct flow_table *t, __u64 now);
+/* complete: every watched namespace was listed (else nothing vanishes) */
+void flow_table__round_end(struct flow_table *t, __u64 now, bool complete);
 /* A time-wait socket in the kernel's list (state TIME_WAIT, or a
  * FIN_WAIT_2 hand-over socket), within a round. */
 void flow_table__time_wait_seen(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now);

@@ -388,7 +388,8 @@ static int parse_config(const char *path, struct argp_state *state)
 			argp_error(state, "%s:%u: option '%s' %s", path, n, name,
 				   op->arg ? "needs a value" : "takes no value");
 		}
-		parse_opt(op->key, op->arg ? val : NULL, state);
+		/* options keep pointers to their values: not into line[] */
+		parse_opt(op->key, op->arg ? strdup(val) : NULL, state);
 	}
 	fclose(f);
 	return 0;
@@ -531,6 +532,7 @@ static void reconcile(struct daemon *d, bool first, uint64_t now)
 	struct sockvec sv = {}, tw = {};
 	struct netns_ent *ns = NULL;
 	int n = watched_netns(&d->o, &ns);
+	bool complete = true;
 
 	if (n < 0) {
 		d->cnt.snapshot_errors++;
@@ -538,8 +540,10 @@ static void reconcile(struct daemon *d, bool first, uint64_t now)
 	}
 	for (int i = 0; i < n; i++) {
 		sv.netns = ns[i].inum;
-		if (netns__run_in(ns[i].path, dump_here, &sv))
+		if (netns__run_in(ns[i].path, dump_here, &sv)) {
 			d->cnt.snapshot_errors++;
+			complete = false;
+		}
 	}
 	free(ns);
 	d->cnt.snapshot_sockets += sv.n;
@@ -559,8 +563,10 @@ static void reconcile(struct daemon *d, bool first, uint64_t now)
 		else if (!tw_sock)
 			flow_table__snapshot(d->table, &sv.v[i], now, first || sv.v[i].state == SF_TCP_SYN_RECV);
 	}
-	flow_table__round_end(d->table, now);
-	count_time_wait(d, tw.v, tw.n, now);
+	/* a namespace that could not be read says nothing about what is gone */
+	flow_table__round_end(d->table, now, complete);
+	if (complete)
+		count_time_wait(d, tw.v, tw.n, now);
 	free(sv.v);
 	free(tw.v);
 }
@@ -716,7 +722,8 @@ static int run_live(struct daemon *d)
 	next_stats = interval_ns ? now + interval_ns : UINT64_MAX;
 	next_reconcile = reconcile_ns ? now + reconcile_ns : UINT64_MAX;
 	while (!stop_requested) {
-		err = capture__poll(d->cap, 100);
+		/* no wait while a full budget came back: events are waiting */
+		err = capture__poll(d->cap, err == 65536 ? 0 : 100);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "synfin: ring buffer: %s\n", strerror(-err));
 			break;
@@ -784,6 +791,8 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);	/* the terminal went away: stop cleanly */
+	sigaction(SIGQUIT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	d.clk.mono_to_real_ns = mono_to_real();

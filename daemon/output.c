@@ -29,10 +29,13 @@ static void jsonl_write_out(struct jsonl_output *o)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			/* count the lines we could not write */
+			/* count the lines we could not write; end a line cut
+			 * in the middle, so the next one is not glued to it */
 			for (size_t i = off; i < o->j.len; i++)
 				if (o->j.buf[i] == '\n')
 					o->base.write_errors++;
+			if (off && o->j.buf[off - 1] != '\n' && write(o->fd, "\n", 1) < 0)
+				o->base.write_errors++;
 			break;
 		}
 		off += (size_t)n;
@@ -42,6 +45,15 @@ static void jsonl_write_out(struct jsonl_output *o)
 
 static void jsonl_line_done(struct jsonl_output *o)
 {
+	if (o->j.oom) {
+		/* memory ran out mid-record: drop the half-built line */
+		char *nl = o->j.len ? memrchr(o->j.buf, '\n', o->j.len - 1) : NULL;
+
+		o->j.len = nl ? (size_t)(nl - o->j.buf) + 1 : 0;
+		o->j.oom = false;
+		o->base.write_errors++;
+		return;
+	}
 	o->base.lines++;
 	if (o->j.len >= JSONL_BATCH)
 		jsonl_write_out(o);

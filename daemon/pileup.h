@@ -23,6 +23,7 @@ struct pileup_key {
 	__u32 tgid;		/* CLOSE_WAIT_PROCESS */
 	__u8 family;		/* TIME_WAIT_REMOTE: the endpoint */
 	__u8 addr[16];
+	__u8 pad;		/* explicit: keys are hashed and compared whole */
 	__u16 port;
 };
 

@@ -508,9 +508,10 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 		process(j, f);
 		break;
 	case SF_REC_LISTEN_STOP:
-		common_head(j, "listen", f, f->state_ts[SF_TCP_CLOSE], clk);
-		json__str(j, "event", "stop");
-		if (f->seen & (1u << SF_TCP_LISTEN))
+		/* not closed: the table evicted it; it may still be listening */
+		common_head(j, "listen", f, f->closed ? f->state_ts[SF_TCP_CLOSE] : f->last_ts, clk);
+		json__str(j, "event", f->closed ? "stop" : "evicted");
+		if (f->closed && (f->seen & (1u << SF_TCP_LISTEN)))
 			us(j, "duration_us", f->state_ts[SF_TCP_CLOSE] - f->state_ts[SF_TCP_LISTEN]);
 		json__u64(j, "connections", f->children);
 		json__u64(j, "synack_retransmits", f->synack_retrans);

@@ -393,8 +393,11 @@ static int remove_stale(struct tc *t, const struct tc_ns *ns, int ifindex)
 					    .priority = fl->f[i].prio);
 			char name[BPF_OBJ_NAME_LEN];
 
-			if (!fl->f[i].prog_id || prog_name(fl->f[i].prog_id, name, sizeof(name)) ||
-			    strncmp(name, PROG_PREFIX, strlen(PROG_PREFIX)))
+			/* only our own slot, holding one of our two programs:
+			 * another tool's filter is never touched */
+			if (fl->f[i].prio != SF_TC_PRIO || fl->f[i].handle != SF_TC_HANDLE || !fl->f[i].prog_id ||
+			    prog_name(fl->f[i].prog_id, name, sizeof(name)) ||
+			    (strcmp(name, "sf_seg_ingress") && strcmp(name, "sf_seg_egress")))
 				continue;
 			if (prog_held(fl->f[i].prog_id)) {
 				err = -EBUSY; /* a live synfin observes this interface */

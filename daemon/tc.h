@@ -8,9 +8,10 @@
  * on clsact ingress and egress (priority 1: the first filter to run, so
  * that a later filter's verdict never hides a segment from us; our program
  * always returns TC_ACT_UNSPEC, so the filters after it run as before).
- * Filters left by a killed synfin are found at start-up by their program's
- * name (prefix "sf_", at any priority) and removed, unless a live process
- * still holds that program (another synfin: -EBUSY). The clsact qdisc is
+ * Filters left by a killed synfin are found at start-up in synfin's slot
+ * (priority SF_TC_PRIO, handle SF_TC_HANDLE) with one of its program names,
+ * and removed, unless a live process still holds that program (another
+ * synfin: -EBUSY). The clsact qdisc is
  * destroyed at close only when we created it and no filter is left on it.
  *
  * Namespaces are entered with setns() on the calling thread and left at

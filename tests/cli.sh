@@ -66,3 +66,11 @@ struct.pack_into("<I", d, 16, 2)
 open(sys.argv[2], "wb").write(d)
 PY
 expect cli-replay-other-version 1 'event version 2' "$SYNFIN" --replay "$TMP/v2.rec"
+
+# a config file: its values outlive the line they were read from
+printf '# test\noutput %s\nstats-interval 5\nstuck close_wait=3\n' "$TMP/cfg.jsonl" >"$TMP/synfin.conf"
+(cd "$TMP" && "$SYNFIN" --config "$TMP/synfin.conf" --replay "$TOP/tests/replay/lifecycle.rec" >"$TMP/cfg.stdout" 2>&1)
+check cli-config-output-file test -s "$TMP/cfg.jsonl"
+check cli-config-nothing-on-stdout test ! -s "$TMP/cfg.stdout"
+printf 'bogus-option 1\n' >"$TMP/bad.conf"
+expect cli-config-unknown-option 2 'unknown option' "$SYNFIN" --config "$TMP/bad.conf"

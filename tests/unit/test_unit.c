@@ -936,7 +936,7 @@ static void test_reconcile_vanish(void)
 	flow_table__round_begin(t);
 	EXPECT(flow_table__snapshot(t, &est, 1, true) == 0);
 	EXPECT(flow_table__snapshot(t, &req, 1, true) == 0);
-	flow_table__round_end(t, 1);
+	flow_table__round_end(t, 1, true);
 	flow_table__round_begin(t);
 	EXPECT(flow_table__snapshot(t, &est, 2, false) == 1);
 	EXPECT(flow_table__snapshot(t, &req, 2, false) == 1);
@@ -945,11 +945,11 @@ static void test_reconcile_vanish(void)
 	req.dport = 4;
 	EXPECT(flow_table__snapshot(t, &req, 2, false) == -ENOENT);
 	req.dport = 3;
-	flow_table__round_end(t, 2);
+	flow_table__round_end(t, 2, true);
 	flow_table__stats(t, &st);
 	EXPECT(st.open == 2 && st.reconcile_vanished == 0);
 	flow_table__round_begin(t);
-	flow_table__round_end(t, 3);
+	flow_table__round_end(t, 3, true);
 	flow_table__flush(t);
 	flow_table__stats(t, &st);
 	EXPECT(st.reconcile_vanished == 2 && st.open == 0 && st.closing == 0);
@@ -971,14 +971,14 @@ static void test_reconcile_vanish(void)
 	t = table_cfg(&cfg);
 	flow_table__round_begin(t);
 	EXPECT(flow_table__snapshot(t, &req, 10, true) == 0);
-	flow_table__round_end(t, 10);
+	flow_table__round_end(t, 10, true);
 	flow_table__advance(t, 20);
 	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK && recs[0].state == SF_TCP_SYN_RECV);
 	flow_table__round_begin(t);
 	req.state = SF_TCP_ESTABLISHED;
 	req.cookie = 99;
 	EXPECT(flow_table__snapshot(t, &req, 30, false) == -ENOENT);
-	flow_table__round_end(t, 30);
+	flow_table__round_end(t, 30, true);
 	EXPECT(nrec == 2 && recs[1].type == SF_REC_RESOLVED && recs[1].next_state == SF_TCP_ESTABLISHED);
 	flow_table__stats(t, &st);
 	EXPECT(st.open == 0 && st.snapshot_unjoined == 0);
@@ -1286,6 +1286,116 @@ static void test_half_open_cap(void)
 	flow_table__free(t);
 }
 
+
+/* A half-open request reported gone, whose child then shows up before
+ * the record is out: no double release, counters back to zero. */
+static void test_request_gone_then_adopted(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table_stats st;
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u16 cp = 40500;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
+	feed(t, seg(10, cp, true, false, F_SYN, 1000, 0));
+	flow_table__round_begin(t);
+	flow_table__round_end(t, 20, true); /* not listed: gone, queued */
+	e = ev(0x92, 30, 30, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
+	e.sport = 80;
+	e.dport = cp;
+	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+	feed(t, e);
+	e.oldstate = SF_TCP_SYN_RECV;
+	e.newstate = SF_TCP_CLOSE;
+	e.ts_ns = 40;
+	e.flags = 0;
+	feed(t, e);
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(st.closing == 0 && st.open == 1); /* the listener */
+	EXPECT(st.by_state[SF_TCP_SYN_RECV] == 0 && st.snapshot_unjoined == 0);
+	EXPECT(nrec == 1 && recs[0].flow.sk == 0x92);
+	flow_table__free(t);
+}
+
+/* listen() without bind(): LISTEN comes with port 0, the port later; the
+ * listener index follows, and many of them churn without a loop. */
+static void test_listener_port_learnt_late(void)
+{
+	struct flow_table_config cfg = { .max_flows = 32, .close_grace_ns = GRACE };
+	struct flow_table_stats st;
+	struct flow_table *t = table_cfg(&cfg);
+
+	for (__u64 i = 0; i < 200; i++) {
+		struct synfin_event l = ev(0x700 + i % 7, 10 * i + 1, 10 * i + 1, SF_TCP_CLOSE, SF_TCP_LISTEN);
+
+		l.sport = 0;
+		feed(t, l);
+		l.oldstate = SF_TCP_LISTEN;
+		l.newstate = SF_TCP_CLOSE;
+		l.ts_ns = 10 * i + 5;
+		l.sport = 9000 + i % 3;
+		l.flags = 0;
+		feed(t, l);
+		flow_table__advance(t, 10 * i + 5 + GRACE);
+		/* a SYN to those ports must find no stale listener */
+		feed(t, seg(10 * i + 6, 1000 + i, true, false, F_SYN, 1, 0));
+	}
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(st.listen_records == 400 && st.half_open == 0);
+	flow_table__free(t);
+}
+
+/* A full table reports a finished flow early rather than evict a live one. */
+static void test_eviction_prefers_closed(void)
+{
+	struct flow_table_stats st;
+	struct flow_table *t = table(4);
+
+	for (__u64 i = 0; i < 2; i++) {
+		feed(t, ev(0x800 + i, i + 1, i + 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+		feed(t, ev(0x800 + i, i + 1, i + 2, SF_TCP_SYN_SENT, SF_TCP_CLOSE));
+	}
+	for (__u64 i = 2; i < 5; i++)
+		feed(t, ev(0x800 + i, i + 1, i + 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	flow_table__stats(t, &st);
+	EXPECT(st.evicted == 0 && nrec == 1 && recs[0].flow.sk == 0x800 && st.open == 3);
+	flow_table__free(t);
+}
+
+/* A dual-stack socket's IPv4 connection: v4-mapped on the socket, plain
+ * IPv4 on the wire; its segments still join it. */
+static void test_segments_v4_mapped(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u64 sk = 0x93;
+	const __u16 lp = 40000 + (sk & 0xff);
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	e = ev(sk, 5, 5, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	e.family = 10;
+	memcpy(e.saddr, (__u8[16]){ [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 }, 16);
+	memcpy(e.daddr, (__u8[16]){ [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 2 }, 16);
+	feed(t, e);
+	feed(t, seg(6, lp, true, true, F_SYN, 77, 0));
+	e.oldstate = SF_TCP_SYN_SENT;
+	e.newstate = SF_TCP_CLOSE;
+	e.ts_ns = 9;
+	e.flags = 0;
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 1 && slot_is(&segs_seen[0], SF_SEG_SYN, true, 77, 0));
+	flow_table__free(t);
+}
+
 static const char *escaped(const char *in, size_t n)
 {
 	static struct json j;
@@ -1422,6 +1532,10 @@ int main(void)
 	RUN(test_time_wait_bounded);
 	RUN(test_time_wait_from_flow);
 	RUN(test_half_open_cap);
+	RUN(test_request_gone_then_adopted);
+	RUN(test_listener_port_learnt_late);
+	RUN(test_eviction_prefers_closed);
+	RUN(test_segments_v4_mapped);
 	RUN(test_json_escaping);
 	RUN(test_json_record);
 	RUN(test_record_file);
