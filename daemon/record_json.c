@@ -537,11 +537,19 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 	json__newline(j);
 }
 
+/* non-zero counts per state, keyed by state name */
+static void by_state(struct json *j, const __u32 n[SF_TCP_NSTATES])
+{
+	json__obj_open(j, "by_state");
+	for (unsigned int i = 1; i < SF_TCP_NSTATES; i++)
+		if (n[i])
+			json__u64(j, sf_state_name(i), n[i]);
+	json__obj_close(j);
+}
+
 void record_json__stats(struct json *j, const struct flow_table_stats *st, const struct sf_counters *c,
 			const struct sf_clock *clk, uint64_t now_mono_ns)
 {
-	unsigned int i;
-
 	record_head(j, "stats", now_mono_ns, clk);
 	json__dbl(j, "uptime_s", c->uptime_s);
 	json__dbl(j, "interval_s", c->interval_s);
@@ -570,22 +578,14 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 	json__u64(j, "listen_records", st->listen_records);
 	json__u64(j, "half_open", st->half_open);
 	json__u64(j, "half_open_untracked", st->half_open_dropped);
-	json__obj_open(j, "by_state");
-	for (i = 1; i < SF_TCP_NSTATES; i++)
-		if (st->by_state[i])
-			json__u64(j, sf_state_name(i), st->by_state[i]);
-	json__obj_close(j);
+	by_state(j, st->by_state);
 	json__obj_close(j);
 	json__obj_open(j, "stuck");
 	json__u64(j, "now", st->stuck_total - st->resolved_total);
 	json__u64(j, "total", st->stuck_total);
 	json__u64(j, "suppressed", st->stuck_suppressed);
 	json__u64(j, "resolved", st->resolved_total);
-	json__obj_open(j, "by_state");
-	for (i = 1; i < SF_TCP_NSTATES; i++)
-		if (st->stuck_by_state[i])
-			json__u64(j, sf_state_name(i), st->stuck_by_state[i]);
-	json__obj_close(j);
+	by_state(j, st->stuck_by_state);
 	json__obj_close(j);
 	json__obj_open(j, "time_wait");
 	json__u64(j, "tracked_now", c->tw.now);

@@ -87,17 +87,24 @@ ns_inode() { stat -L -c %i "/var/run/netns/$1"; }
 # start_synfin OUT NS [args...]: synfin in the background, scoped to NS,
 # JSON Lines into OUT; waits until it is capturing. Sets SYNFIN_PID.
 start_synfin() {
-	local out=$1 ns=$2 i
+	local out=$1 ns=$2
 	shift 2
 	"$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out" "$@" 2>"$out.err" &
 	SYNFIN_PID=$!
 	cleanup_add "stop_pid $SYNFIN_PID INT 5"
+	wait_ready "$SYNFIN_PID" capturing "$out.err" "$out.err"
+}
+
+# wait_ready PID PATTERN FILE ERRFILE: until FILE has a line matching
+# PATTERN (5 s at most), or PID is gone; on failure ERRFILE goes to stderr.
+wait_ready() {
+	local pid=$1 pattern=$2 file=$3 err=$4 i
 	for i in $(seq 100); do
-		grep -q capturing "$out.err" 2>/dev/null && return 0
-		kill -0 "$SYNFIN_PID" 2>/dev/null || break
+		grep -q "$pattern" "$file" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	cat "$out.err" >&2
+	cat "$err" >&2
 	return 1
 }
 

@@ -27,17 +27,11 @@ need_tools segments tcpdump tshark
 # start_segdump OUT NS: segdump in the background (it enters NS itself),
 # waits for its "ready" line. Sets SEG_PID.
 start_segdump() {
-	local out=$1 ns=$2 i
+	local out=$1 ns=$2
 	"$SEGDUMP" "/var/run/netns/$ns" >"$out" 2>"$out.err" &
 	SEG_PID=$!
 	cleanup_add "stop_pid $SEG_PID INT 5"
-	for i in $(seq 100); do
-		grep -q '^ready' "$out" 2>/dev/null && return 0
-		kill -0 "$SEG_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$out.err" >&2
-	return 1
+	wait_ready "$SEG_PID" '^ready' "$out" "$out.err"
 }
 
 # pending_state NS: "counted=N entries=M": the pending-segment counts
