@@ -28,8 +28,12 @@
 # (50000 connections = 100k sockets; 0 skips the hold test), BENCH_BPF_STATS
 # (1; 0 leaves BPF statistics off), BENCH_OUT (build/bench).
 #
-# Safety: storm only ever targets loopback; every process is started here and
-# ended here by pid (also from the EXIT trap); every step is bounded in time.
+# Safety: everything runs inside a network namespace created here
+# (synfin-bench-PID) and deleted on exit: storm only ever targets that
+# namespace's loopback, synfin attaches its packet hooks only there, so the
+# root namespace's interfaces and qdiscs are never touched. Every process is
+# started here and ended here by pid (also from the EXIT trap); every step is
+# bounded in time.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -87,7 +91,7 @@ die() { log "$*"; exit 1; }
 for f in "$SYNFIN" "$STORM"; do
 	[ -x "$f" ] || die "$f is missing: run make first"
 done
-for t in jq python3 "$BPFTOOL" timeout unshare; do
+for t in jq python3 "$BPFTOOL" timeout unshare ip; do
 	command -v "$t" >/dev/null 2>&1 || die "$t is missing (scripts/install-deps.sh installs it)"
 done
 
@@ -109,6 +113,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # another process.
 declare -A LIVE=()
 SYSCTL_SAVED=""
+NS=""
 STATS_PID=""
 
 track() { LIVE[$1]=1; }
@@ -156,6 +161,7 @@ cleanup() {
 		echo "$SYSCTL_SAVED" >/proc/sys/kernel/bpf_stats_enabled ||
 			log "could not restore kernel.bpf_stats_enabled=$SYSCTL_SAVED"
 	fi
+	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
 	# the capture files are large; the results stay
 	rm -f "$WORK"/*.jsonl "$WORK"/*.out 2>/dev/null
 	exit "$rc"
@@ -164,6 +170,12 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 mkdir -p "$WORK" || die "cannot create $WORK"
+
+# the bench's own network namespace: loopback only
+NS=synfin-bench-$$
+ip netns add "$NS" || { NS=""; die "ip netns add failed"; }
+ip -n "$NS" link set lo up || die "cannot bring up lo in $NS"
+IN_NS=(ip netns exec "$NS")
 rm -f "$WORK"/* "$OUT/runs.jsonl" "$OUT/hold.json" "$OUT/results.json" "$OUT/results.md"
 RUNS=$OUT/runs.jsonl
 : >"$RUNS"
@@ -229,7 +241,7 @@ start_observer() {
 	shift 3
 	case $cfg in
 	synfin)
-		"$SYNFIN" -o "$out" "$@" 2>"$err" &
+		"$SYNFIN" --netns "/var/run/netns/$NS" -o "$out" "$@" 2>"$err" &
 		;;
 	tcpstates | tcplife)
 		# classic tracepoints need tracefs: mount it in a private mount
@@ -287,7 +299,7 @@ run_one() {
 
 	if $ok; then
 		timeout -s INT -k 10 $((DURATION + 60)) \
-			"$STORM" --duration "$DURATION" --json >"$storm_out" 2>"$WORK/storm.err" || storm_rc=$?
+			"${IN_NS[@]}" "$STORM" --duration "$DURATION" --json >"$storm_out" 2>"$WORK/storm.err" || storm_rc=$?
 	fi
 	storm=$(tail -n 1 "$storm_out" 2>/dev/null | jq -ce . 2>/dev/null) || storm=""
 	if $ok && { [ "$storm_rc" != 0 ] || [ -z "$storm" ]; }; then
@@ -383,7 +395,7 @@ hold_test() {
 		idle_rss=$(status_kb "$pid" VmRSS)
 		for ((i = 0; i < n; i++)); do
 			a=127.0.0.$((10 + i))
-			"$STORM" --mode hold --addr "$a" --connections "$each" --hold-s 120 --json \
+			"${IN_NS[@]}" "$STORM" --mode hold --addr "$a" --connections "$each" --hold-s 120 --json \
 				>"$WORK/hold$i.out" 2>"$WORK/hold$i.err" &
 			hp+=($!)
 			track "$!"
