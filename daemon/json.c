@@ -4,7 +4,11 @@
 #include <string.h>
 #include "json.h"
 
-static bool reserve(struct json *j, size_t more)
+const char json__pairs[200] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+			      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+			      "8081828384858687888990919293949596979899";
+
+bool json__grow(struct json *j, size_t more)
 {
 	size_t cap;
 	char *p;
@@ -24,31 +28,6 @@ static bool reserve(struct json *j, size_t more)
 	j->buf = p;
 	j->cap = cap;
 	return true;
-}
-
-static inline void put(struct json *j, const char *s, size_t n)
-{
-	if (j->len + n > j->cap && !reserve(j, n))
-		return;
-	memcpy(j->buf + j->len, s, n);
-	j->len += n;
-}
-
-static inline void putc_(struct json *j, char c)
-{
-	if (j->len + 1 > j->cap && !reserve(j, 1))
-		return;
-	j->buf[j->len++] = c;
-}
-
-/* digits of v, written backwards into the end of buf; returns the start */
-static char *u64_digits(char *end, uint64_t v)
-{
-	do {
-		*--end = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return end;
 }
 
 void json__reset(struct json *j)
@@ -112,133 +91,50 @@ void json__escape(struct json *j, const char *str, size_t n)
 		while (run < n && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
 			run++;
 		if (run > i) {
-			put(j, (const char *)s + i, run - i);
+			json__put(j, (const char *)s + i, run - i);
 			i = run;
 			continue;
 		}
 		switch (c) {
 		case '"':
-			put(j, "\\\"", 2);
+			json__put(j, "\\\"", 2);
 			break;
 		case '\\':
-			put(j, "\\\\", 2);
+			json__put(j, "\\\\", 2);
 			break;
 		case '\n':
-			put(j, "\\n", 2);
+			json__put(j, "\\n", 2);
 			break;
 		case '\r':
-			put(j, "\\r", 2);
+			json__put(j, "\\r", 2);
 			break;
 		case '\t':
-			put(j, "\\t", 2);
+			json__put(j, "\\t", 2);
 			break;
 		default:
 			if (c < 0x20 || c == 0x7f) {
 				snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-				put(j, tmp, 6);
+				json__put(j, tmp, 6);
 			} else if (c < 0x80) {
-				putc_(j, (char)c);
+				json__putc(j, (char)c);
 			} else if ((l = utf8_len(s + i, n - i))) {
-				put(j, (const char *)s + i, l);
+				json__put(j, (const char *)s + i, l);
 				i += l;
 				continue;
 			} else {
-				put(j, "\\ufffd", 6);
+				json__put(j, "\\ufffd", 6);
 			}
 		}
 		i++;
 	}
 }
 
-static void key_(struct json *j, const char *key)
-{
-	if (j->need_comma[j->depth])
-		putc_(j, ',');
-	j->need_comma[j->depth] = true;
-	if (key) {
-		/* keys are this program's own literals: no escaping needed */
-		size_t n = strlen(key);
-
-		putc_(j, '"');
-		put(j, key, n);
-		put(j, "\":", 2);
-	}
-}
-
-static void open_(struct json *j, const char *key, char c)
-{
-	key_(j, key);
-	putc_(j, c);
-	if (j->depth + 1 < JSON_MAX_DEPTH)
-		j->depth++;
-	j->need_comma[j->depth] = false;
-}
-
-void json__obj_open(struct json *j, const char *key)
-{
-	open_(j, key, '{');
-}
-
-void json__arr_open(struct json *j, const char *key)
-{
-	open_(j, key, '[');
-}
-
-void json__obj_close(struct json *j)
-{
-	putc_(j, '}');
-	if (j->depth)
-		j->depth--;
-}
-
-void json__arr_close(struct json *j)
-{
-	putc_(j, ']');
-	if (j->depth)
-		j->depth--;
-}
-
 void json__strn(struct json *j, const char *key, const char *s, size_t n)
 {
-	key_(j, key);
-	putc_(j, '"');
+	json__key(j, key);
+	json__putc(j, '"');
 	json__escape(j, s, n);
-	putc_(j, '"');
-}
-
-void json__str_safe(struct json *j, const char *key, const char *s, size_t n)
-{
-	key_(j, key);
-	putc_(j, '"');
-	put(j, s, n);
-	putc_(j, '"');
-}
-
-void json__str(struct json *j, const char *key, const char *s)
-{
-	if (!s) {
-		json__null(j, key);
-		return;
-	}
-	json__strn(j, key, s, strlen(s));
-}
-
-void json__u64(struct json *j, const char *key, uint64_t v)
-{
-	char tmp[24], *p = u64_digits(tmp + sizeof(tmp), v);
-
-	key_(j, key);
-	put(j, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
-void json__i64(struct json *j, const char *key, int64_t v)
-{
-	char tmp[24], *p = u64_digits(tmp + sizeof(tmp), v < 0 ? -(uint64_t)v : (uint64_t)v);
-
-	if (v < 0)
-		*--p = '-';
-	key_(j, key);
-	put(j, p, (size_t)(tmp + sizeof(tmp) - p));
+	json__putc(j, '"');
 }
 
 void json__dbl(struct json *j, const char *key, double v)
@@ -246,27 +142,7 @@ void json__dbl(struct json *j, const char *key, double v)
 	char tmp[32];
 	int n = snprintf(tmp, sizeof(tmp), "%.3f", v);
 
-	key_(j, key);
-	put(j, tmp, (size_t)n);
+	json__key(j, key);
+	json__put(j, tmp, (size_t)n);
 }
 
-void json__bool(struct json *j, const char *key, bool v)
-{
-	key_(j, key);
-	if (v)
-		put(j, "true", 4);
-	else
-		put(j, "false", 5);
-}
-
-void json__null(struct json *j, const char *key)
-{
-	key_(j, key);
-	put(j, "null", 4);
-}
-
-void json__newline(struct json *j)
-{
-	putc_(j, '\n');
-	j->need_comma[j->depth] = false;
-}

@@ -107,7 +107,7 @@ static void endpoint(struct json *j, const char *key, int family, const uint8_t 
 static void record_head(struct json *j, const char *type, uint64_t at, const struct sf_clock *clk)
 {
 	json__obj_open(j, NULL);
-	json__str(j, "type", type);
+	json__lit(j, "type", type);
 	json__u64(j, "schema", SYNFIN_SCHEMA_VERSION);
 	time_field(j, "time", at, clk);
 }
@@ -122,8 +122,8 @@ static void common_head(struct json *j, const char *type, const struct sf_flow *
 	json__str_safe(j, "id", id, 16);
 	json__u64(j, "netns", f->netns);
 	json__obj_open(j, "network");
-	json__str(j, "transport", "tcp");
-	json__str(j, "type", f->family == 10 ? "ipv6" : "ipv4");
+	json__lit(j, "transport", "tcp");
+	json__lit(j, "type", f->family == 10 ? "ipv6" : "ipv4");
 	json__obj_close(j);
 	endpoint(j, "local", f->family, f->saddr, f->sport);
 	if (strcmp(type, "listen") != 0)
@@ -146,7 +146,7 @@ static void process(struct json *j, const struct sf_flow *f)
 		else
 			json__null(j, "cgroup_id");
 	}
-	json__str(j, "source", sf_owner_src_name(f->owner_src));
+	json__lit(j, "source", sf_owner_src_name(f->owner_src));
 	json__obj_close(j);
 }
 
@@ -212,10 +212,10 @@ static void seg_entry(struct json *j, const struct sf_segs *g, int slot, uint64_
 	json__obj_open(j, NULL);
 	if (slot != SF_SEG_RST)
 		json__u64(j, "n", slot);
-	json__str(j, "segment", slot_names[slot]);
-	json__str(j, "dir", r->out ? "out" : "in");
+	json__lit(j, "segment", slot_names[slot]);
+	json__lit(j, "dir", r->out ? "out" : "in");
 	json__i64(j, "at_us", ((int64_t)r->ts - (int64_t)start) / 1000);
-	json__str(j, "flags", fl);
+	json__lit(j, "flags", fl);
 	json__u64(j, "seq", r->seq);
 	json__u64(j, "ack", r->ack);
 	json__u64(j, "win", r->window);
@@ -278,9 +278,9 @@ static void segments(struct json *j, const struct sf_segs *g, uint64_t start)
 		json__arr_close(j);
 	}
 	if (shape)
-		json__str(j, "close", shape);
+		json__lit(j, "close", shape);
 	if (has(g, SF_SEG_FIN1))
-		json__str(j, "first_fin", g->slot[SF_SEG_FIN1].out ? "local" : "peer");
+		json__lit(j, "first_fin", g->slot[SF_SEG_FIN1].out ? "local" : "peer");
 	json__obj_open(j, "retransmits");
 	json__u64(j, "syn", g->syn_rtx);
 	json__u64(j, "synack", g->synack_rtx);
@@ -308,15 +308,15 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	sf_flow__summarize(f, &s);
 	partial = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED | SF_PART_VANISHED)) || s.gap;
 
-	json__str(j, "role", sf_role_name(f->role));
+	json__lit(j, "role", sf_role_name(f->role));
 	for (i = 0; i < s.path_len; i++) {
 		if (i)
 			strcat(path, ">");
 		strcat(path, sf_state_name(s.path[i]));
 	}
 	json__str_safe(j, "path", path, strlen(path));
-	json__str(j, "close", sf_close_name(s.close));
-	json__str(j, "closer", s.closer);
+	json__lit(j, "close", sf_close_name(s.close));
+	json__lit(j, "closer", s.closer);
 	json__bool(j, "established", s.established);
 	time_field(j, "start", s.start_ts, clk);
 	time_field(j, "end", s.end_ts, clk);
@@ -341,7 +341,7 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	if (s.time_wait_inferred) {
 		json__obj_open(j, "time_wait");
 		json__bool(j, "inferred", true);
-		json__str(j, "from", sf_state_name(s.time_wait_from));
+		json__lit(j, "from", sf_state_name(s.time_wait_from));
 		time_field(j, "entered", f->state_ts[SF_TCP_CLOSE], clk);
 		json__obj_close(j);
 	}
@@ -354,14 +354,14 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	}
 	if (f->rst_sent || f->rst_recv) {
 		json__obj_open(j, "reset");
-		json__str(j, "sent_in", f->rst_sent ? sf_state_name(f->rst_sent) : NULL);
-		json__str(j, "received_in", f->rst_recv ? sf_state_name(f->rst_recv) : NULL);
+		json__lit(j, "sent_in", f->rst_sent ? sf_state_name(f->rst_sent) : NULL);
+		json__lit(j, "received_in", f->rst_recv ? sf_state_name(f->rst_recv) : NULL);
 		json__obj_close(j);
 	}
 	if (f->sk_err) {
 		json__obj_open(j, "error");
 		json__u64(j, "errno", f->sk_err);
-		json__str(j, "name", errno_name(f->sk_err));
+		json__lit(j, "name", errno_name(f->sk_err));
 		json__obj_close(j);
 	}
 	if (g)
@@ -371,15 +371,15 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	if (partial) {
 		json__arr_open(j, "partial_reasons");
 		if (f->partial & SF_PART_MID_FLOW)
-			json__str(j, NULL, "started_mid_flow");
+			json__lit(j, NULL, "started_mid_flow");
 		if (f->partial & SF_PART_MISSED)
-			json__str(j, NULL, "birth_not_seen");
+			json__lit(j, NULL, "birth_not_seen");
 		if (s.gap)
-			json__str(j, NULL, "missed_transition");
+			json__lit(j, NULL, "missed_transition");
 		if (f->partial & SF_PART_EVICTED)
-			json__str(j, NULL, "evicted");
+			json__lit(j, NULL, "evicted");
 		if (f->partial & SF_PART_VANISHED)
-			json__str(j, NULL, "vanished");
+			json__lit(j, NULL, "vanished");
 		json__arr_close(j);
 	}
 	if ((f->partial & SF_PART_OUT_OF_ORDER) || f->duplicates) {
@@ -394,12 +394,12 @@ static void stuck_body(struct json *j, const struct sf_record *rec, const struct
 {
 	const struct sf_flow *f = rec->flow;
 
-	json__str(j, "role", sf_role_name(f->role));
-	json__str(j, "state", sf_state_name(rec->state));
+	json__lit(j, "role", sf_role_name(f->role));
+	json__lit(j, "state", sf_state_name(rec->state));
 	if (rec->type == SF_REC_RESOLVED) {
 		/* 0: it left the kernel's list unseen (a half-open request
 		 * completed or expired) or the flow table evicted it */
-		json__str(j, "next", rec->next_state ? sf_state_name(rec->next_state) : "gone");
+		json__lit(j, "next", rec->next_state ? sf_state_name(rec->next_state) : "gone");
 		us(j, "stuck_us", rec->age_ns);
 	} else {
 		us(j, "age_us", rec->age_ns);
@@ -422,13 +422,13 @@ static void pileup_record(struct json *j, const struct sf_record *rec, const str
 	const struct pileup_event *p = rec->pileup;
 
 	record_head(j, "pileup", p->at, clk);
-	json__str(j, "kind", pileup_names[p->kind]);
-	json__str(j, "event", p->start ? "start" : "end");
+	json__lit(j, "kind", pileup_names[p->kind]);
+	json__lit(j, "event", p->start ? "start" : "end");
 	json__u64(j, "netns", p->key->netns);
 	if (p->kind == PILEUP_TIME_WAIT_REMOTE) {
 		json__obj_open(j, "network");
-		json__str(j, "transport", "tcp");
-		json__str(j, "type", p->key->family == 10 ? "ipv6" : "ipv4");
+		json__lit(j, "transport", "tcp");
+		json__lit(j, "type", p->key->family == 10 ? "ipv6" : "ipv4");
 		json__obj_close(j);
 		endpoint(j, "peer", p->key->family, p->key->addr, p->key->port);
 	} else {
@@ -465,12 +465,12 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 	}
 	json__u64(j, "netns", r->key->netns);
 	json__obj_open(j, "network");
-	json__str(j, "transport", "tcp");
-	json__str(j, "type", r->key->family == 10 ? "ipv6" : "ipv4");
+	json__lit(j, "transport", "tcp");
+	json__lit(j, "type", r->key->family == 10 ? "ipv6" : "ipv4");
 	json__obj_close(j);
 	endpoint(j, "local", r->key->family, r->key->laddr, r->key->lport);
 	endpoint(j, "peer", r->key->family, r->key->raddr, r->key->rport);
-	json__str(j, "exit", tw_exit_names[r->exit]);
+	json__lit(j, "exit", tw_exit_names[r->exit]);
 	/* false: noticed by reading the kernel's list, up to one
 	 * reconciliation interval after it happened */
 	json__bool(j, "exact", r->exact);
@@ -478,7 +478,7 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 	if (r->pre_existing) {
 		json__null(j, "handoff");
 	} else {
-		json__str(j, "from", sf_state_name(r->from));
+		json__lit(j, "from", sf_state_name(r->from));
 		time_field(j, "handoff", r->handoff, clk);
 	}
 	if (r->entered) {
@@ -503,14 +503,14 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 		break;
 	case SF_REC_LISTEN_START:
 		common_head(j, "listen", f, f->pre_existing ? rec->at : f->state_ts[SF_TCP_LISTEN], clk);
-		json__str(j, "event", "start");
+		json__lit(j, "event", "start");
 		json__bool(j, "pre_existing", f->pre_existing);
 		process(j, f);
 		break;
 	case SF_REC_LISTEN_STOP:
 		/* not closed: the table evicted it; it may still be listening */
 		common_head(j, "listen", f, f->closed ? f->state_ts[SF_TCP_CLOSE] : f->last_ts, clk);
-		json__str(j, "event", f->closed ? "stop" : "evicted");
+		json__lit(j, "event", f->closed ? "stop" : "evicted");
 		if (f->closed && (f->seen & (1u << SF_TCP_LISTEN)))
 			us(j, "duration_us", f->state_ts[SF_TCP_CLOSE] - f->state_ts[SF_TCP_LISTEN]);
 		json__u64(j, "connections", f->children);
