@@ -104,7 +104,7 @@ def summarise(meta, runs, hold):
             hwm = [r["peak_rss_kb"] for r in ok if r.get("peak_rss_kb")]
             s["peak_rss_mib"] = max(hwm) / 1024 if hwm else None
             s["bpf"], s["bpf_ns_per_conn"] = bpf_summary(ok)
-        if cfg == "synfin":
+        if cfg.startswith("synfin"):
             s["flows_emitted"] = median([r["flows_emitted"] for r in ok])
             s["flows_per_conn"] = median([r["flows_emitted"] / r["conns"] for r in ok
                                           if r["conns"] and r["flows_emitted"] is not None])
@@ -234,8 +234,8 @@ def markdown(meta, summary, hold, fails, warns, targets):
             b = bpf[name]
             if not b["total_runs"]:
                 continue
-            kind = "state event" if (cfg == "synfin" and name == STATE_PROG) else \
-                "packet" if (cfg == "synfin" and name.startswith("sf_seg")) else ""
+            kind = "state event" if (cfg.startswith("synfin") and name == STATE_PROG) else \
+                "packet" if (cfg.startswith("synfin") and name.startswith("sf_seg")) else ""
             L.append(f"| {cfg} | {name} | {kind} | {fmt(b['ns_per_run'], 0)} | {fmt(b['runs_per_conn'], 2)} |")
         if cfg == "synfin" and not any(n.startswith("sf_seg") for n in bpf):
             L.append(f"| synfin | (packets) | packet | {PACKET_NA} | — |")

@@ -105,6 +105,12 @@ esac
 
 CONFIGS=(baseline synfin)
 [ "$USE_BCC" = 1 ] && CONFIGS+=(tcpstates tcplife)
+# A/B: a second synfin build measured side by side (developers)
+SYNFIN_B=${BENCH_SYNFIN_B:-}
+if [ -n "$SYNFIN_B" ]; then
+	[ -x "$SYNFIN_B" ] || die "BENCH_SYNFIN_B=$SYNFIN_B is not executable"
+	CONFIGS+=(synfin-b)
+fi
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- cleanup
@@ -226,7 +232,7 @@ wait_ready() {
 	for ((i = 0; i < 200; i++)); do
 		alive "$pid" || return 1
 		case $cfg in
-		synfin) grep -q 'synfin: capturing' "$err" 2>/dev/null && return 0 ;;
+		synfin*) grep -q 'synfin: capturing' "$err" 2>/dev/null && return 0 ;;
 		*) "$BPFTOOL" perf show -j 2>/dev/null |
 			jq -e --argjson p "$pid" 'any(.[]; .pid == $p)' >/dev/null 2>&1 && return 0 ;;
 		esac
@@ -240,8 +246,10 @@ start_observer() {
 	local cfg=$1 out=$2 err=$3
 	shift 3
 	case $cfg in
-	synfin)
-		"$SYNFIN" --netns "/var/run/netns/$NS" -o "$out" "$@" 2>"$err" &
+	synfin | synfin-b)
+		local bin=$SYNFIN
+		[ "$cfg" = synfin-b ] && bin=$SYNFIN_B
+		"$bin" --netns "/var/run/netns/$NS" -o "$out" "$@" 2>"$err" &
 		;;
 	tcpstates | tcplife)
 		# classic tracepoints need tracefs: mount it in a private mount
@@ -280,13 +288,13 @@ run_one() {
 	local seen=null lost=null emitted=null storm_rc=0 obs_rc=0 storm
 
 	rm -f "$out" "$err" "$storm_out"
-	[ "$cfg" = synfin ] && out=$WORK/synfin.jsonl && rm -f "$out"
+	case $cfg in synfin*) out=$WORK/$cfg.jsonl && rm -f "$out" ;; esac
 	if [ "$cfg" != baseline ]; then
-		if [ "$cfg" = synfin ]; then
+		if [ "${cfg#synfin}" != "$cfg" ]; then
 			# the smoke run (make test) checks the pipeline end to end on
 			# machines that may be busy: a ring with room for scheduling
 			# hiccups; the benchmark proper measures the defaults
-			start_observer synfin "$out" "$err" -i 0 ${SMOKE_RING:+--ring-mb "$SMOKE_RING"}
+			start_observer "$cfg" "$out" "$err" -i 0 ${SMOKE_RING:+--ring-mb "$SMOKE_RING"}
 		else
 			start_observer "$cfg" "$out" "$err"
 		fi || { ok=false; why="observer did not start"; }
@@ -319,7 +327,7 @@ run_one() {
 			why="$cfg exited with status $obs_rc: $(tail -n 2 "$err" 2>/dev/null | tr '\n' ' ')"
 		fi
 		case $cfg in
-		synfin)
+		synfin*)
 			st=$(last_stats "$out")
 			if [ -z "$st" ]; then
 				st='null'
