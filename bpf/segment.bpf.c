@@ -371,12 +371,11 @@ static __always_inline void pend_delete(struct sf_pend_key *k, __u8 kind, struct
 static __always_inline void emit(const struct sf_pend_key *k, __u32 netns, const struct tcphdr *th,
 				 __u32 payload)
 {
-	struct synfin_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64 flags;
+	struct synfin_event *e = sf_reserve(sizeof(*e), &flags);
 
-	if (!e) {
-		count(SF_CNT_RB_FULL);
+	if (!e)
 		return;
-	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->sk = 0;
 	e->gen = 0;
@@ -404,7 +403,7 @@ static __always_inline void emit(const struct sf_pend_key *k, __u32 netns, const
 	e->seg.window = bpf_ntohs(th->window);
 	e->seg.tcp_flags = th->flags;
 	e->seg.dir = k->dir;
-	bpf_ringbuf_submit(e, submit_flags());
+	bpf_ringbuf_submit(e, flags);
 }
 
 static __always_inline __u32 sub0(__u32 a, __u32 b)

@@ -11,10 +11,19 @@
  * set by the loader. */
 const volatile __u64 wakeup_bytes = 0;
 
+/* One ring buffer per CPU (the loader creates them and sizes this map to
+ * the number of possible CPUs): reserving in a ring takes its lock, and a
+ * lock shared by all CPUs was a quarter of a state event's cost. The
+ * daemon merges the rings by timestamp. */
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
-} events SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_RINGBUF);
+		__uint(max_entries, 4096); /* template: the loader makes the rings */
+	});
+} rings SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -31,13 +40,25 @@ static __always_inline void count(__u32 idx)
 		*c += 1;
 }
 
-/* Waking the consumer per event costs ~10x: it drains on a timer and is
- * only woken when the ring starts to fill up. */
-static __always_inline __u64 submit_flags(void)
+/* Room for one record in this CPU's ring, or NULL (counted: lost).
+ * Waking the consumer per record costs ~10x: it drains on a timer and is
+ * only woken (*flags) when this ring starts to fill up. */
+static __always_inline void *sf_reserve(__u64 size, __u64 *flags)
 {
-	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *rb = bpf_map_lookup_elem(&rings, &cpu);
+	void *e;
+
+	if (!rb) {
+		count(SF_CNT_RB_FULL);
+		return NULL;
+	}
+	*flags = wakeup_bytes && bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+			 BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	e = bpf_ringbuf_reserve(rb, size, 0);
+	if (!e)
+		count(SF_CNT_RB_FULL);
+	return e;
 }
 
 #endif /* SYNFIN_SHARED_BPF_H */

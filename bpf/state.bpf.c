@@ -28,8 +28,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Set by the loader before load. */
+/* Set by the loader before load: filter_netns, and when only one
+ * namespace is watched, its inode (a compare instead of a lookup). */
 const volatile bool filter_netns = false;
+const volatile __u32 netns_only = 0;
 
 struct sf_owner {
 	__u64 cgroup_id;
@@ -82,7 +84,11 @@ struct {
 
 static __always_inline bool netns_wanted(__u32 netns)
 {
-	return !filter_netns || bpf_map_lookup_elem(&netns_allow, &netns);
+	if (!filter_netns)
+		return true;
+	if (netns_only)
+		return netns == netns_only;
+	return bpf_map_lookup_elem(&netns_allow, &netns);
 }
 
 static __always_inline void owner_from_current(struct sf_owner *o)
@@ -147,19 +153,12 @@ static __always_inline void fill_from_sock(struct synfin_event *e, const struct 
 	e->owner_src = s->owner_src;
 }
 
-static __always_inline void submit(struct synfin_event *e)
+static __always_inline struct synfin_event *reserve(__u64 *flags)
 {
-	bpf_ringbuf_submit(e, submit_flags());
-}
+	struct synfin_event *e = sf_reserve(sizeof(*e), flags);
 
-static __always_inline struct synfin_event *reserve(void)
-{
-	struct synfin_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-	if (!e) {
-		count(SF_CNT_RB_FULL);
+	if (!e)
 		return NULL;
-	}
 	e->version = SYNFIN_EVENT_VERSION;
 	e->cur_tgid = bpf_get_current_pid_tgid() >> 32;
 	e->flags = 0;
@@ -225,21 +224,23 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 	__u64 key = (__u64)sk;
 	struct sf_sock *s, fresh = {};
 	struct synfin_event *e;
+	__u64 rbf;
 	__u16 flags = 0;
 	__u64 ts;
 	__u32 netns;
 	bool birth;
 
-	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-
-	ts = bpf_ktime_get_ns();
 	birth = (old == SF_TCP_CLOSE && (new == SF_TCP_SYN_SENT || new == SF_TCP_LISTEN)) ||
 		(old == SF_TCP_LISTEN && new == SF_TCP_SYN_RECV);
 
-	/* A known socket costs one lookup: netns and tuple are remembered
-	 * (reading them again is most of this program's time). */
+	/* A known socket costs one lookup: it is TCP (only TCP sockets get
+	 * an entry), and netns and tuple are remembered (reading them again
+	 * is most of this program's time). Others (MPTCP uses this
+	 * tracepoint too) are filtered on their protocol. */
 	s = birth ? NULL : bpf_map_lookup_elem(&socks, &key);
+	if (!s && BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	ts = bpf_ktime_get_ns();
 	if (s && s->sport) {
 		netns = s->netns;
 		if (!netns_wanted(netns))
@@ -297,7 +298,7 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		bpf_map_update_elem(&listeners, &lk, &s->owner, BPF_ANY);
 	}
 
-	e = reserve();
+	e = reserve(&rbf);
 	if (e) {
 		e->ts_ns = ts;
 		e->sk = key;
@@ -312,7 +313,7 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		e->cookie = (flags & SF_F_NO_ENTRY) ? BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) : 0;
 		fill_from_sock(e, s);
 		e->flags = flags;
-		submit(e);
+		bpf_ringbuf_submit(e, rbf);
 	}
 
 	if (new == SF_TCP_CLOSE && old == SF_TCP_LISTEN) {
@@ -341,6 +342,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, boo
 {
 	__u64 key = (__u64)sk;
 	struct synfin_event *e;
+	__u64 rbf;
 	struct sf_sock *s, t = {};
 	__u8 state;
 	__u32 netns;
@@ -367,7 +369,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, boo
 		s->sport = t.sport;
 		__builtin_memcpy(s->saddr, t.saddr, 16);
 	}
-	e = reserve();
+	e = reserve(&rbf);
 	if (!e)
 		return 0;
 	e->ts_ns = bpf_ktime_get_ns();
@@ -381,7 +383,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, boo
 	fill_from_sock(e, s);
 	if (s == &t)
 		e->flags = SF_F_NO_ENTRY;
-	submit(e);
+	bpf_ringbuf_submit(e, rbf);
 	return 0;
 }
 
@@ -412,6 +414,7 @@ int sf_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
 	const struct request_sock *req = (const struct request_sock *)ctx->args[1];
 	struct sf_listen_key lk = {};
 	struct synfin_event *e;
+	__u64 rbf;
 	struct sf_owner *lo;
 	struct sf_sock t = {};
 	__u32 netns;
@@ -428,7 +431,7 @@ int sf_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
 		t.owner = *lo;
 		t.owner_src = SF_OWNER_LISTENER;
 	}
-	e = reserve();
+	e = reserve(&rbf);
 	if (!e)
 		return 0;
 	e->ts_ns = bpf_ktime_get_ns();
@@ -441,7 +444,7 @@ int sf_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
 	e->cookie = 0;
 	fill_from_sock(e, &t);
 	e->flags = SF_F_NO_ENTRY;
-	submit(e);
+	bpf_ringbuf_submit(e, rbf);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
+#include "ring.h"
 #include "state.skel.h"
 
 #ifndef CAP_PERFMON
@@ -22,7 +23,9 @@
 
 struct capture {
 	struct state_bpf *skel;
-	struct ring_buffer *rb;
+	struct rings *rb;
+	int *ring_fds;		/* one ring buffer per CPU */
+	uint32_t ring_bytes;	/* each */
 	struct bpf_link *links[12];
 	int n_links;
 	capture_event_fn fn;
@@ -54,14 +57,15 @@ int capture__check_privileges(char *msg, size_t len)
 
 #define POLL_BUDGET 65536
 
-static int on_sample(void *ctx, void *data, size_t size)
+/* Each CPU's ring gets an equal share of the total, a power of two
+ * (and never less than 256 KiB). */
+static uint32_t per_cpu_ring(uint32_t total, int ncpus)
 {
-	struct capture *c = ctx;
+	uint32_t r = 256 << 10;
 
-	c->fn(c->ctx, data, size);
-	/* under a sustained flood libbpf would drain forever: give the main
-	 * loop (signals, timers, output) its turn */
-	return --c->budget > 0 ? 0 : -EAGAIN;
+	while ((uint64_t)r * 2 * (uint32_t)ncpus <= total)
+		r *= 2;
+	return r;
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -130,6 +134,13 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	c->fn = fn;
 	c->ctx = ctx;
 	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus <= 0) {
+		err = c->ncpus ? c->ncpus : -EINVAL;
+		snprintf(msg, len, "cannot count the CPUs: %s", strerror(-err));
+		free(c);
+		return err;
+	}
+	c->ring_bytes = per_cpu_ring(o->ring_bytes, c->ncpus);
 
 	s = c->skel = state_bpf__open();
 	if (!s) {
@@ -138,10 +149,15 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 		goto fail;
 	}
 	s->rodata->filter_netns = o->n_netns > 0;
-	/* Wake the consumer once a quarter of the ring is waiting: it
+	if (o->n_netns == 1)
+		s->rodata->netns_only = o->netns[0];
+	/* Wake the consumer once a quarter of a ring is waiting: it
 	 * otherwise drains on its own timer (see capture__poll). */
-	s->rodata->wakeup_bytes = o->ring_bytes / 4;
-	bpf_map__set_max_entries(s->maps.events, o->ring_bytes);
+	s->rodata->wakeup_bytes = c->ring_bytes / 4;
+	bpf_map__set_max_entries(s->maps.rings, (uint32_t)c->ncpus);
+	/* the rings themselves are made below, at their real size (the
+	 * template in the object only gives the type; libbpf 1.1 cannot
+	 * resize it) */
 	bpf_map__set_max_entries(s->maps.socks, o->max_sockets);
 	if (o->accept_owner && !ensure_tracefs())
 		accept_why = "tracefs not mounted and cannot be mounted privately";
@@ -182,20 +198,37 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 		accept_ok = !attach(c, s->progs.sf_accept4_exit, false, msg, len) &&
 			    !attach(c, s->progs.sf_accept_exit, false, msg, len);
 
-	c->rb = ring_buffer__new(bpf_map__fd(s->maps.events), on_sample, c, NULL);
-	if (!c->rb) {
-		err = -errno;
+	c->ring_fds = calloc((size_t)c->ncpus, sizeof(int));
+	if (!c->ring_fds) {
+		err = -ENOMEM;
+		snprintf(msg, len, "ring buffer setup failed: %s", strerror(-err));
+		goto fail;
+	}
+	for (i = 0; i < c->ncpus; i++)
+		c->ring_fds[i] = -1;
+	for (i = 0; i < c->ncpus; i++) {
+		c->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sf_ring", 0, 0, c->ring_bytes, NULL);
+		if (c->ring_fds[i] < 0 ||
+		    bpf_map_update_elem(bpf_map__fd(s->maps.rings), &i, &c->ring_fds[i], BPF_ANY)) {
+			err = -errno;
+			snprintf(msg, len, "ring buffer setup failed (CPU %d of %d, %u KiB each): %s", i,
+				 c->ncpus, c->ring_bytes >> 10, strerror(-err));
+			goto fail;
+		}
+	}
+	err = rings__open(&c->rb, c->ring_fds, c->ncpus, c->ring_bytes);
+	if (err) {
 		snprintf(msg, len, "ring buffer setup failed: %s", strerror(-err));
 		goto fail;
 	}
 	snprintf(c->describe, sizeof(c->describe),
-		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; ring %u KiB; socket map %u",
+		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; ring %d x %u KiB (one per CPU); socket map %u",
 		 extra_ok ? ", tcp_retransmit_skb, tcp_retransmit_synack, tcp_receive_reset, tcp_send_reset" :
 			    "; DEGRADED: tcp retransmit/reset tracepoints unavailable (no retransmit or reset details)",
 		 accept_ok ? "syscalls:sys_exit_accept{,4}" :
 		 o->accept_owner ? "DEGRADED (syscall tracepoints unavailable: accepted sockets are attributed to the listener's owner until they close)" :
 				   "off (accepted sockets are attributed to the listener's owner until they close)",
-		 o->n_netns ? "filtered" : "all", o->ring_bytes >> 10, o->max_sockets);
+		 o->n_netns ? "filtered" : "all", c->ncpus, c->ring_bytes >> 10, o->max_sockets);
 	*out = c;
 	return 0;
 fail:
@@ -210,22 +243,14 @@ const char *capture__describe(const struct capture *c)
 
 int capture__poll(struct capture *c, int timeout_ms)
 {
-	int n, m;
+	/* under a sustained flood this would drain forever: a budget gives
+	 * the main loop (signals, timers, output) its turn */
+	return rings__poll(c->rb, timeout_ms, POLL_BUDGET, c->fn, c->ctx);
+}
 
-	c->budget = POLL_BUDGET;
-	n = ring_buffer__poll(c->rb, timeout_ms);
-	if (n == -EAGAIN)
-		return POLL_BUDGET; /* more waiting: come back at once */
-	if (n < 0)
-		return n;
-	/* Events are submitted without wake-up: whatever the poll did not
-	 * see is drained here. */
-	m = ring_buffer__consume(c->rb);
-	if (m == -EAGAIN)
-		return POLL_BUDGET;
-	if (m < 0)
-		return m;
-	return n + m;
+uint32_t capture__ring_bytes(const struct capture *c)
+{
+	return c->ring_bytes;
 }
 
 uint64_t capture__recursion_misses(struct capture *c, uint64_t caught)
@@ -271,7 +296,7 @@ void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX])
 
 int capture__events_fd(const struct capture *c)
 {
-	return bpf_map__fd(c->skel->maps.events);
+	return bpf_map__fd(c->skel->maps.rings);
 }
 
 int capture__counters_fd(const struct capture *c)
@@ -283,9 +308,13 @@ void capture__close(struct capture *c)
 {
 	if (!c)
 		return;
-	ring_buffer__free(c->rb);
+	rings__close(c->rb);
 	for (int i = 0; i < c->n_links; i++)
 		bpf_link__destroy(c->links[i]);
+	for (int i = 0; c->ring_fds && i < c->ncpus; i++)
+		if (c->ring_fds[i] >= 0)
+			close(c->ring_fds[i]);
+	free(c->ring_fds);
 	state_bpf__destroy(c->skel);
 	free(c);
 }

@@ -21,7 +21,7 @@ struct capture_opts {
 	uint32_t netns[CAPTURE_MAX_NETNS];
 	int n_netns;		/* 0: every namespace */
 	uint32_t max_sockets;	/* BPF per-socket map entries */
-	uint32_t ring_bytes;	/* ring buffer size, power of two */
+	uint32_t ring_bytes;	/* all CPUs' ring buffers together, power of two */
 	bool accept_owner;	/* attach syscalls:sys_exit_accept{,4} */
 };
 
@@ -35,15 +35,19 @@ int capture__open(struct capture **c, const struct capture_opts *o, capture_even
 		  char *msg, size_t len);
 /* What is attached, what is degraded: a human line for stderr. */
 const char *capture__describe(const struct capture *c);
-/* Wait up to timeout_ms for a wake-up, then drain everything. Events
- * handled, or -errno (-EINTR on a signal). */
+/* Wait up to timeout_ms for a wake-up, then drain everything, in time
+ * order. Events handled (65536: the budget of one call, more may be
+ * waiting), or -errno (-EINTR on a signal). */
 int capture__poll(struct capture *c, int timeout_ms);
+/* The size of each CPU's ring buffer (ring_bytes is their total). */
+uint32_t capture__ring_bytes(const struct capture *c);
 void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX]);
 /* Events lost because the kernel skipped our programs (recursion), given
  * how many skipped state events the backup copy caught. */
 uint64_t capture__recursion_misses(struct capture *c, uint64_t caught);
-/* The ring buffer and counters maps, for the segment programs (tc.h) to
- * share: one ring, one set of counters, one consumer. */
+/* The ring buffers (the per-CPU array of them) and counters maps, for the
+ * segment programs (tc.h) to share: one set of rings, one set of
+ * counters, one consumer. */
 int capture__events_fd(const struct capture *c);
 int capture__counters_fd(const struct capture *c);
 void capture__close(struct capture *c);

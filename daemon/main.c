@@ -636,12 +636,12 @@ static int run_replay(struct daemon *d)
 /* tc hooks on the interfaces of the watched namespaces (by default our
  * own: containers' traffic crosses their host-side veths), sharing the
  * state programs' ring buffer and counters. */
-static int open_segments(struct daemon *d, const struct capture_opts *co)
+static int open_segments(struct daemon *d)
 {
 	struct tc_opts to = {
 		.events_fd = capture__events_fd(d->cap),
 		.counters_fd = capture__counters_fd(d->cap),
-		.wakeup_bytes = co->ring_bytes / 4,
+		.wakeup_bytes = capture__ring_bytes(d->cap) / 4,
 		.lo_egress_only = true,
 	};
 	struct netns_ent *ns = NULL;
@@ -704,7 +704,7 @@ static int run_live(struct daemon *d)
 		return err == -EPERM ? EXIT_PRIVILEGE : EXIT_KERNEL;
 	}
 	if (d->o.segments) {
-		err = open_segments(d, &co);
+		err = open_segments(d);
 		flow_table__set_loopback_mirror(d->table, !err);
 		if (err)
 			fprintf(stderr, "synfin: DEGRADED: segment capture unavailable (%s): lifecycles from state changes only\n",

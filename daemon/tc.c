@@ -53,6 +53,8 @@ struct tc_if {
 
 struct tc {
 	struct segment_bpf *skel;
+	int *ring_fds;		/* own rings (events_fd < 0): one per CPU */
+	int n_rings;
 	uint32_t prog_id[2];	/* [SF_DIR_INGRESS], [SF_DIR_EGRESS] */
 	int self_fd;		/* the namespace we always come back to */
 	int epfd;		/* one entry per tc_ns.mon */
@@ -595,10 +597,12 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 		bpf_map__set_max_entries(s->maps.pending_fins, o->max_fins);
 	/* Sharing the state program's maps: one ring, one set of counters,
 	 * one consumer. reuse_fd takes the shared map's size and type. */
-	if (o->events_fd >= 0)
-		err = bpf_map__reuse_fd(s->maps.events, o->events_fd);
-	else
-		err = o->ring_bytes ? bpf_map__set_max_entries(s->maps.events, o->ring_bytes) : 0;
+	if (o->events_fd >= 0) {
+		err = bpf_map__reuse_fd(s->maps.rings, o->events_fd);
+	} else {
+		t->n_rings = libbpf_num_possible_cpus();
+		err = t->n_rings > 0 ? bpf_map__set_max_entries(s->maps.rings, (uint32_t)t->n_rings) : -EINVAL;
+	}
 	if (!err && o->counters_fd >= 0)
 		err = bpf_map__reuse_fd(s->maps.counters, o->counters_fd);
 	if (err)
@@ -606,6 +610,24 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 	err = segment_bpf__load(s);
 	if (err)
 		goto fail;
+	if (o->events_fd < 0) {
+		t->ring_fds = calloc((size_t)t->n_rings, sizeof(int));
+		if (!t->ring_fds) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		for (int i = 0; i < t->n_rings; i++)
+			t->ring_fds[i] = -1;
+		for (int i = 0; i < t->n_rings; i++) {
+			t->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sf_ring", 0, 0,
+							o->ring_bytes ? o->ring_bytes : 1u << 22, NULL);
+			if (t->ring_fds[i] < 0 ||
+			    bpf_map_update_elem(bpf_map__fd(s->maps.rings), &i, &t->ring_fds[i], BPF_ANY)) {
+				err = -errno;
+				goto fail;
+			}
+		}
+	}
 	t->prog_id[SF_DIR_INGRESS] = prog_fd_id(bpf_program__fd(s->progs.sf_seg_ingress));
 	t->prog_id[SF_DIR_EGRESS] = prog_fd_id(bpf_program__fd(s->progs.sf_seg_egress));
 	*out = t;
@@ -697,9 +719,10 @@ uint32_t tc__netns_inode(const struct tc *t, uint64_t cookie)
 	return 0;
 }
 
-int tc__events_fd(const struct tc *t)
+int tc__rings(const struct tc *t, const int **fds)
 {
-	return bpf_map__fd(t->skel->maps.events);
+	*fds = t->ring_fds;
+	return t->ring_fds ? t->n_rings : 0;
 }
 
 int tc__counters_fd(const struct tc *t)
@@ -880,6 +903,10 @@ void tc__close(struct tc *t)
 	free(t->ns);
 	free(t->ifs);
 	segment_bpf__destroy(t->skel);
+	for (int i = 0; t->ring_fds && i < t->n_rings; i++)
+		if (t->ring_fds[i] >= 0)
+			close(t->ring_fds[i]);
+	free(t->ring_fds);
 	if (t->epfd >= 0)
 		close(t->epfd);
 	if (t->self_fd >= 0)

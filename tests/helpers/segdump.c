@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <bpf/libbpf.h>
+#include "ring.h"
 #include "tc.h"
 
 static volatile sig_atomic_t stop;
@@ -54,14 +55,14 @@ static void flag_letters(unsigned int f, char *out)
 	out[n] = 0;
 }
 
-static int on_event(void *ctx, void *data, size_t size)
+static void on_event(void *ctx, const void *data, size_t size)
 {
 	const struct synfin_event *e = data;
 	const struct tc *t = ctx;
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], flags[9];
 
 	if (size < sizeof(*e) || e->kind != SF_EV_SEGMENT)
-		return 0;
+		return;
 	inet_ntop(e->family, e->saddr, src, sizeof(src));
 	inet_ntop(e->family, e->daddr, dst, sizeof(dst));
 	flag_letters(e->seg.tcp_flags, flags);
@@ -70,7 +71,6 @@ static int on_event(void *ctx, void *data, size_t size)
 	       e->seg.ack, e->seg.window, src, e->sport, dst, e->dport, e->seg.payload,
 	       tc__netns_inode(t, e->cookie));
 	n_events++;
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -78,7 +78,9 @@ int main(int argc, char **argv)
 	struct tc_opts o = { .events_fd = -1, .counters_fd = -1, .ring_bytes = 1 << 22 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t cnt[SF_CNT_MAX];
-	struct ring_buffer *rb = NULL;
+	struct rings *rb = NULL;
+	const int *fds;
+	int nfds;
 	struct tc *t = NULL;
 	int err, rc = 1;
 
@@ -102,9 +104,10 @@ int main(int argc, char **argv)
 			tc__describe(t));
 		goto out;
 	}
-	rb = ring_buffer__new(tc__events_fd(t), on_event, t, NULL);
-	if (!rb) {
-		fprintf(stderr, "segdump: ring buffer: %s\n", strerror(errno));
+	nfds = tc__rings(t, &fds);
+	err = rings__open(&rb, fds, nfds, o.ring_bytes);
+	if (err) {
+		fprintf(stderr, "segdump: ring buffer: %s\n", strerror(-err));
 		goto out;
 	}
 	printf("ready attached=%d stale=%d %s\n", tc__n_attached(t), tc__n_stale_removed(t),
@@ -121,14 +124,16 @@ int main(int argc, char **argv)
 			else if (err < 0)
 				fprintf(stderr, "segdump: following interfaces: %s\n", strerror(-err));
 		}
-		ring_buffer__consume(rb);
+		while (rings__poll(rb, 0, 65536, on_event, t) == 65536)
+			;
 	}
-	ring_buffer__consume(rb);
+	while (rings__poll(rb, 0, 65536, on_event, t) == 65536)
+		;
 	tc__counters(t, cnt);
 	printf("done events=%llu rb_full=%llu\n", n_events, (unsigned long long)cnt[SF_CNT_RB_FULL]);
 	rc = 0;
 out:
-	ring_buffer__free(rb);
+	rings__close(rb);
 	tc__close(t);
 	return rc;
 }

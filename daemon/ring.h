@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The consumer side of the per-CPU BPF ring buffers.
+ *
+ * Each CPU's programs write to their own ring (no lock shared between
+ * CPUs on the hot path); this reads them all and hands the records over
+ * merged by their timestamp (the first 8 bytes of every record), so the
+ * flow table sees one stream in time order. Each ring's data area is
+ * mapped once (libbpf maps it twice so that a record can always be read
+ * in place; here the rare record that wraps is copied instead), so its
+ * memory counts once in RSS.
+ */
+#ifndef SYNFIN_RING_H
+#define SYNFIN_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef void (*ring_record_fn)(void *ctx, const void *data, size_t size);
+
+struct rings;
+
+/* n ring buffer map fds, each of size bytes (a power of two). 0 or -errno. */
+int rings__open(struct rings **r, const int *fds, int n, size_t size);
+/* Wait up to timeout_ms for a wake-up (0: do not wait), then hand over up
+ * to budget records in time order. The number handed over (== budget:
+ * more may be waiting), or -errno (-EINTR: a signal). */
+int rings__poll(struct rings *r, int timeout_ms, int budget, ring_record_fn fn, void *ctx);
+/* Bytes waiting in all rings now. */
+uint64_t rings__pending(const struct rings *r);
+void rings__close(struct rings *r);
+
+#endif /* SYNFIN_RING_H */
