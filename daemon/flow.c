@@ -31,6 +31,14 @@ struct flow_list {
 	__u32 head, tail;
 };
 
+/* the head of a struct sf_segs: counters and slots 1-3 (see at_segs) */
+struct sf_segs_small {
+	union {
+		unsigned char b[SF_SEGS_SMALL];
+		__u64 align;
+	};
+};
+
 struct flow_table {
 	struct flow_table_config cfg;
 	sf_sink_fn sink;
@@ -47,7 +55,10 @@ struct flow_table {
 	__u32 round;		/* reconcile round */
 	__u32 placeholders;
 	__u32 *tbuckets;	/* tuple index, nbuckets */
-	struct sf_segs *segpool; /* one block per flow at most */
+	struct sf_segs *segpool; /* full blocks: one per flow at most */
+	struct sf_segs_small *segsmall; /* handshake-only blocks, idem */
+	__u32 small_used, small_free;
+	struct sf_segs seg_view;  /* a small block, as a full one, for a record */
 	struct tw_table *tw;
 	__u32 seg_used, seg_free;
 	double tokens;		/* stuck-record rate limit */
@@ -282,13 +293,14 @@ struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_
 	/* calloc: pages are only touched, so only cost RSS, when used */
 	t->pool = calloc(cfg->max_flows, sizeof(*t->pool));
 	t->segpool = calloc(cfg->max_flows, sizeof(*t->segpool));
-	if (!t->buckets || !t->tbuckets || !t->pool || !t->segpool) {
+	t->segsmall = calloc(cfg->max_flows, sizeof(*t->segsmall));
+	if (!t->buckets || !t->tbuckets || !t->pool || !t->segpool || !t->segsmall) {
 		flow_table__free(t);
 		return NULL;
 	}
 	memset(t->buckets, 0xff, sizeof(*t->buckets) * n);
 	memset(t->tbuckets, 0xff, sizeof(*t->tbuckets) * n);
-	t->seg_free = SF_NONE;
+	t->seg_free = t->small_free = SF_NONE;
 	if (!t->cfg.segment_hold_ns)
 		t->cfg.segment_hold_ns = 3000000000ULL;
 	if (!t->cfg.time_wait_hold_ns)
@@ -320,6 +332,7 @@ void flow_table__free(struct flow_table *t)
 	free(t->tbuckets);
 	free(t->pool);
 	free(t->segpool);
+	free(t->segsmall);
 	tw_table__free(t->tw);
 	free(t);
 }
@@ -678,42 +691,105 @@ static struct sf_flow *tindex_lookup(struct flow_table *t, const struct sf_tuple
 	return closed;
 }
 
+/*
+ * A flow's segment block: f->segs indexes the full pool when SEGS_FULL is
+ * set, else the small pool, whose blocks hold only the head of a struct
+ * sf_segs (counters and slots 1-3). Slots past 3 are read only where
+ * their have bit is set, and written only through segs_full().
+ */
+#define SEGS_FULL (1u << 31)
+
 static struct sf_segs *at_segs(const struct flow_table *t, const struct sf_flow *f)
 {
-	return &t->segpool[f->segs];
+	if (f->segs & SEGS_FULL)
+		return &t->segpool[f->segs & ~SEGS_FULL];
+	return (struct sf_segs *)&t->segsmall[f->segs];
 }
 
 const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct sf_flow *f)
 {
-	return f->segs == SF_NONE ? NULL : at_segs(t, f);
+	struct flow_table *w = (struct flow_table *)t;
+
+	if (f->segs == SF_NONE)
+		return NULL;
+	if (f->segs & SEGS_FULL)
+		return at_segs(t, f);
+	/* a record reads any slot: give it a whole block */
+	memset(&w->seg_view, 0, sizeof(w->seg_view));
+	memcpy(&w->seg_view, at_segs(t, f), SF_SEGS_SMALL);
+	return &w->seg_view;
 }
 
-static struct sf_segs *segs_get(struct flow_table *t, struct sf_flow *f)
+static __u32 small_alloc(struct flow_table *t)
 {
 	__u32 i;
 
-	if (f->segs != SF_NONE)
-		return at_segs(t, f);
+	if (t->small_free != SF_NONE) {
+		i = t->small_free;
+		t->small_free = ((struct sf_segs *)&t->segsmall[i])->next_free;
+	} else if (t->small_used < t->cfg.max_flows) {
+		i = t->small_used++;
+	} else {
+		return SF_NONE;
+	}
+	memset(&t->segsmall[i], 0, sizeof(t->segsmall[i]));
+	return i;
+}
+
+static __u32 full_alloc(struct flow_table *t)
+{
+	__u32 i;
+
 	if (t->seg_free != SF_NONE) {
 		i = t->seg_free;
 		t->seg_free = t->segpool[i].next_free;
 	} else if (t->seg_used < t->cfg.max_flows) {
 		i = t->seg_used++;
 	} else {
-		return NULL;
+		return SF_NONE;
 	}
 	memset(&t->segpool[i], 0, sizeof(t->segpool[i]));
-	f->segs = i;
-	return &t->segpool[i];
+	return i | SEGS_FULL;
 }
 
 static void segs_free(struct flow_table *t, struct sf_flow *f)
 {
 	if (f->segs == SF_NONE)
 		return;
-	t->segpool[f->segs].next_free = t->seg_free;
-	t->seg_free = f->segs;
+	if (f->segs & SEGS_FULL) {
+		t->segpool[f->segs & ~SEGS_FULL].next_free = t->seg_free;
+		t->seg_free = f->segs & ~SEGS_FULL;
+	} else {
+		((struct sf_segs *)&t->segsmall[f->segs])->next_free = t->small_free;
+		t->small_free = f->segs;
+	}
 	f->segs = SF_NONE;
+}
+
+/* f's block, made if it has none (a small one): NULL when none is left */
+static struct sf_segs *segs_get(struct flow_table *t, struct sf_flow *f)
+{
+	if (f->segs == SF_NONE)
+		f->segs = small_alloc(t);
+	return f->segs == SF_NONE ? NULL : at_segs(t, f);
+}
+
+/* f's block with room for every slot (its small block moves over) */
+static struct sf_segs *segs_full(struct flow_table *t, struct sf_flow *f)
+{
+	__u32 i;
+
+	if (f->segs != SF_NONE && (f->segs & SEGS_FULL))
+		return at_segs(t, f);
+	i = full_alloc(t);
+	if (i == SF_NONE)
+		return NULL;
+	if (f->segs != SF_NONE) {
+		memcpy(&t->segpool[i & ~SEGS_FULL], at_segs(t, f), SF_SEGS_SMALL);
+		segs_free(t, f);
+	}
+	f->segs = i;
+	return at_segs(t, f);
 }
 
 static bool have(const struct sf_segs *g, int slot)
@@ -735,10 +811,16 @@ static void put(struct sf_segs *g, int slot, const struct sf_seg_rec *r)
 
 /* Number a segment as the seed does, from this end's point of view.
  * Returns false for an event seen twice (not a retransmission: those
- * are sent, and seen, at another time). */
-static bool segs_add(struct sf_segs *g, const struct sf_seg_rec *r)
+ * are sent, and seen, at another time), or when no block is left. */
+static bool segs_add(struct flow_table *t, struct sf_flow *f, const struct sf_seg_rec *r)
 {
 	bool syn = r->flags & 0x02, fin = r->flags & 0x01, rst = r->flags & 0x04, ack = r->flags & 0x10;
+	/* FIN and RST go past slot 3 (and the ACKs of FINs, which need a
+	 * FIN there first) */
+	struct sf_segs *g = fin || rst ? segs_full(t, f) : segs_get(t, f);
+
+	if (!g)
+		return false;
 
 	for (int i = 1; i < SF_SEG_SLOTS; i++)
 		if (have(g, i) && g->slot[i].ts == r->ts && g->slot[i].seq == r->seq &&
@@ -807,7 +889,6 @@ static void segs_absorb(struct flow_table *t, struct sf_flow *f, struct sf_flow 
 		from->segs = SF_NONE;
 		return;
 	}
-	dst = at_segs(t, f);
 	for (int i = 1; i < SF_SEG_SLOTS; i++)
 		if (have(src, i))
 			recs[n++] = src->slot[i];
@@ -819,7 +900,10 @@ static void segs_absorb(struct flow_table *t, struct sf_flow *f, struct sf_flow 
 			recs[j - 1] = x;
 		}
 	for (int i = 0; i < n; i++)
-		segs_add(dst, &recs[i]);
+		segs_add(t, f, &recs[i]);
+	dst = segs_get(t, f); /* it may have moved to a full block */
+	if (!dst)
+		return;
 	dst->syn_rtx += src->syn_rtx;
 	dst->synack_rtx += src->synack_rtx;
 	dst->fin_rtx += src->fin_rtx;
@@ -1372,14 +1456,14 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		}
 		f = new_placeholder(t, e, h);
 	}
-	g = segs_get(t, f);
-	if (!g)
+	if (!segs_get(t, f))
 		return;
-	if (!segs_add(g, &r)) {
+	if (!segs_add(t, f, &r)) {
 		f->duplicates++;
 		t->st.duplicates++;
 		return;
 	}
+	g = at_segs(t, f); /* it may have moved to a full block */
 	f->events++;
 	/* the active closer's record waits for 7 after the hand-over: once
 	 * it is here, nothing more is expected */

@@ -74,16 +74,27 @@ struct sf_seg_rec {
 	__u8 out;		/* sent by this end */
 };
 
-/* The control segments of one flow, from its end's point of view. */
+/* The control segments of one flow, from its end's point of view.
+ * slot[0] is no segment: its room holds the counters. A flow that has
+ * only seen its handshake keeps just the head of this (up to slot 3,
+ * SF_SEGS_SMALL bytes); the rest comes with its first FIN or RST. */
 struct sf_segs {
-	struct sf_seg_rec slot[SF_SEG_SLOTS];
-	__u16 have;		/* bit per slot */
-	__u16 syn_rtx;		/* SYNs after the first */
-	__u16 synack_rtx;
-	__u16 fin_rtx;
-	__u16 other;		/* segments that fit no slot (duplicates) */
-	__u32 next_free;
+	union {
+		struct sf_seg_rec slot[SF_SEG_SLOTS];
+		struct {
+			__u16 have;		/* bit per slot */
+			__u16 syn_rtx;		/* SYNs after the first */
+			__u16 synack_rtx;
+			__u16 fin_rtx;
+			__u16 other;		/* segments that fit no slot (duplicates) */
+			__u16 pad;
+			__u32 next_free;
+		};
+	};
 };
+#define SF_SEGS_SMALL (SF_SEG_FIN1 * sizeof(struct sf_seg_rec))
+_Static_assert(sizeof(struct sf_segs) == SF_SEG_SLOTS * sizeof(struct sf_seg_rec),
+	       "sf_segs counters must fit in slot 0");
 
 struct sf_flow {
 	__u64 sk;
