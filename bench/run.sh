@@ -335,7 +335,7 @@ run_one() {
 				why="${why:+$why; }synfin wrote no stats line"
 			else
 				seen=$(jq '.events.received' <<<"$st")
-				lost=$(jq '.events.lost + .bpf.ringbuf_reserve_failed' <<<"$st")
+				lost=$(jq '.events.lost' <<<"$st")
 				emitted=$(jq '.flows.emitted' <<<"$st")
 			fi
 			;;
@@ -455,7 +455,7 @@ hold_test() {
 		 storm_instances: $inst, connections: ($inst * $each), sockets: $want,
 		 flows_open: $open, idle_rss_kb: $idle, rss_kb: $rss, peak_rss_kb: $hwm,
 		 events_seen: ($final.events.received // null),
-		 events_lost: (if $final == null then null else ($final.events.lost + $final.bpf.ringbuf_reserve_failed) end),
+		 events_lost: (if $final == null then null else $final.events.lost end),
 		 flows_evicted: ($final.flows.evicted // null),
 		 synfin_stats: $final}' >"$OUT/hold.json"
 	rm -f "$out"

@@ -151,9 +151,11 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	s->rodata->filter_netns = o->n_netns > 0;
 	if (o->n_netns == 1)
 		s->rodata->netns_only = o->netns[0];
-	/* Wake the consumer once a quarter of a ring is waiting: it
-	 * otherwise drains on its own timer (see capture__poll). */
-	s->rodata->wakeup_bytes = c->ring_bytes / 4;
+	/* Wake the consumer once 1/16 of a ring is waiting (it otherwise
+	 * drains on its own timer, see capture__poll): early enough that a
+	 * burst on one CPU finds it awake (measured: 1/4 lost events in 2 of
+	 * 6 hold tests, 1/16 in none of 4). */
+	s->rodata->wakeup_bytes = c->ring_bytes / 16;
 	bpf_map__set_max_entries(s->maps.rings, (uint32_t)c->ncpus);
 	/* the rings themselves are made below, at their real size (the
 	 * template in the object only gives the type; libbpf 1.1 cannot

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,7 +74,15 @@ struct daemon {
 	struct sf_counters cnt;
 	uint64_t start_mono;
 	uint64_t rec_errors;
+	/* While the kernel's socket list is read (100k sockets take a
+	 * while), the rings are still drained, into this backlog: the
+	 * events go into the table once the round is over, as if read then. */
+	bool holding;
+	uint8_t *backlog;
+	size_t backlog_len, backlog_cap;
 };
+
+#define BACKLOG_MAX (64u << 20)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -149,7 +158,7 @@ static const struct argp_option options[] = {
 	{ "record", OPT_RECORD, "PATH", 0, "Also write the raw event stream to PATH (for --replay)", 1 },
 	{ "replay", OPT_REPLAY, "PATH", 0, "Read events from a --record file instead of the kernel (no root needed)", 1 },
 	{ "max-flows", OPT_MAX_FLOWS, "N", 0, "Flows tracked at once, in the daemon and in BPF (default 262144)", 1 },
-	{ "ring-mb", OPT_RING_MB, "MIB", 0, "BPF ring buffer size in MiB, a power of two (default 8)", 1 },
+	{ "ring-mb", OPT_RING_MB, "MIB", 0, "BPF ring buffers, all CPUs together, in MiB: a power of two (default 8), split evenly (256 KiB each at least)", 1 },
 	{ "no-segments", OPT_NO_SEGMENTS, NULL, 0,
 	  "Do not capture control segments (tc clsact hooks on every interface that is up in the watched namespaces)", 1 },
 	{ "interface", OPT_INTERFACE, "IFNAME", 0,
@@ -421,6 +430,14 @@ static void on_event(void *ctx, const void *data, size_t size)
 		d->cnt.rb_bad_size++;
 		return;
 	}
+	if (d->holding) {
+		/* pump_rings() stops before this can fill up */
+		if (d->backlog_len + size <= d->backlog_cap) {
+			memcpy(d->backlog + d->backlog_len, e, size);
+			d->backlog_len += size;
+		}
+		return;
+	}
 	if (d->rec && recorder__write(d->rec, e))
 		d->rec_errors++;
 	flow_table__ingest(d->table, e);
@@ -432,11 +449,48 @@ struct sockvec {
 	struct sf_snapshot_sock *v;
 	int n, cap;
 	__u32 netns;
+	struct daemon *d;	/* rings to keep draining meanwhile, or NULL */
 };
+
+/* Drain the rings into the backlog (while a round reads the sockets). */
+static void pump_rings(struct daemon *d)
+{
+	if (!d->cap)
+		return;
+	if (!d->backlog) {
+		d->backlog = malloc(BACKLOG_MAX);
+		if (!d->backlog)
+			return;
+		d->backlog_cap = BACKLOG_MAX;
+	}
+	d->holding = true;
+	/* a poll hands over at most 65536 events: stop while a full one
+	 * still fits */
+	while (d->backlog_cap - d->backlog_len >= 65536 * sizeof(struct synfin_event) &&
+	       capture__poll(d->cap, 0) == 65536)
+		;
+	d->holding = false;
+}
+
+/* The events read during the round, in order, as if read now. */
+static void drain_backlog(struct daemon *d)
+{
+	size_t used = d->backlog_len;
+
+	for (size_t off = 0; off < used; off += sizeof(struct synfin_event))
+		on_event(d, d->backlog + off, sizeof(struct synfin_event));
+	d->backlog_len = 0;
+	/* a burst's worth of pages goes back to the system */
+	if (used > (1u << 20))
+		madvise(d->backlog, used, MADV_DONTNEED);
+}
 
 static void collect(void *ctx, const struct sf_snapshot_sock *s)
 {
 	struct sockvec *sv = ctx;
+
+	if (sv->d && (sv->n & 2047) == 2047)
+		pump_rings(sv->d);
 
 	if (sv->n == sv->cap) {
 		int cap = sv->cap ? sv->cap * 2 : 1024;
@@ -529,7 +583,7 @@ static void count_time_wait(struct daemon *d, struct sf_snapshot_sock *tw, int n
  * snapshot flows that vanished. */
 static void reconcile(struct daemon *d, bool first, uint64_t now)
 {
-	struct sockvec sv = {}, tw = {};
+	struct sockvec sv = { .d = d }, tw = {};
 	struct netns_ent *ns = NULL;
 	int n = watched_netns(&d->o, &ns);
 	bool complete = true;
@@ -547,6 +601,7 @@ static void reconcile(struct daemon *d, bool first, uint64_t now)
 	}
 	free(ns);
 	d->cnt.snapshot_sockets += sv.n;
+	pump_rings(d);
 	if (first)
 		procowner__resolve(sv.v, sv.n);
 	flow_table__round_begin(d->table);
@@ -569,6 +624,7 @@ static void reconcile(struct daemon *d, bool first, uint64_t now)
 		count_time_wait(d, tw.v, tw.n, now);
 	free(sv.v);
 	free(tw.v);
+	drain_backlog(d);
 }
 
 static void on_pileup(void *ctx, const struct pileup_event *ev)
@@ -641,7 +697,7 @@ static int open_segments(struct daemon *d)
 	struct tc_opts to = {
 		.events_fd = capture__events_fd(d->cap),
 		.counters_fd = capture__counters_fd(d->cap),
-		.wakeup_bytes = capture__ring_bytes(d->cap) / 4,
+		.wakeup_bytes = capture__ring_bytes(d->cap) / 16,
 		.lo_egress_only = true,
 	};
 	struct netns_ent *ns = NULL;
@@ -828,6 +884,7 @@ int main(int argc, char **argv)
 		fclose(d.rec);
 	output__destroy_all(d.outputs);
 	flow_table__free(d.table);
+	free(d.backlog);
 	pileup__free(d.pileups);
 	return rc;
 }
