@@ -39,6 +39,8 @@ struct sf_segs_small {
 	};
 };
 
+enum { SF_CQ_GRACE, SF_CQ_TIME_WAIT, SF_CQ_PLACEHOLDER, SF_CQ_N };
+
 struct flow_table {
 	struct flow_table_config cfg;
 	sf_sink_fn sink;
@@ -50,7 +52,13 @@ struct flow_table {
 	__u32 nbuckets;		/* power of two */
 	__u32 lbuckets[LISTEN_BUCKETS];
 	struct flow_list lru;	/* open flows, most recent at head */
-	struct flow_list closing; /* closed flows in close order */
+	/* Closed flows waiting for their emit_at, one list per wait (the
+	 * grace for late events, the wait for segments 6-7 after a
+	 * time-wait hand-over, a placeholder's wait for its flow): within
+	 * one, emit_at grows with arrival, so an insertion is O(1). One
+	 * list for all made each grace insertion walk past every flow in
+	 * its 1 s time-wait hold: quadratic when 50k connections close. */
+	struct flow_list closing[SF_CQ_N];
 	struct flow_list slist[SF_TCP_NSTATES]; /* watched states, by entry time */
 	__u32 round;		/* reconcile round */
 	__u32 placeholders;
@@ -256,6 +264,34 @@ static __u64 emit_at(const struct sf_flow *f)
 	return f->emit_at;
 }
 
+static void closing_insert(struct flow_table *t, struct sf_flow *f, int q)
+{
+	f->cq = (__u8)q;
+	list_insert_sorted(t, &t->closing[q], f, LRU, f->emit_at, emit_at);
+}
+
+static void closing_unlink(struct flow_table *t, struct sf_flow *f)
+{
+	list_unlink(t, &t->closing[f->cq], f, LRU);
+}
+
+/* the closed flow due first, or NULL */
+static struct sf_flow *closing_first(struct flow_table *t)
+{
+	struct sf_flow *best = NULL;
+
+	for (int q = 0; q < SF_CQ_N; q++) {
+		struct sf_flow *f;
+
+		if (t->closing[q].head == SF_NONE)
+			continue;
+		f = at(t, t->closing[q].head);
+		if (!best || f->emit_at < best->emit_at)
+			best = f;
+	}
+	return best;
+}
+
 static void on_tw(void *ctx, const struct tw_record *r)
 {
 	struct flow_table *t = ctx;
@@ -317,7 +353,8 @@ struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_
 	memset(t->lbuckets, 0xff, sizeof(t->lbuckets));
 	t->free_head = SF_NONE;
 	t->lru.head = t->lru.tail = SF_NONE;
-	t->closing.head = t->closing.tail = SF_NONE;
+	for (int q = 0; q < SF_CQ_N; q++)
+		t->closing[q].head = t->closing[q].tail = SF_NONE;
 	for (int i = 0; i < SF_TCP_NSTATES; i++)
 		t->slist[i].head = t->slist[i].tail = SF_NONE;
 	t->tokens = cfg->stuck_rate;
@@ -936,7 +973,7 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 		/* segments whose flow never showed up */
 		t->st.segments_unmatched += f->events;
 		t->placeholders--;
-		list_unlink(t, &t->closing, f, LRU);
+		closing_unlink(t, f);
 		t->st.closing--;
 		release(t, f);
 		return;
@@ -957,7 +994,7 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 		track_time_wait(t, f);
 
 	if (f->closed) {
-		list_unlink(t, &t->closing, f, LRU);
+		closing_unlink(t, f);
 		t->st.closing--;
 	} else {
 		list_unlink(t, &t->lru, f, LRU);
@@ -999,9 +1036,8 @@ static struct sf_flow *alloc_flow(struct flow_table *t)
 	} else {
 		/* Full: the least recently active open flow goes out now,
 		 * marked evicted, so it is reported rather than lost. */
-		if (t->closing.head != SF_NONE) {
+		if ((f = closing_first(t))) {
 			/* finished already: report it a little early */
-			f = at(t, t->closing.head);
 		} else {
 			/* the least recently active open flow, but not a
 			 * listener while others remain: its children need it */
@@ -1081,7 +1117,7 @@ static void adopt(struct flow_table *t, struct sf_flow *f, __u64 now)
 	if (o) {
 		segs_absorb(t, f, o);
 		f->events += o->events;
-		list_unlink(t, &t->closing, o, LRU);
+		closing_unlink(t, o);
 		t->st.closing--;
 		t->placeholders--;
 		release(t, o);
@@ -1167,9 +1203,12 @@ static void mark_closed(struct flow_table *t, struct sf_flow *f, __u64 ts, __u8 
 	/* the peer's FIN and our last ACK (segments 6 and 7) come after the
 	 * hand-over to the time-wait socket: give them a moment */
 	if (next == SF_TCP_TIME_WAIT && f->segs != SF_NONE &&
-	    !(at_segs(t, f)->have & (1u << SF_SEG_FIN2_ACK)))
+	    !(at_segs(t, f)->have & (1u << SF_SEG_FIN2_ACK))) {
 		f->emit_at = ts + t->cfg.time_wait_hold_ns;
-	list_insert_sorted(t, &t->closing, f, LRU, f->emit_at, emit_at);
+		closing_insert(t, f, SF_CQ_TIME_WAIT);
+	} else {
+		closing_insert(t, f, SF_CQ_GRACE);
+	}
 	t->st.closing++;
 }
 
@@ -1359,7 +1398,7 @@ static struct sf_flow *new_placeholder(struct flow_table *t, const struct synfin
 	f->closed = 1;
 	f->emit_at = e->ts_ns + t->cfg.segment_hold_ns;
 	hash_link(t, f);
-	list_insert_sorted(t, &t->closing, f, LRU, f->emit_at, emit_at);
+	closing_insert(t, f, SF_CQ_PLACEHOLDER);
 	t->st.closing++;
 	return f;
 }
@@ -1468,9 +1507,9 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 	/* the active closer's record waits for 7 after the hand-over: once
 	 * it is here, nothing more is expected */
 	if (f->closed && !f->placeholder && have(g, SF_SEG_FIN2_ACK) && f->emit_at > e->ts_ns + t->cfg.close_grace_ns) {
-		list_unlink(t, &t->closing, f, LRU);
+		closing_unlink(t, f);
 		f->emit_at = e->ts_ns + t->cfg.close_grace_ns;
-		list_insert_sorted(t, &t->closing, f, LRU, f->emit_at, emit_at);
+		closing_insert(t, f, SF_CQ_GRACE);
 	}
 }
 
@@ -1496,8 +1535,11 @@ int flow_table__ingest(struct flow_table *t, const struct synfin_event *e)
 
 void flow_table__advance(struct flow_table *t, __u64 now_ns)
 {
-	while (t->closing.head != SF_NONE) {
-		struct sf_flow *f = at(t, t->closing.head);
+	for (;;) {
+		struct sf_flow *f = closing_first(t);
+
+		if (!f)
+			break;
 
 		if (f->emit_at > now_ns)
 			break;
@@ -1510,8 +1552,10 @@ void flow_table__advance(struct flow_table *t, __u64 now_ns)
 
 void flow_table__flush(struct flow_table *t)
 {
-	while (t->closing.head != SF_NONE)
-		emit_and_release(t, at(t, t->closing.head));
+	struct sf_flow *f;
+
+	while ((f = closing_first(t)))
+		emit_and_release(t, f);
 }
 
 void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st)
@@ -1536,7 +1580,7 @@ static void drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u
 	if (f->closed) {
 		/* already reported gone and waiting in the closing list, when
 		 * its child shows up after all: the child carries on */
-		list_unlink(t, &t->closing, f, LRU);
+		closing_unlink(t, f);
 		t->st.closing--;
 		release(t, f);
 		return;

@@ -131,6 +131,7 @@ struct sf_flow {
 	__u8 stuck;		/* 1: past its state's threshold; 2: and reported */
 	__u8 pre_existing;	/* from the start-up snapshot */
 	__u8 in_slist;		/* on its state's deadline list */
+	__u8 cq;		/* closed: which closing list (flow.c) */
 	__u32 pile_tgid;	/* CLOSE_WAIT counted for this process (0: not) */
 	__u32 snap_round;	/* last reconcile round that listed it (snapshot flows) */
 	char comm[SYNFIN_COMM_LEN];
