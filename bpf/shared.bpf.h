@@ -7,8 +7,8 @@
 #ifndef SYNFIN_SHARED_BPF_H
 #define SYNFIN_SHARED_BPF_H
 
-/* Wake the consumer only when this much is waiting (0: never force):
- * set by the loader. */
+/* Wake the consumer each time this much more is waiting (a power of
+ * two; 0: never force): set by the loader. */
 const volatile __u64 wakeup_bytes = 0;
 
 /* One ring buffer per CPU (the loader creates them and sizes this map to
@@ -42,7 +42,7 @@ static __always_inline void count(__u32 idx)
 
 /* Room for one record in this CPU's ring, or NULL (counted: lost).
  * Waking the consumer per record costs ~10x: it drains on a timer and is
- * only woken (*flags) when this ring starts to fill up. */
+ * only woken (*flags) as this ring fills up. */
 static __always_inline void *sf_reserve(__u64 size, __u64 *flags)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -53,11 +53,28 @@ static __always_inline void *sf_reserve(__u64 size, __u64 *flags)
 		count(SF_CNT_RB_FULL);
 		return NULL;
 	}
-	*flags = wakeup_bytes && bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
-			 BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	e = bpf_ringbuf_reserve(rb, size, 0);
-	if (!e)
+	if (!e) {
 		count(SF_CNT_RB_FULL);
+		return NULL;
+	}
+	*flags = BPF_RB_NO_WAKEUP;
+	if (wakeup_bytes) {
+		/* Wake the consumer only when this record takes the ring past
+		 * a multiple of the mark (a power of two, 1/16 of the ring):
+		 * in between it is awake or about to be (its epoll is level-
+		 * triggered: it sleeps only once its rings are empty), and a
+		 * wake-up per record costs ~30 ns here. Past half full, every
+		 * record wakes it: that slows this CPU's producers down (a
+		 * wake-up is dear) while the consumer catches up, which is
+		 * what keeps a burst from overflowing the ring. */
+		__u64 avail = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
+		__u64 rec = (size + 8 + 7) & ~7ULL;
+
+		if (avail >= 8 * wakeup_bytes ||
+		    (avail >= rec && (avail ^ (avail - rec)) >= wakeup_bytes))
+			*flags = BPF_RB_FORCE_WAKEUP;
+	}
 	return e;
 }
 
