@@ -29,7 +29,7 @@
 # (1; 0 leaves BPF statistics off), BENCH_OUT (build/bench).
 #
 # Safety: everything runs inside a network namespace created here
-# (synfin-bench-PID) and deleted on exit: storm only ever targets that
+# (synfin-bench-PID; the hold test gets a fresh one) and deleted on exit: storm only ever targets that
 # namespace's loopback, synfin attaches its packet hooks only there, so the
 # root namespace's interfaces and qdiscs are never touched. Every process is
 # started here and ended here by pid (also from the EXIT trap); every step is
@@ -394,6 +394,14 @@ hold_test() {
 	each=$(((HOLD_CONNS + n - 1) / n))
 	want=$((n * each * 2))
 	log "hold test: $n storm instances x $each connections ($want sockets)"
+
+	# a namespace of its own: the storm rounds' time-wait sockets (60 s)
+	# would otherwise be part of what it measures
+	ip netns del "$NS" 2>/dev/null
+	NS=synfin-bench-hold-$$
+	ip netns add "$NS" || { NS=""; log "hold test: ip netns add failed"; return 1; }
+	ip -n "$NS" link set lo up
+	IN_NS=(ip netns exec "$NS")
 
 	rm -f "$out" "$err"
 	start_observer synfin "$out" "$err" -i 1 || { ok=false; why="synfin did not start"; }
