@@ -160,7 +160,7 @@ static __always_inline struct synfin_event *reserve(__u64 *flags)
 	if (!e)
 		return NULL;
 	e->version = SYNFIN_EVENT_VERSION;
-	e->cur_tgid = bpf_get_current_pid_tgid() >> 32;
+	e->cur_tgid = 0;	/* reserved (the owner is what matters) */
 	e->flags = 0;
 	e->pad = 0;
 	return e;

@@ -76,7 +76,8 @@ struct synfin_event {
 	__u64 gen;		/* ts_ns of the socket's birth transition in BPF */
 	__u64 cookie;		/* socket cookie if one was assigned (sock_diag does), else 0 */
 	__u32 netns;		/* network namespace inode */
-	__u32 cur_tgid;		/* task on the CPU when the event fired */
+	__u32 cur_tgid;		/* reserved, 0 (the task on the CPU says nothing:
+				 * see owner_src) */
 	__u8 saddr[16];		/* local address (IPv4 in the first 4 bytes); segments: source */
 	__u8 daddr[16];		/* remote address; segments: destination */
 	__u16 sport;		/* local port, host order; segments: source */
