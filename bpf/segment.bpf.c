@@ -18,8 +18,8 @@
  * Everything else is data and must cost next to nothing: the program
  * reads the TCP flags by direct packet access and leaves at once when no
  * control flag is set, unless the segment could acknowledge a pending FIN
- * or SYN-ACK (a per-bucket count of pending ones says "certainly not"
- * with one array load).
+ * or SYN-ACK (the bucket it would be in says "certainly not" with one
+ * array load).
  *
  * This program only observes: it never changes, drops or redirects a
  * packet, and always returns TC_ACT_UNSPEC so the next filter runs as if
@@ -47,14 +47,14 @@
 #define TH_ACK 0x10
 #define TH_CONTROL (TH_FIN | TH_SYN | TH_RST)
 
-/* pending-segment hint buckets: a power of two */
-#define PEND_HINT_BUCKETS 4096
+/* pending segments: buckets of PEND_WAYS entries (a power of two) */
+#define PEND_BUCKETS 16384
+#define PEND_WAYS 4
 /*
- * Pending segments are counted per epoch of 2^38 ns (275 s); a count is
- * dropped once its epoch is over by a whole epoch, so one that never
- * comes down (its entry evicted from the LRU map, or never acknowledged:
- * a SYN-ACK to a spoofed address) is gone after 275 to 550 s, and so is
- * the entry (not reported any more). Retransmissions refresh an entry:
+ * A pending entry is stamped with its epoch of 2^38 ns (275 s) and is
+ * over once its epoch is over by a whole epoch, so one that is never
+ * acknowledged (a SYN-ACK to a spoofed address) is gone after 275 to
+ * 550 s (not reported any more). Retransmissions refresh an entry:
  * SYN-ACKs are retransmitted within 63 s, FINs at least every 120 s.
  */
 #define PEND_EPOCH_SHIFT 38
@@ -179,54 +179,47 @@ struct sf_pend_key {	/* 56 bytes, no implicit padding */
 };
 _Static_assert(sizeof(struct sf_pend_key) == 56, "sf_pend_key has implicit padding");
 
-struct sf_pend {
-	__u32 ack;		/* the ack number that acknowledges it */
-	__u32 epoch;		/* counted in this epoch of the hint */
-};
-
 struct bpf_spin_lock {
 	__u32 val;
 };
 
 /*
- * How many pending entries hash to one bucket (by port pair and interface,
- * the same for both directions), per epoch (slot epoch & 1). Both counts
- * zero means nothing on this port pair can be waiting: the data path stops
- * there, after one array load. Changes happen under the lock; the data
- * path reads without it.
+ * Pending segments, in a set-associative table: the bucket comes from
+ * the port pair and interface (the same for both directions: a segment
+ * and its ACK meet in one bucket), an entry is a 64-bit hash of the whole
+ * key (tag, never 0: 0 is a free entry). A full bucket gives up its
+ * oldest entry. Cheaper than a hash map by far (measured: the map was
+ * over half of a control segment's cost): one array load, one short
+ * locked scan, no allocation.
  */
-struct sf_hint {
-	union {
-		__u32 cnt[2];	/* entries counted in epoch[i] */
-		__u64 any;	/* non-zero: something may be pending */
-	};
-	__u32 epoch[2];
-	struct bpf_spin_lock lock;
-	__u32 pad;
+struct sf_pslot {
+	__u64 tag;
+	__u32 ack;		/* the ack number that acknowledges it */
+	__u32 epoch;
 };
 
-/* FINs and SYN-ACKs awaiting their ACK (the name is the daemon's: its
- * max_fins option sizes this map) */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct sf_pend_key);
-	__type(value, struct sf_pend);
-} pending_fins SEC(".maps");
+struct sf_pbucket {
+	struct bpf_spin_lock lock;
+	__u32 n;		/* entries in use (read without the lock: a hint) */
+	struct sf_pslot s[PEND_WAYS];
+};
+
+/* set by the loader: buckets - 1 (the map's size), a power of two - 1 */
+const volatile __u32 pend_mask = PEND_BUCKETS - 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PEND_HINT_BUCKETS);
+	__uint(max_entries, PEND_BUCKETS);
 	__type(key, __u32);
-	__type(value, struct sf_hint);
-} pend_hint SEC(".maps");
+	__type(value, struct sf_pbucket);
+} pending SEC(".maps");
 
-static __always_inline __u32 hint_bucket(const struct tcphdr *th, __u32 ifindex)
+static __always_inline __u32 pend_bucket(const struct tcphdr *th, __u32 ifindex)
 {
 	/* symmetric in the ports: a segment and its ACK share a bucket */
-	__u32 h = (__u32)(th->source ^ th->dest) * 0x9E3779B1u ^ ifindex;
+	__u32 h = (__u32)(th->source ^ th->dest) * 0x9E3779B1u ^ ifindex * 0x85EBCA6Bu;
 
-	return (h >> 16) & (PEND_HINT_BUCKETS - 1);
+	return (h ^ (h >> 15)) & pend_mask;
 }
 
 static __always_inline __u32 epoch_now(void)
@@ -234,53 +227,25 @@ static __always_inline __u32 epoch_now(void)
 	return bpf_ktime_get_coarse_ns() >> PEND_EPOCH_SHIFT;
 }
 
-/* an entry or count of epoch we is still valid at epoch e: e - 1, e, or
- * e + 1 (another CPU's coarse clock may be a tick ahead at a boundary) */
+/* an entry of epoch we is still valid at epoch e: e - 1, e, or e + 1
+ * (another CPU's coarse clock may be a tick ahead at a boundary) */
 static __always_inline bool epoch_live(__u32 we, __u32 e)
 {
 	return (__u32)(e + 1 - we) <= 2;
 }
 
-static __always_inline void hint_inc(struct sf_hint *h, __u32 e)
+/* the key (kind included), hashed: never 0 */
+static __always_inline __u64 pend_tag(const struct sf_pend_key *k)
 {
-	__u32 s = e & 1;
+	const __u64 *w = (const __u64 *)k;
+	__u64 h = 0x9E3779B97F4A7C15ULL;
 
-	bpf_spin_lock(&h->lock);
-	if (h->epoch[s] != e) {	/* the slot's old epoch is over: drop it */
-		h->epoch[s] = e;
-		h->cnt[s] = 0;
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*k) / 8); i++) {
+		h = (h ^ w[i]) * 0xFF51AFD7ED558CCDULL;
+		h ^= h >> 32;
 	}
-	h->cnt[s]++;
-	bpf_spin_unlock(&h->lock);
-}
-
-/* an entry counted in epoch pe is gone (no-op if that count was dropped) */
-static __always_inline void hint_dec(struct sf_hint *h, __u32 pe)
-{
-	__u32 s = pe & 1;
-
-	bpf_spin_lock(&h->lock);
-	if (h->epoch[s] == pe && h->cnt[s])
-		h->cnt[s]--;
-	bpf_spin_unlock(&h->lock);
-}
-
-/* Anything pending here at epoch e? Counts of epochs that are over are
- * dropped on the way, so the bucket reads zero again. */
-static __always_inline bool hint_live(struct sf_hint *h, __u32 e)
-{
-	bool live0 = h->cnt[0] && epoch_live(h->epoch[0], e);
-	bool live1 = h->cnt[1] && epoch_live(h->epoch[1], e);
-
-	if ((h->cnt[0] && !live0) || (h->cnt[1] && !live1)) {
-		bpf_spin_lock(&h->lock);
-		if (!epoch_live(h->epoch[0], e))
-			h->cnt[0] = 0;
-		if (!epoch_live(h->epoch[1], e))
-			h->cnt[1] = 0;
-		bpf_spin_unlock(&h->lock);
-	}
-	return live0 || live1;
+	return h | 1;
 }
 
 /* The key of a segment that this one (travelling the other way, in the
@@ -304,68 +269,78 @@ static __always_inline void reverse_key(struct sf_pend_key *k, const struct sf_p
 }
 
 /* k (with its kind) is waiting for ack number want; a retransmission
- * refreshes the entry */
-static __always_inline void pend_add(struct sf_pend_key *k, __u8 kind, __u32 want,
-				     struct sf_hint *h, __u32 e)
+ * refreshes its entry */
+static __always_inline void pend_add(struct sf_pend_key *k, __u8 kind, __u32 want, struct sf_pbucket *b,
+				     __u32 e)
 {
-	struct sf_pend v = { .ack = want, .epoch = e }, *p;
-	__u32 pe;
+	__u64 tag;
+	int free = -1, old = 0;
 
 	k->kind = kind;
-	/* count first: an ACK on another CPU must never find the entry
-	 * uncounted */
-	hint_inc(h, e);
-	if (!bpf_map_update_elem(&pending_fins, k, &v, BPF_NOEXIST))
-		return;
-	hint_dec(h, e);
-	p = bpf_map_lookup_elem(&pending_fins, k);
-	if (!p)
-		return;
-	/* there already (a retransmission): refresh it */
-	pe = p->epoch;
-	p->ack = want;
-	if (pe != e) {
-		p->epoch = e;
-		hint_inc(h, e);
-		hint_dec(h, pe);
+	tag = pend_tag(k);
+	bpf_spin_lock(&b->lock);
+#pragma unroll
+	for (int i = 0; i < PEND_WAYS; i++) {
+		if (b->s[i].tag == tag) {
+			free = i;
+			break;
+		}
+		if (b->s[i].tag && !epoch_live(b->s[i].epoch, e)) {
+			b->s[i].tag = 0;	/* over: free it */
+			if (b->n)
+				b->n--;
+		}
+		if (!b->s[i].tag && free < 0)
+			free = i;
+		if (b->s[i].epoch < b->s[old].epoch)
+			old = i;
 	}
+	if (free < 0)
+		free = old;	/* full: the oldest gives way */
+	if (free >= 0 && free < PEND_WAYS) {
+		if (!b->s[free].tag)
+			b->n++;
+		b->s[free].tag = tag;
+		b->s[free].ack = want;
+		b->s[free].epoch = e;
+	}
+	bpf_spin_unlock(&b->lock);
 }
 
-/* Does ack acknowledge the pending entry k? Then it is removed (so only
- * one segment matches it); an expired one is removed quietly. */
-static __always_inline bool pend_match(struct sf_pend_key *k, __u8 kind, __u32 ack,
-				       struct sf_hint *h, __u32 e)
+/* Take k's entry out if it is there (and still valid). With want_ack,
+ * only when ack acknowledges it. */
+static __always_inline bool pend_take(struct sf_pend_key *k, __u8 kind, bool want_ack, __u32 ack,
+				      struct sf_pbucket *b, __u32 e)
 {
-	struct sf_pend *p;
-	__u32 pe;
-	bool live;
+	bool hit = false;
+	__u64 tag;
 
 	k->kind = kind;
-	p = bpf_map_lookup_elem(&pending_fins, k);
-	if (!p)
-		return false;
-	pe = p->epoch;
-	live = epoch_live(pe, e);
-	if (live && p->ack != ack)
-		return false;
-	if (bpf_map_delete_elem(&pending_fins, k))
-		return false;	/* another CPU took it */
-	hint_dec(h, pe);
-	return live;
-}
+	tag = pend_tag(k);
+	bpf_spin_lock(&b->lock);
+#pragma unroll
+	for (int i = 0; i < PEND_WAYS; i++) {
+		bool live;
 
-static __always_inline void pend_delete(struct sf_pend_key *k, __u8 kind, struct sf_hint *h)
-{
-	struct sf_pend *p;
-	__u32 pe;
-
-	k->kind = kind;
-	p = bpf_map_lookup_elem(&pending_fins, k);
-	if (!p)
-		return;
-	pe = p->epoch;
-	if (!bpf_map_delete_elem(&pending_fins, k))
-		hint_dec(h, pe);
+		if (b->s[i].tag != tag) {
+			if (b->s[i].tag && !epoch_live(b->s[i].epoch, e)) {
+				b->s[i].tag = 0;	/* over: free it on the way */
+				if (b->n)
+					b->n--;
+			}
+			continue;
+		}
+		live = epoch_live(b->s[i].epoch, e);
+		if (live && want_ack && b->s[i].ack != ack)
+			break;
+		b->s[i].tag = 0;
+		if (b->n)
+			b->n--;
+		hit = live;
+		break;
+	}
+	bpf_spin_unlock(&b->lock);
+	return hit;
 }
 
 static __always_inline void emit(const struct sf_pend_key *k, __u32 netns, const struct tcphdr *th,
@@ -433,25 +408,22 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	struct sk_buff___sf *kskb;
 	struct net___sf *net;
 	struct sf_pend_key k, rk;
-	struct sf_hint *h;
+	struct sf_pbucket *b;
 	__u32 bucket, payload, hl, ack, seq, e;
-	bool live = false, acked = false;
+	bool live, acked = false;
 
 	if (!(flags & (TH_CONTROL | TH_ACK)))
 		return TC_ACT_UNSPEC;
-	bucket = hint_bucket(th, skb->ifindex);
-	h = bpf_map_lookup_elem(&pend_hint, &bucket);
-	if (!h)
+	bucket = pend_bucket(th, skb->ifindex);
+	b = bpf_map_lookup_elem(&pending, &bucket);
+	if (!b)
 		return TC_ACT_UNSPEC;	/* cannot happen: an array */
-	if (!(flags & TH_CONTROL) && !h->any)
+	live = b->n != 0;
+	if (!(flags & TH_CONTROL) && !live)
 		return TC_ACT_UNSPEC;	/* the data path ends here */
 
 	/* control segment, or an ACK that may end a handshake or a close */
 	e = epoch_now();
-	if (h->any)
-		live = hint_live(h, e);
-	if (!(flags & TH_CONTROL) && !live)
-		return TC_ACT_UNSPEC;	/* only expired counts in this bucket */
 
 	kskb = bpf_cast_to_kern_ctx(skb);
 	net = kskb->dev->nd_net.net;
@@ -480,10 +452,10 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	reverse_key(&rk, &k);
 
 	if (live && (flags & TH_ACK)) {
-		acked = pend_match(&rk, SF_PEND_FIN, ack, h, e);
+		acked = pend_take(&rk, SF_PEND_FIN, true, ack, b, e);
 		/* the handshake ends with the first ACK of the SYN-ACK; if
 		 * that carries a FIN it is reported as a FIN anyway */
-		if (!(flags & (TH_SYN | TH_RST)) && pend_match(&rk, SF_PEND_SYNACK, ack, h, e))
+		if (!(flags & (TH_SYN | TH_RST)) && pend_take(&rk, SF_PEND_SYNACK, true, ack, b, e))
 			acked = true;
 	}
 	if (!(flags & TH_CONTROL) && !acked)
@@ -492,17 +464,17 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	if (flags & TH_FIN)
 		/* the FIN occupies the sequence number after the payload (and
 		 * after the SYN, should both be set) */
-		pend_add(&k, SF_PEND_FIN, seq + payload + 1 + !!(flags & TH_SYN), h, e);
+		pend_add(&k, SF_PEND_FIN, seq + payload + 1 + !!(flags & TH_SYN), b, e);
 	if ((flags & (TH_SYN | TH_ACK | TH_RST)) == (TH_SYN | TH_ACK))
 		/* a SYN-ACK: its ACK is seq + 1 (+ payload, which Linux never
 		 * puts on a SYN-ACK) */
-		pend_add(&k, SF_PEND_SYNACK, seq + 1 + payload, h, e);
+		pend_add(&k, SF_PEND_SYNACK, seq + 1 + payload, b, e);
 	if ((flags & TH_RST) && live) {
 		/* no ACK will follow a FIN or SYN-ACK of this connection */
-		pend_delete(&k, SF_PEND_FIN, h);
-		pend_delete(&k, SF_PEND_SYNACK, h);
-		pend_delete(&rk, SF_PEND_FIN, h);
-		pend_delete(&rk, SF_PEND_SYNACK, h);
+		pend_take(&k, SF_PEND_FIN, false, 0, b, e);
+		pend_take(&k, SF_PEND_SYNACK, false, 0, b, e);
+		pend_take(&rk, SF_PEND_FIN, false, 0, b, e);
+		pend_take(&rk, SF_PEND_SYNACK, false, 0, b, e);
 	}
 	emit(&k, net->ns.inum, th, payload);
 	return TC_ACT_UNSPEC;

@@ -593,8 +593,15 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 		goto fail;
 	}
 	s->rodata->wakeup_bytes = o->wakeup_bytes;
-	if (o->max_fins)
-		bpf_map__set_max_entries(s->maps.pending_fins, o->max_fins);
+	if (o->max_fins) {
+		/* buckets of 4 entries, a power of two of them */
+		uint32_t nb = 1;
+
+		while (nb < o->max_fins / 4 && nb < (1u << 24))
+			nb <<= 1;
+		bpf_map__set_max_entries(s->maps.pending, nb);
+		s->rodata->pend_mask = nb - 1;
+	}
 	/* Sharing the state program's maps: one ring, one set of counters,
 	 * one consumer. reuse_fd takes the shared map's size and type. */
 	if (o->events_fd >= 0) {

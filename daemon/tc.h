@@ -35,7 +35,7 @@ struct tc_opts {
 	int counters_fd;	/* per-CPU counters map to share, -1: own */
 	uint32_t ring_bytes;	/* own ring buffers' size (each, one per CPU), power of two (0: 4 MiB) */
 	uint64_t wakeup_bytes;	/* force a consumer wake-up past this fill (0: never) */
-	uint32_t max_fins;	/* FINs awaiting their ACK (0: 65536) */
+	uint32_t max_fins;	/* FINs and SYN-ACKs awaiting their ACK (0: 65536) */
 	bool lo_egress_only;	/* loopback: egress only (both ends are local:
 				 * each segment's egress copy serves both) */
 	const char *const *ifnames; /* only these interfaces (NULL: every one up) */

@@ -44,13 +44,13 @@ pending_state() {
 	for m in $maps; do
 		name=$(bpftool -j map show id "$m" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("name", ""))')
 		case $name in
-		pend_hint) # value: u32 cnt[2] first, little-endian (x86, arm64)
-			counted=$(bpftool -j map dump id "$m" | python3 -c '
+		pending) # value: lock u32, n u32, then 4 x {tag u64, ack u32, epoch u32}, little-endian
+			read -r counted entries < <(bpftool -j map dump id "$m" | python3 -c '
 import json, sys
-print(sum(int.from_bytes(bytes(int(b, 16) for b in e["value"][o:o + 4]), "little")
-          for e in json.load(sys.stdin) for o in (0, 4)))') ;;
-		pending_fins)
-			entries=$(bpftool -j map dump id "$m" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') ;;
+le = lambda v, o, n: int.from_bytes(bytes(int(b, 16) for b in v[o:o + n]), "little")
+vals = [e["value"] for e in json.load(sys.stdin)]
+print(sum(le(v, 4, 4) for v in vals),
+      sum(1 for v in vals for i in range(4) if le(v, 8 + 16 * i, 8)))') ;;
 		esac
 	done
 	echo "counted=$counted entries=$entries"
