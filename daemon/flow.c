@@ -634,6 +634,14 @@ static __u64 tuple_hash(const struct sf_tuple *k)
 	__u64 h = sf_mix64(((__u64)k->netns << 32) ^ ((__u64)k->family << 16) ^ k->lport);
 
 	h = sf_mix64(h ^ ((__u64)k->rport << 7));
+	if (k->family == 2) {
+		/* IPv4 (v4-mapped ones too, see tuple_set): 8 bytes in all */
+		__u32 a, b;
+
+		memcpy(&a, k->laddr, 4);
+		memcpy(&b, k->raddr, 4);
+		return sf_mix64(h ^ ((__u64)a << 32 | b));
+	}
 	for (int i = 0; i < 16; i += 8) {
 		__u64 a, b;
 
@@ -710,9 +718,9 @@ static void tindex_link(struct flow_table *t, struct sf_flow *f)
 
 /* The flow a segment belongs to: an open one first, else the most
  * recently linked closed one (a tuple reused while the old record waits). */
-static struct sf_flow *tindex_lookup(struct flow_table *t, const struct sf_tuple *k)
+static struct sf_flow *tindex_lookup(struct flow_table *t, const struct sf_tuple *k, __u64 h)
 {
-	__u32 i = t->tbuckets[tuple_hash(k) & (t->nbuckets - 1)];
+	__u32 i = t->tbuckets[h & (t->nbuckets - 1)];
 	struct sf_flow *closed = NULL;
 
 	for (; i != SF_NONE; i = at(t, i)->tnext) {
@@ -1437,7 +1445,7 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 	tuple_set(&k, e->netns, e->family, out ? e->saddr : e->daddr, out ? e->daddr : e->saddr,
 		  out ? e->sport : e->dport, out ? e->dport : e->sport);
 	h = tuple_hash(&k);
-	f = tindex_lookup(t, &k);
+	f = tindex_lookup(t, &k, h);
 	if (!f && t->tw) {
 		struct tw_key tk;
 
