@@ -1143,6 +1143,11 @@ static void learn_tuple(struct flow_table *t, struct sf_flow *f, const struct sy
 	bool first = !f->sport;
 	bool listener = f->in_lindex;
 
+	/* most events repeat the tuple the flow has: nothing to move */
+	if (!first && (f->in_tindex || listener) && f->sport == e->sport && f->dport == e->dport &&
+	    f->family == e->family && !memcmp(f->saddr, e->saddr, sizeof(f->saddr)) &&
+	    !memcmp(f->daddr, e->daddr, sizeof(f->daddr)))
+		return;
 	/* both indexes hash the port: out before it changes, back in after
 	 * (listen() without bind() enters LISTEN before its port is set) */
 	tindex_unlink(t, f);
