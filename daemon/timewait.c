@@ -22,6 +22,13 @@ struct tw_table {
 	struct tw *pool;
 	__u32 max, used_hw, free_head;
 	__u32 *buckets, nbuckets;
+	/* A counting filter in front of the table (4 per bucket, one byte
+	 * each, another part of the hash): most lookups are for a tuple
+	 * that is not here (every new connection is checked for reuse),
+	 * and the table is large and cold; this answers "not here" from a
+	 * few hundred KiB. A count that reaches 255 stays (never wrong). */
+	__u8 *filter;
+	__u32 fmask;
 	__u32 head, tail;	/* age list */
 	__u32 round;
 	bool in_round;
@@ -30,7 +37,7 @@ struct tw_table {
 	struct tw_stats st;
 };
 
-static __u32 hash(const struct tw_table *t, const struct tw_key *k)
+static __u64 hash64(const struct tw_key *k)
 {
 	__u64 h = sf_mix64(0x1234 ^ ((__u64)k->netns << 32) ^ ((__u64)k->family << 24) ^
 			   ((__u64)k->lport << 16) ^ k->rport);
@@ -52,7 +59,17 @@ static __u32 hash(const struct tw_table *t, const struct tw_key *k)
 			h = sf_mix64(h ^ b);
 		}
 	}
-	return (__u32)h & (t->nbuckets - 1);
+	return h;
+}
+
+static __u32 hash(const struct tw_table *t, const struct tw_key *k)
+{
+	return (__u32)hash64(k) & (t->nbuckets - 1);
+}
+
+static __u8 *filter_of(const struct tw_table *t, const struct tw_key *k)
+{
+	return &t->filter[(__u32)(hash64(k) >> 32) & t->fmask];
 }
 
 struct tw_table *tw_table__new(__u32 max, tw_sink_fn sink, void *ctx)
@@ -68,7 +85,9 @@ struct tw_table *tw_table__new(__u32 max, tw_sink_fn sink, void *ctx)
 	t->nbuckets = n;
 	t->pool = calloc(max, sizeof(*t->pool)); /* touched as used */
 	t->buckets = malloc(sizeof(*t->buckets) * n);
-	if (!t->pool || !t->buckets)
+	t->fmask = n * 4 - 1;
+	t->filter = calloc((size_t)n * 4, 1);
+	if (!t->pool || !t->buckets || !t->filter)
 		goto fail;
 	memset(t->buckets, 0xff, sizeof(*t->buckets) * n);
 	t->head = t->tail = t->free_head = NONE;
@@ -86,11 +105,14 @@ void tw_table__free(struct tw_table *t)
 		return;
 	free(t->pool);
 	free(t->buckets);
+	free(t->filter);
 	free(t);
 }
 
 static struct tw *find(struct tw_table *t, const struct tw_key *k)
 {
+	if (!*filter_of(t, k))
+		return NULL;
 	for (__u32 i = t->buckets[hash(t, k)]; i != NONE; i = t->pool[i].hnext)
 		if (!memcmp(&t->pool[i].key, k, sizeof(*k)))
 			return &t->pool[i];
@@ -125,10 +147,13 @@ static void leave(struct tw_table *t, struct tw *w, enum tw_exit how, __u64 at, 
 	};
 	__u32 me = (__u32)(w - t->pool);
 	__u32 *p = &t->buckets[hash(t, &w->key)];
+	__u8 *c = filter_of(t, &w->key);
 
 	t->sink(t->ctx, &r);
 	t->st.exits[how]++;
 	t->st.now--;
+	if (*c != 255)
+		(*c)--;
 	while (*p != NONE) {
 		if (*p == me) {
 			*p = w->hnext;
@@ -167,6 +192,12 @@ static struct tw *add(struct tw_table *t, const struct tw_key *k, __u64 handoff)
 	b = hash(t, k);
 	w->hnext = t->buckets[b];
 	t->buckets[b] = i;
+	{
+		__u8 *c = filter_of(t, k);
+
+		if (*c != 255)
+			(*c)++;
+	}
 	/* by hand-over time; out-of-order inserts walk back from the tail */
 	{
 		__u32 p = t->tail;
