@@ -110,6 +110,10 @@ def summarise(meta, runs, hold):
                                           if r["conns"] and r["flows_emitted"] is not None])
             st = s["bpf"].get(STATE_PROG, {})
             s["bpf_ns_per_state_event"] = st.get("ns_per_run")
+            # its backup copy runs on every state event too (it only
+            # handles those the kernel skipped for the main copy)
+            bk = s["bpf"].get(STATE_PROG + "_nested", {})
+            s["bpf_ns_per_state_event_backup"] = bk.get("ns_per_run")
             # the packet programs (tc): their runs are packets
             pk = [b for n, b in s["bpf"].items() if n.startswith("sf_seg")]
             pruns = sum(b["total_runs"] for b in pk)
@@ -164,7 +168,9 @@ def checks(meta, runs, summary, hold):
     targets.append({"what": "synfin lost events == 0", "value": lost,
                     "met": None if lost is None else lost == 0})
     ns = sf.get("bpf_ns_per_state_event")
-    targets.append({"what": f"BPF <= {TARGET_STATE_NS} ns per state event ({STATE_PROG})",
+    bk = sf.get("bpf_ns_per_state_event_backup")
+    targets.append({"what": f"BPF <= {TARGET_STATE_NS} ns per state event ({STATE_PROG}"
+                            + (f"; its backup copy adds {bk:.0f} ns" if bk is not None else "") + ")",
                     "value": None if ns is None else round(ns, 1),
                     "met": None if ns is None else ns <= TARGET_STATE_NS})
     if hold is not None:
