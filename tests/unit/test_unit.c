@@ -1081,6 +1081,53 @@ static void test_segments_client(void)
 	flow_table__free(t);
 }
 
+/* Closed flows wait for different times (the grace for late events, the
+ * hold for segments 6 and 7 after a time-wait hand-over): whatever list
+ * each waits in, they come out in the order their waits end, and only
+ * once it has ended. */
+static void test_closing_order(void)
+{
+	struct flow_table_config cfg = { .max_flows = 256, .close_grace_ns = GRACE, .time_wait_hold_ns = 5 * GRACE };
+	struct flow_table *t;
+	bool ordered = true;
+	int held = 0;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	for (int i = 0; i < 20; i++) {
+		__u64 t0 = (__u64)i * 100000, a = 0x100 + i, b = 0x180 + i;
+
+		/* a: active closer with a SYN seen, no segment 7: held */
+		feed(t, ev(a, t0 + 1, t0 + 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+		feed(t, seg(t0 + 2, 40000 + (a & 0xff), true, true, F_SYN, 1000, 0));
+		feed(t, ev(a, t0 + 1, t0 + 3, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+		feed(t, ev(a, t0 + 1, t0 + 4, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+		feed(t, ev(a, t0 + 1, t0 + 5, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+		feed(t, ev(a, t0 + 1, t0 + 6, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+		/* b: passive closer, later: only the grace */
+		feed(t, ev(b, t0 + 10, t0 + 10, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+		feed(t, ev(b, t0 + 10, t0 + 11, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+		feed(t, ev(b, t0 + 10, t0 + 12, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT));
+		feed(t, ev(b, t0 + 10, t0 + 13, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+		feed(t, ev(b, t0 + 10, t0 + 50000, SF_TCP_LAST_ACK, SF_TCP_CLOSE));
+	}
+	/* every grace is over, no hold is: the 20 passive closers only */
+	flow_table__advance(t, 19 * 100000 + 50000 + GRACE);
+	EXPECT(nrec == 20);
+	for (int i = 0; i < nrec; i++)
+		if (recs[i].flow.role != SF_ROLE_CLIENT || recs[i].sum.closer == NULL ||
+		    strcmp(recs[i].sum.closer, "peer"))
+			held++;
+	EXPECT(held == 0);
+	flow_table__advance(t, 19 * 100000 + 6 + 5 * GRACE);
+	EXPECT(nrec == 40);
+	for (int i = 1; i < nrec; i++)
+		if (recs[i].flow.emit_at < recs[i - 1].flow.emit_at && i != 20)
+			ordered = false;
+	EXPECT(ordered);
+	flow_table__free(t);
+}
+
 /* The server: SYN, SYN-ACK and ACK all come before the kernel creates the
  * child socket; a SYN at a listener starts a half-open flow at once,
  * which the child takes over, its SYN_RECEIVED starting at the SYN. */
@@ -1526,6 +1573,7 @@ int main(void)
 	RUN(test_snapshot_join);
 	RUN(test_reconcile_vanish);
 	RUN(test_segments_client);
+	RUN(test_closing_order);
 	RUN(test_segments_server_half_open);
 	RUN(test_segments_unclaimed);
 	RUN(test_time_wait_exits);
