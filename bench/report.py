@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """Summarise bench/run.sh's runs: medians, ratios to baseline, targets.
 
-usage: report.py META_JSON RUNS_JSONL HOLD_JSON OUT_DIR
+usage: report.py META_JSON RUNS_JSONL HOLD_JSON OUT_DIR [PACKET_JSON]
 Writes OUT_DIR/results.json and OUT_DIR/results.md and prints the markdown.
 Exit status 1 if synfin lost events, produced no flow records or a synfin or
 baseline run failed; never because of speed.
@@ -15,6 +15,7 @@ import sys
 TARGET_RATIO = 0.75
 AIM_RATIO = 0.90
 TARGET_STATE_NS = 200
+TARGET_PACKET_NS = 50
 TARGET_RSS_MIB = 64
 TARGET_HOLD_FLOWS = 100000
 STATE_PROG = "sf_set_state"
@@ -173,6 +174,12 @@ def checks(meta, runs, summary, hold):
                             + (f"; its backup copy adds {bk:.0f} ns" if bk is not None else "") + ")",
                     "value": None if ns is None else round(ns, 1),
                     "met": None if ns is None else ns <= TARGET_STATE_NS})
+    pk = summary.get("packet")
+    if pk is not None:
+        pns = pk.get("ns_per_run")
+        targets.append({"what": f"BPF <= {TARGET_PACKET_NS} ns per non-control packet "
+                                f"({pk['program']}, {pk['method']}, {pk['packet']})",
+                        "value": pns, "met": None if pns is None else pns <= TARGET_PACKET_NS})
     if hold is not None:
         rss = hold["rss_kb"] / 1024 if hold.get("rss_kb") else None
         flows = hold.get("flows_open")
@@ -294,12 +301,17 @@ def markdown(meta, summary, hold, fails, warns, targets):
 
 
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 6):
         print(__doc__, file=sys.stderr)
         return 2
     meta, runs, hold = load(*sys.argv[1:4])
     out = sys.argv[4]
+    packet = None
+    if len(sys.argv) == 6 and os.path.exists(sys.argv[5]):
+        with open(sys.argv[5]) as f:
+            packet = json.load(f)
     summary = summarise(meta, runs, hold)
+    summary["packet"] = packet
     fails, warns, targets = checks(meta, runs, summary, hold)
     result = {
         "meta": meta,
