@@ -634,23 +634,8 @@ static __u64 tuple_hash(const struct sf_tuple *k)
 	__u64 h = sf_mix64(((__u64)k->netns << 32) ^ ((__u64)k->family << 16) ^ k->lport);
 
 	h = sf_mix64(h ^ ((__u64)k->rport << 7));
-	if (k->family == 2) {
-		/* IPv4 (v4-mapped ones too, see tuple_set): 8 bytes in all */
-		__u32 a, b;
-
-		memcpy(&a, k->laddr, 4);
-		memcpy(&b, k->raddr, 4);
-		return sf_mix64(h ^ ((__u64)a << 32 | b));
-	}
-	for (int i = 0; i < 16; i += 8) {
-		__u64 a, b;
-
-		memcpy(&a, k->laddr + i, 8);
-		memcpy(&b, k->raddr + i, 8);
-		h = sf_mix64(h ^ a);
-		h = sf_mix64(h ^ b);
-	}
-	return h;
+	/* IPv4 (v4-mapped ones too, see tuple_set): 8 bytes in all */
+	return sf_mix_addrs(h, k->family, k->laddr, k->raddr);
 }
 
 static void flow_tuple(const struct sf_flow *f, struct sf_tuple *k)

@@ -133,26 +133,28 @@ JSON_INLINE void json__str_safe(struct json *j, const char *key, const char *s, 
 	j->buf[j->len++] = '"';
 }
 
+JSON_INLINE void json__null(struct json *j, const char *key)
+{
+	json__key(j, key);
+	json__put(j, "null", 4);
+}
+
 /* One of this program's own string literals (or NULL: null). */
 JSON_INLINE void json__lit(struct json *j, const char *key, const char *s)
 {
-	if (!s) {
-		json__key(j, key);
-		json__put(j, "null", 4);
-		return;
-	}
-	json__str_safe(j, key, s, strlen(s));
+	if (s)
+		json__str_safe(j, key, s, strlen(s));
+	else
+		json__null(j, key);
 }
 
 /* Untrusted (or unknown) bytes, NUL-terminated: escaped; NULL: null. */
 JSON_INLINE void json__str(struct json *j, const char *key, const char *s)
 {
-	if (!s) {
-		json__key(j, key);
-		json__put(j, "null", 4);
-		return;
-	}
-	json__strn(j, key, s, strlen(s));
+	if (s)
+		json__strn(j, key, s, strlen(s));
+	else
+		json__null(j, key);
 }
 
 extern const char json__pairs[200];	/* "00".."99" */
@@ -202,12 +204,6 @@ JSON_INLINE void json__bool(struct json *j, const char *key, bool v)
 		json__put(j, "true", 4);
 	else
 		json__put(j, "false", 5);
-}
-
-JSON_INLINE void json__null(struct json *j, const char *key)
-{
-	json__key(j, key);
-	json__put(j, "null", 4);
 }
 
 JSON_INLINE void json__newline(struct json *j)

@@ -42,24 +42,7 @@ static __u64 hash64(const struct tw_key *k)
 	__u64 h = sf_mix64(0x1234 ^ ((__u64)k->netns << 32) ^ ((__u64)k->family << 24) ^
 			   ((__u64)k->lport << 16) ^ k->rport);
 
-	if (k->family == 2) {
-		/* IPv4: 8 address bytes, one round */
-		__u32 a, b;
-
-		memcpy(&a, k->laddr, 4);
-		memcpy(&b, k->raddr, 4);
-		h = sf_mix64(h ^ ((__u64)a << 32 | b));
-	} else {
-		for (int i = 0; i < 16; i += 8) {
-			__u64 a, b;
-
-			memcpy(&a, k->laddr + i, 8);
-			memcpy(&b, k->raddr + i, 8);
-			h = sf_mix64(h ^ a);
-			h = sf_mix64(h ^ b);
-		}
-	}
-	return h;
+	return sf_mix_addrs(h, k->family, k->laddr, k->raddr);
 }
 
 static __u32 hash(const struct tw_table *t, const struct tw_key *k)
