@@ -97,16 +97,16 @@ static void ring_unmap(struct rings *rs, struct ring *x)
 	x->cons_map = x->prod_map = NULL;
 }
 
-int rings__open(struct rings **out, const int *fds, int n, size_t size)
+static struct rings *rings_alloc(int n, size_t size)
 {
 	struct rings *rs;
-	int err = 0;
 
 	if (n <= 0 || !size || (size & (size - 1)))
-		return -EINVAL;
+		return NULL;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
-		return -ENOMEM;
+		return NULL;
+	rs->epfd = -1;
 	rs->page = (size_t)sysconf(_SC_PAGESIZE);
 	rs->size = size;
 	rs->mask = size - 1;
@@ -114,9 +114,41 @@ int rings__open(struct rings **out, const int *fds, int n, size_t size)
 	rs->r = calloc((size_t)n, sizeof(*rs->r));
 	rs->evs = calloc((size_t)n, sizeof(*rs->evs));
 	rs->bounce = malloc(size);
+	if (!rs->r || !rs->evs || !rs->bounce) {
+		rings__close(rs);
+		return NULL;
+	}
+	return rs;
+}
+
+int rings__open_memory(struct rings **out, int n, size_t size, uint64_t *const *cons,
+		       const uint64_t *const *prod, const uint8_t *const *data)
+{
+	struct rings *rs = rings_alloc(n, size);
+
+	if (!rs)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		rs->r[i].fd = -1;
+		rs->r[i].cons = cons[i];
+		rs->r[i].prod = prod[i];
+		rs->r[i].data = data[i];
+		rs->r[i].pos = load_acquire64(cons[i]);
+	}
+	*out = rs;
+	return 0;
+}
+
+int rings__open(struct rings **out, const int *fds, int n, size_t size)
+{
+	struct rings *rs = rings_alloc(n, size);
+	int err = 0;
+
+	if (!rs)
+		return n <= 0 || !size || (size & (size - 1)) ? -EINVAL : -ENOMEM;
 	rs->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!rs->r || !rs->evs || !rs->bounce || rs->epfd < 0) {
-		err = rs->epfd < 0 ? -errno : -ENOMEM;
+	if (rs->epfd < 0) {
+		err = -errno;
 		goto fail;
 	}
 	for (int i = 0; i < n; i++) {
@@ -155,7 +187,7 @@ int rings__poll(struct rings *rs, int timeout_ms, int budget, ring_record_fn fn,
 {
 	int done = 0;
 
-	if (timeout_ms) {
+	if (timeout_ms && rs->epfd >= 0) {
 		int k = epoll_wait(rs->epfd, rs->evs, rs->n, timeout_ms);
 
 		if (k < 0)

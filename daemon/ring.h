@@ -26,6 +26,11 @@ int rings__open(struct rings **r, const int *fds, int n, size_t size);
  * to budget records in time order. The number handed over (== budget:
  * more may be waiting), or -errno (-EINTR: a signal). */
 int rings__poll(struct rings *r, int timeout_ms, int budget, ring_record_fn fn, void *ctx);
+/* The same over rings in plain memory (the unit tests): ring i's consumer
+ * and producer positions and its data area of size bytes, laid out as
+ * the kernel lays it out. rings__poll does not wait on these. */
+int rings__open_memory(struct rings **r, int n, size_t size, uint64_t *const *cons,
+		       const uint64_t *const *prod, const uint8_t *const *data);
 /* Bytes waiting in all rings now. */
 uint64_t rings__pending(const struct rings *r);
 void rings__close(struct rings *r);
