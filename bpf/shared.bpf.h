@@ -11,10 +11,13 @@
  * two; 0: never force): set by the loader. */
 const volatile __u64 wakeup_bytes = 0;
 
-/* One ring buffer per CPU (the loader creates them and sizes this map to
- * the number of possible CPUs): reserving in a ring takes its lock, and a
- * lock shared by all CPUs was a quarter of a state event's cost. The
- * daemon merges the rings by timestamp. */
+/* One ring buffer per CPU (the loader creates them and sizes this map: a
+ * power of two of them, at most 16; past 16 CPUs some share one, CPU id
+ * & ring_mask): reserving in a ring takes its lock, and a lock shared by
+ * all CPUs was a quarter of a state event's cost. The daemon merges the
+ * rings by timestamp. */
+const volatile __u32 ring_mask = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
@@ -45,8 +48,8 @@ static __always_inline void count(__u32 idx)
  * only woken (*flags) as this ring fills up. */
 static __always_inline void *sf_reserve(__u64 size, __u64 *flags)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	void *rb = bpf_map_lookup_elem(&rings, &cpu);
+	__u32 idx = bpf_get_smp_processor_id() & ring_mask;
+	void *rb = bpf_map_lookup_elem(&rings, &idx);
 	void *e;
 
 	if (!rb) {

@@ -31,6 +31,7 @@ struct capture {
 	capture_event_fn fn;
 	void *ctx;
 	int ncpus;
+	int nrings;		/* a power of two, CPU id & (nrings - 1) picks one */
 	int budget;		/* events left in this poll */
 	char describe[512];
 };
@@ -57,13 +58,13 @@ int capture__check_privileges(char *msg, size_t len)
 
 #define POLL_BUDGET 65536
 
-/* Each CPU's ring gets an equal share of the total, a power of two
- * (and never less than 256 KiB). */
-static uint32_t per_cpu_ring(uint32_t total, int ncpus)
+/* Each ring gets an equal share of the total, a power of two (and never
+ * less than 256 KiB). */
+static uint32_t per_ring(uint32_t total, int nrings)
 {
 	uint32_t r = 256 << 10;
 
-	while ((uint64_t)r * 2 * (uint32_t)ncpus <= total)
+	while ((uint64_t)r * 2 * (uint32_t)nrings <= total)
 		r *= 2;
 	return r;
 }
@@ -140,7 +141,8 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 		free(c);
 		return err;
 	}
-	c->ring_bytes = per_cpu_ring(o->ring_bytes, c->ncpus);
+	c->nrings = rings__count(c->ncpus);
+	c->ring_bytes = per_ring(o->ring_bytes, c->nrings);
 
 	s = c->skel = state_bpf__open();
 	if (!s) {
@@ -156,7 +158,8 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	 * burst on one CPU finds it awake (measured: 1/4 lost events in 2 of
 	 * 6 hold tests, 1/16 in none of 4). */
 	s->rodata->wakeup_bytes = c->ring_bytes / 16;
-	bpf_map__set_max_entries(s->maps.rings, (uint32_t)c->ncpus);
+	bpf_map__set_max_entries(s->maps.rings, (uint32_t)c->nrings);
+	s->rodata->ring_mask = (uint32_t)c->nrings - 1;
 	/* the rings themselves are made below, at their real size (the
 	 * template in the object only gives the type; libbpf 1.1 cannot
 	 * resize it) */
@@ -200,37 +203,37 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 		accept_ok = !attach(c, s->progs.sf_accept4_exit, false, msg, len) &&
 			    !attach(c, s->progs.sf_accept_exit, false, msg, len);
 
-	c->ring_fds = calloc((size_t)c->ncpus, sizeof(int));
+	c->ring_fds = calloc((size_t)c->nrings, sizeof(int));
 	if (!c->ring_fds) {
 		err = -ENOMEM;
 		snprintf(msg, len, "ring buffer setup failed: %s", strerror(-err));
 		goto fail;
 	}
-	for (i = 0; i < c->ncpus; i++)
+	for (i = 0; i < c->nrings; i++)
 		c->ring_fds[i] = -1;
-	for (i = 0; i < c->ncpus; i++) {
+	for (i = 0; i < c->nrings; i++) {
 		c->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sf_ring", 0, 0, c->ring_bytes, NULL);
 		if (c->ring_fds[i] < 0 ||
 		    bpf_map_update_elem(bpf_map__fd(s->maps.rings), &i, &c->ring_fds[i], BPF_ANY)) {
 			err = -errno;
-			snprintf(msg, len, "ring buffer setup failed (CPU %d of %d, %u KiB each): %s", i,
-				 c->ncpus, c->ring_bytes >> 10, strerror(-err));
+			snprintf(msg, len, "ring buffer setup failed (ring %d of %d, %u KiB each): %s", i,
+				 c->nrings, c->ring_bytes >> 10, strerror(-err));
 			goto fail;
 		}
 	}
-	err = rings__open(&c->rb, c->ring_fds, c->ncpus, c->ring_bytes);
+	err = rings__open(&c->rb, c->ring_fds, c->nrings, c->ring_bytes);
 	if (err) {
 		snprintf(msg, len, "ring buffer setup failed: %s", strerror(-err));
 		goto fail;
 	}
 	snprintf(c->describe, sizeof(c->describe),
-		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; ring %d x %u KiB (one per CPU); socket map %u",
+		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; ring buffers %d x %u KiB (%d CPUs); socket map %u",
 		 extra_ok ? ", tcp_retransmit_skb, tcp_retransmit_synack, tcp_receive_reset, tcp_send_reset" :
 			    "; DEGRADED: tcp retransmit/reset tracepoints unavailable (no retransmit or reset details)",
 		 accept_ok ? "syscalls:sys_exit_accept{,4}" :
 		 o->accept_owner ? "DEGRADED (syscall tracepoints unavailable: accepted sockets are attributed to the listener's owner until they close)" :
 				   "off (accepted sockets are attributed to the listener's owner until they close)",
-		 o->n_netns ? "filtered" : "all", c->ncpus, c->ring_bytes >> 10, o->max_sockets);
+		 o->n_netns ? "filtered" : "all", c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
 	*out = c;
 	return 0;
 fail:
@@ -253,6 +256,11 @@ int capture__poll(struct capture *c, int timeout_ms)
 uint32_t capture__ring_bytes(const struct capture *c)
 {
 	return c->ring_bytes;
+}
+
+int capture__nrings(const struct capture *c)
+{
+	return c->nrings;
 }
 
 uint64_t capture__recursion_misses(struct capture *c, uint64_t caught)
@@ -313,7 +321,7 @@ void capture__close(struct capture *c)
 	rings__close(c->rb);
 	for (int i = 0; i < c->n_links; i++)
 		bpf_link__destroy(c->links[i]);
-	for (int i = 0; c->ring_fds && i < c->ncpus; i++)
+	for (int i = 0; c->ring_fds && i < c->nrings; i++)
 		if (c->ring_fds[i] >= 0)
 			close(c->ring_fds[i]);
 	free(c->ring_fds);

@@ -39,8 +39,10 @@ const char *capture__describe(const struct capture *c);
  * order. Events handled (65536: the budget of one call, more may be
  * waiting), or -errno (-EINTR on a signal). */
 int capture__poll(struct capture *c, int timeout_ms);
-/* The size of each CPU's ring buffer (ring_bytes is their total). */
+/* The size of each ring buffer (ring_bytes is their total) and their
+ * number (see rings__count). */
 uint32_t capture__ring_bytes(const struct capture *c);
+int capture__nrings(const struct capture *c);
 void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX]);
 /* Events lost because the kernel skipped our programs (recursion), given
  * how many skipped state events the backup copy caught. */

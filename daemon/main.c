@@ -696,6 +696,7 @@ static int open_segments(struct daemon *d)
 {
 	struct tc_opts to = {
 		.events_fd = capture__events_fd(d->cap),
+		.nrings = capture__nrings(d->cap),
 		.counters_fd = capture__counters_fd(d->cap),
 		.wakeup_bytes = capture__ring_bytes(d->cap) / 16,
 		.lo_egress_only = true,

@@ -97,6 +97,15 @@ static void ring_unmap(struct rings *rs, struct ring *x)
 	x->cons_map = x->prod_map = NULL;
 }
 
+int rings__count(int ncpus)
+{
+	int n = 1;
+
+	while (n < ncpus && n < RINGS_MAX)
+		n *= 2;
+	return n;
+}
+
 static struct rings *rings_alloc(int n, size_t size)
 {
 	struct rings *rs;

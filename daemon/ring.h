@@ -18,6 +18,12 @@
 
 typedef void (*ring_record_fn)(void *ctx, const void *data, size_t size);
 
+#define RINGS_MAX 16
+
+/* How many rings ncpus CPUs write to: one each, as a power of two, up to
+ * RINGS_MAX (past that, CPU id & (count - 1) share one). */
+int rings__count(int ncpus);
+
 struct rings;
 
 /* n ring buffer map fds, each of size bytes (a power of two). 0 or -errno. */

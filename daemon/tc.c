@@ -24,6 +24,7 @@
 #include <linux/rtnetlink.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "ring.h"
 #include "tc.h"
 #include "segment.skel.h"
 
@@ -605,10 +606,14 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 	/* Sharing the state program's maps: one ring, one set of counters,
 	 * one consumer. reuse_fd takes the shared map's size and type. */
 	if (o->events_fd >= 0) {
-		err = bpf_map__reuse_fd(s->maps.rings, o->events_fd);
+		err = o->nrings > 0 ? bpf_map__reuse_fd(s->maps.rings, o->events_fd) : -EINVAL;
+		s->rodata->ring_mask = (uint32_t)o->nrings - 1;
 	} else {
-		t->n_rings = libbpf_num_possible_cpus();
-		err = t->n_rings > 0 ? bpf_map__set_max_entries(s->maps.rings, (uint32_t)t->n_rings) : -EINVAL;
+		int ncpus = libbpf_num_possible_cpus();
+
+		t->n_rings = o->nrings > 0 ? o->nrings : rings__count(ncpus);
+		err = ncpus > 0 ? bpf_map__set_max_entries(s->maps.rings, (uint32_t)t->n_rings) : -EINVAL;
+		s->rodata->ring_mask = (uint32_t)t->n_rings - 1;
 	}
 	if (!err && o->counters_fd >= 0)
 		err = bpf_map__reuse_fd(s->maps.counters, o->counters_fd);

@@ -32,8 +32,9 @@
 
 struct tc_opts {
 	int events_fd;		/* per-CPU ring buffers to share (the state object's), -1: own */
+	int nrings;		/* how many (shared: theirs; own: 0 = rings__count) */
 	int counters_fd;	/* per-CPU counters map to share, -1: own */
-	uint32_t ring_bytes;	/* own ring buffers' size (each, one per CPU), power of two (0: 4 MiB) */
+	uint32_t ring_bytes;	/* own ring buffers' size (each), power of two (0: 4 MiB) */
 	uint64_t wakeup_bytes;	/* force a consumer wake-up past this fill (0: never) */
 	uint32_t max_fins;	/* FINs and SYN-ACKs awaiting their ACK (0: 65536) */
 	bool lo_egress_only;	/* loopback: egress only (both ends are local:
@@ -59,7 +60,7 @@ int tc__attach_netns(struct tc *t, const char *path);
  * segment events carry in `cookie`; 0 if unknown. */
 uint32_t tc__netns_inode(const struct tc *t, uint64_t cookie);
 /* The ring buffer and counters maps in use (own or shared). */
-/* Own rings (events_fd was -1): their fds, one per CPU; the count. */
+/* Own rings (events_fd was -1): their fds; the count. */
 int tc__rings(const struct tc *t, const int **fds);
 int tc__counters_fd(const struct tc *t);
 /* Sum of the per-CPU counters (meaningful with an own counters map). */
