@@ -188,7 +188,7 @@ struct bpf_spin_lock {
  * the port pair and interface (the same for both directions: a segment
  * and its ACK meet in one bucket), an entry is a 64-bit hash of the whole
  * key (tag, never 0: 0 is a free entry). A full bucket gives up its
- * oldest entry. Cheaper than a hash map by far (measured: the map was
+ * entries in turn. Cheaper than a hash map by far (measured: the map was
  * over half of a control segment's cost): one array load, one short
  * locked scan, no allocation.
  */
@@ -201,6 +201,8 @@ struct sf_pslot {
 struct sf_pbucket {
 	struct bpf_spin_lock lock;
 	__u32 n;		/* entries in use (read without the lock: a hint) */
+	__u32 victim;		/* a full bucket gives up s[victim++ % PEND_WAYS] */
+	__u32 pad;
 	struct sf_pslot s[PEND_WAYS];
 };
 
@@ -274,7 +276,7 @@ static __always_inline void pend_add(struct sf_pend_key *k, __u8 kind, __u32 wan
 				     __u32 e)
 {
 	__u64 tag;
-	int free = -1, old = 0;
+	int free = -1;
 
 	k->kind = kind;
 	tag = pend_tag(k);
@@ -292,11 +294,14 @@ static __always_inline void pend_add(struct sf_pend_key *k, __u8 kind, __u32 wan
 		}
 		if (!b->s[i].tag && free < 0)
 			free = i;
-		if (b->s[i].epoch < b->s[old].epoch)
-			old = i;
 	}
+	/* Full: the entries give way in turn (round robin), so a new one
+	 * lives through three more insertions here whatever the others
+	 * are (epochs are too coarse to tell the oldest: a bucket full of
+	 * SYN-ACKs to spoofed addresses must not keep them for minutes
+	 * while every real entry is overwritten at once). */
 	if (free < 0)
-		free = old;	/* full: the oldest gives way */
+		free = b->victim++ & (PEND_WAYS - 1);
 	if (free >= 0 && free < PEND_WAYS) {
 		if (!b->s[free].tag)
 			b->n++;

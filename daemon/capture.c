@@ -185,24 +185,7 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 				     sizeof(one), BPF_ANY);
 	}
 
-	err = attach(c, s->progs.sf_set_state, true, msg, len);
-	if (err)
-		goto fail;
-	/* after the main copy: it catches what the kernel skipped there */
-	if (attach(c, s->progs.sf_set_state_nested, false, msg, len))
-		extra_ok = false;
-	/* The control-phase tracepoints sharpen the record (retransmits,
-	 * resets) but the lifecycle stands without them. */
-	if (attach(c, s->progs.sf_retransmit, false, msg, len) ||
-	    attach(c, s->progs.sf_retransmit_synack, false, msg, len) ||
-	    attach(c, s->progs.sf_receive_reset, false, msg, len) ||
-	    attach(c, s->progs.sf_send_reset, false, msg, len) ||
-	    attach(c, s->progs.sf_destroy_sock, false, msg, len))
-		extra_ok = false;
-	if (o->accept_owner && !accept_why)
-		accept_ok = !attach(c, s->progs.sf_accept4_exit, false, msg, len) &&
-			    !attach(c, s->progs.sf_accept_exit, false, msg, len);
-
+	/* the rings before any program runs: an event finding no ring is lost */
 	c->ring_fds = calloc((size_t)c->nrings, sizeof(int));
 	if (!c->ring_fds) {
 		err = -ENOMEM;
@@ -226,6 +209,24 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 		snprintf(msg, len, "ring buffer setup failed: %s", strerror(-err));
 		goto fail;
 	}
+	err = attach(c, s->progs.sf_set_state, true, msg, len);
+	if (err)
+		goto fail;
+	/* after the main copy: it catches what the kernel skipped there */
+	if (attach(c, s->progs.sf_set_state_nested, false, msg, len))
+		extra_ok = false;
+	/* The control-phase tracepoints sharpen the record (retransmits,
+	 * resets) but the lifecycle stands without them. */
+	if (attach(c, s->progs.sf_retransmit, false, msg, len) ||
+	    attach(c, s->progs.sf_retransmit_synack, false, msg, len) ||
+	    attach(c, s->progs.sf_receive_reset, false, msg, len) ||
+	    attach(c, s->progs.sf_send_reset, false, msg, len) ||
+	    attach(c, s->progs.sf_destroy_sock, false, msg, len))
+		extra_ok = false;
+	if (o->accept_owner && !accept_why)
+		accept_ok = !attach(c, s->progs.sf_accept4_exit, false, msg, len) &&
+			    !attach(c, s->progs.sf_accept_exit, false, msg, len);
+
 	snprintf(c->describe, sizeof(c->describe),
 		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; ring buffers %d x %u KiB (%d CPUs); socket map %u",
 		 extra_ok ? ", tcp_retransmit_skb, tcp_retransmit_synack, tcp_receive_reset, tcp_send_reset" :

@@ -458,9 +458,14 @@ static void pump_rings(struct daemon *d)
 	if (!d->cap)
 		return;
 	if (!d->backlog) {
-		d->backlog = malloc(BACKLOG_MAX);
-		if (!d->backlog)
+		/* page-aligned (madvise gives a burst's pages back), and only
+		 * what is written to costs memory */
+		void *p = mmap(NULL, BACKLOG_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			       -1, 0);
+
+		if (p == MAP_FAILED)
 			return;
+		d->backlog = p;
 		d->backlog_cap = BACKLOG_MAX;
 	}
 	d->holding = true;
@@ -885,7 +890,8 @@ int main(int argc, char **argv)
 		fclose(d.rec);
 	output__destroy_all(d.outputs);
 	flow_table__free(d.table);
-	free(d.backlog);
+	if (d.backlog)
+		munmap(d.backlog, BACKLOG_MAX);
 	pileup__free(d.pileups);
 	return rc;
 }

@@ -44,13 +44,13 @@ pending_state() {
 	for m in $maps; do
 		name=$(bpftool -j map show id "$m" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("name", ""))')
 		case $name in
-		pending) # value: lock u32, n u32, then 4 x {tag u64, ack u32, epoch u32}, little-endian
+		pending) # value: lock u32, n u32, victim u32, pad u32, then 4 x {tag u64, ack u32, epoch u32}, little-endian
 			read -r counted entries < <(bpftool -j map dump id "$m" | python3 -c '
 import json, sys
 le = lambda v, o, n: int.from_bytes(bytes(int(b, 16) for b in v[o:o + n]), "little")
 vals = [e["value"] for e in json.load(sys.stdin)]
 print(sum(le(v, 4, 4) for v in vals),
-      sum(1 for v in vals for i in range(4) if le(v, 8 + 16 * i, 8)))') ;;
+      sum(1 for v in vals for i in range(4) if le(v, 16 + 16 * i, 8)))') ;;
 		esac
 	done
 	echo "counted=$counted entries=$entries"
