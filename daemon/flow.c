@@ -31,12 +31,12 @@ struct flow_list {
 	__u32 head, tail;
 };
 
-/* the head of a struct sf_segs: counters and slots 1-3 (see at_segs) */
-struct sf_segs_small {
-	union {
-		unsigned char b[SF_SEGS_SMALL];
-		__u64 align;
-	};
+/* Blocks of segments (see at_segs), elem bytes each; a free block keeps
+ * the next free one in its sf_segs.next_free. */
+struct seg_pool {
+	unsigned char *base;
+	size_t elem;
+	__u32 used, free;
 };
 
 enum { SF_CQ_GRACE, SF_CQ_TIME_WAIT, SF_CQ_PLACEHOLDER, SF_CQ_N };
@@ -63,12 +63,10 @@ struct flow_table {
 	__u32 round;		/* reconcile round */
 	__u32 placeholders;
 	__u32 *tbuckets;	/* tuple index, nbuckets */
-	struct sf_segs *segpool; /* full blocks: one per flow at most */
-	struct sf_segs_small *segsmall; /* handshake-only blocks, idem */
-	__u32 small_used, small_free;
+	struct seg_pool segs[2];  /* [0] handshake-only blocks, [1] full ones:
+				   * one block per flow at most */
 	struct sf_segs seg_view;  /* a small block, as a full one, for a record */
 	struct tw_table *tw;
-	__u32 seg_used, seg_free;
 	double tokens;		/* stuck-record rate limit */
 	__u64 tokens_ts;
 	__u64 recent[RECENT_SLOTS];
@@ -328,15 +326,17 @@ struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_
 	t->tbuckets = malloc(sizeof(*t->tbuckets) * n);
 	/* calloc: pages are only touched, so only cost RSS, when used */
 	t->pool = calloc(cfg->max_flows, sizeof(*t->pool));
-	t->segpool = calloc(cfg->max_flows, sizeof(*t->segpool));
-	t->segsmall = calloc(cfg->max_flows, sizeof(*t->segsmall));
-	if (!t->buckets || !t->tbuckets || !t->pool || !t->segpool || !t->segsmall) {
+	for (int i = 0; i < 2; i++) {
+		t->segs[i].elem = i ? sizeof(struct sf_segs) : SF_SEGS_SMALL;
+		t->segs[i].base = calloc(cfg->max_flows, t->segs[i].elem);
+		t->segs[i].free = SF_NONE;
+	}
+	if (!t->buckets || !t->tbuckets || !t->pool || !t->segs[0].base || !t->segs[1].base) {
 		flow_table__free(t);
 		return NULL;
 	}
 	memset(t->buckets, 0xff, sizeof(*t->buckets) * n);
 	memset(t->tbuckets, 0xff, sizeof(*t->tbuckets) * n);
-	t->seg_free = t->small_free = SF_NONE;
 	if (!t->cfg.segment_hold_ns)
 		t->cfg.segment_hold_ns = 3000000000ULL;
 	if (!t->cfg.time_wait_hold_ns)
@@ -368,8 +368,8 @@ void flow_table__free(struct flow_table *t)
 	free(t->buckets);
 	free(t->tbuckets);
 	free(t->pool);
-	free(t->segpool);
-	free(t->segsmall);
+	free(t->segs[0].base);
+	free(t->segs[1].base);
 	tw_table__free(t->tw);
 	free(t);
 }
@@ -729,11 +729,14 @@ static struct sf_flow *tindex_lookup(struct flow_table *t, const struct sf_tuple
  */
 #define SEGS_FULL (1u << 31)
 
+static struct sf_segs *pool_at(const struct seg_pool *p, __u32 i)
+{
+	return (struct sf_segs *)(p->base + (size_t)i * p->elem);
+}
+
 static struct sf_segs *at_segs(const struct flow_table *t, const struct sf_flow *f)
 {
-	if (f->segs & SEGS_FULL)
-		return &t->segpool[f->segs & ~SEGS_FULL];
-	return (struct sf_segs *)&t->segsmall[f->segs];
+	return pool_at(&t->segs[!!(f->segs & SEGS_FULL)], f->segs & ~SEGS_FULL);
 }
 
 const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct sf_flow *f)
@@ -750,49 +753,33 @@ const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct 
 	return &w->seg_view;
 }
 
-static __u32 small_alloc(struct flow_table *t)
+/* a zeroed block of pool full (0 or 1) as f->segs knows it, or SF_NONE */
+static __u32 pool_alloc(struct flow_table *t, int full)
 {
+	struct seg_pool *p = &t->segs[full];
 	__u32 i;
 
-	if (t->small_free != SF_NONE) {
-		i = t->small_free;
-		t->small_free = ((struct sf_segs *)&t->segsmall[i])->next_free;
-	} else if (t->small_used < t->cfg.max_flows) {
-		i = t->small_used++;
+	if (p->free != SF_NONE) {
+		i = p->free;
+		p->free = pool_at(p, i)->next_free;
+	} else if (p->used < t->cfg.max_flows) {
+		i = p->used++;
 	} else {
 		return SF_NONE;
 	}
-	memset(&t->segsmall[i], 0, sizeof(t->segsmall[i]));
-	return i;
-}
-
-static __u32 full_alloc(struct flow_table *t)
-{
-	__u32 i;
-
-	if (t->seg_free != SF_NONE) {
-		i = t->seg_free;
-		t->seg_free = t->segpool[i].next_free;
-	} else if (t->seg_used < t->cfg.max_flows) {
-		i = t->seg_used++;
-	} else {
-		return SF_NONE;
-	}
-	memset(&t->segpool[i], 0, sizeof(t->segpool[i]));
-	return i | SEGS_FULL;
+	memset(pool_at(p, i), 0, p->elem);
+	return full ? i | SEGS_FULL : i;
 }
 
 static void segs_free(struct flow_table *t, struct sf_flow *f)
 {
+	struct seg_pool *p;
+
 	if (f->segs == SF_NONE)
 		return;
-	if (f->segs & SEGS_FULL) {
-		t->segpool[f->segs & ~SEGS_FULL].next_free = t->seg_free;
-		t->seg_free = f->segs & ~SEGS_FULL;
-	} else {
-		((struct sf_segs *)&t->segsmall[f->segs])->next_free = t->small_free;
-		t->small_free = f->segs;
-	}
+	p = &t->segs[!!(f->segs & SEGS_FULL)];
+	at_segs(t, f)->next_free = p->free;
+	p->free = f->segs & ~SEGS_FULL;
 	f->segs = SF_NONE;
 }
 
@@ -800,7 +787,7 @@ static void segs_free(struct flow_table *t, struct sf_flow *f)
 static struct sf_segs *segs_get(struct flow_table *t, struct sf_flow *f)
 {
 	if (f->segs == SF_NONE)
-		f->segs = small_alloc(t);
+		f->segs = pool_alloc(t, 0);
 	return f->segs == SF_NONE ? NULL : at_segs(t, f);
 }
 
@@ -811,11 +798,11 @@ static struct sf_segs *segs_full(struct flow_table *t, struct sf_flow *f)
 
 	if (f->segs != SF_NONE && (f->segs & SEGS_FULL))
 		return at_segs(t, f);
-	i = full_alloc(t);
+	i = pool_alloc(t, 1);
 	if (i == SF_NONE)
 		return NULL;
 	if (f->segs != SF_NONE) {
-		memcpy(&t->segpool[i & ~SEGS_FULL], at_segs(t, f), SF_SEGS_SMALL);
+		memcpy(pool_at(&t->segs[1], i & ~SEGS_FULL), at_segs(t, f), SF_SEGS_SMALL);
 		segs_free(t, f);
 	}
 	f->segs = i;
