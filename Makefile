@@ -32,9 +32,9 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # the pure core: no libbpf, shared by the daemon and the unit tests
-CORE_SRC := daemon/flow.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c daemon/ring.c
+CORE_SRC := daemon/flow.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
-DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/main.o
+DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/main.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
@@ -87,9 +87,9 @@ $(OUT)/segdump: tests/helpers/segdump.c $(OUT)/tc.o $(OUT)/ring.o $(HDRS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/helpers/segdump.c $(OUT)/tc.o $(OUT)/ring.o $(LIBS) -o $@
 
-$(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(HDRS)
+$(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(HDRS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_unit.c $(CORE_OBJ) -o $@
+	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(LIBS) -o $@
 
 deps:
 	$(Q)scripts/install-deps.sh

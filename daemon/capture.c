@@ -23,8 +23,7 @@
 
 struct capture {
 	struct state_bpf *skel;
-	struct rings *rb;
-	int *ring_fds;		/* one ring buffer per CPU */
+	struct rings *rb;	/* one ring buffer per CPU (see rings__count) */
 	uint32_t ring_bytes;	/* each */
 	struct bpf_link *links[12];
 	int n_links;
@@ -32,7 +31,6 @@ struct capture {
 	void *ctx;
 	int ncpus;
 	int nrings;		/* a power of two, CPU id & (nrings - 1) picks one */
-	int budget;		/* events left in this poll */
 	char describe[512];
 };
 
@@ -55,8 +53,6 @@ int capture__check_privileges(char *msg, size_t len)
 		 eff & (1ULL << CAP_PERFMON) ? "" : "CAP_PERFMON");
 	return -EPERM;
 }
-
-#define POLL_BUDGET 65536
 
 /* Each ring gets an equal share of the total, a power of two (and never
  * less than 256 KiB). */
@@ -157,7 +153,7 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	 * drains on its own timer, see capture__poll): early enough that a
 	 * burst on one CPU finds it awake (measured: 1/4 lost events in 2 of
 	 * 6 hold tests, 1/16 in none of 4). */
-	s->rodata->wakeup_bytes = c->ring_bytes / 16;
+	s->rodata->wakeup_bytes = capture__wakeup_bytes(c);
 	bpf_map__set_max_entries(s->maps.rings, (uint32_t)c->nrings);
 	s->rodata->ring_mask = (uint32_t)c->nrings - 1;
 	/* the rings themselves are made below, at their real size (the
@@ -186,27 +182,10 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	}
 
 	/* the rings before any program runs: an event finding no ring is lost */
-	c->ring_fds = calloc((size_t)c->nrings, sizeof(int));
-	if (!c->ring_fds) {
-		err = -ENOMEM;
-		snprintf(msg, len, "ring buffer setup failed: %s", strerror(-err));
-		goto fail;
-	}
-	for (i = 0; i < c->nrings; i++)
-		c->ring_fds[i] = -1;
-	for (i = 0; i < c->nrings; i++) {
-		c->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sf_ring", 0, 0, c->ring_bytes, NULL);
-		if (c->ring_fds[i] < 0 ||
-		    bpf_map_update_elem(bpf_map__fd(s->maps.rings), &i, &c->ring_fds[i], BPF_ANY)) {
-			err = -errno;
-			snprintf(msg, len, "ring buffer setup failed (ring %d of %d, %u KiB each): %s", i,
-				 c->nrings, c->ring_bytes >> 10, strerror(-err));
-			goto fail;
-		}
-	}
-	err = rings__open(&c->rb, c->ring_fds, c->nrings, c->ring_bytes);
+	err = rings__create(&c->rb, bpf_map__fd(s->maps.rings), c->nrings, c->ring_bytes);
 	if (err) {
-		snprintf(msg, len, "ring buffer setup failed: %s", strerror(-err));
+		snprintf(msg, len, "ring buffer setup failed (%d of %u KiB): %s", c->nrings, c->ring_bytes >> 10,
+			 strerror(-err));
 		goto fail;
 	}
 	err = attach(c, s->progs.sf_set_state, true, msg, len);
@@ -251,12 +230,12 @@ int capture__poll(struct capture *c, int timeout_ms)
 {
 	/* under a sustained flood this would drain forever: a budget gives
 	 * the main loop (signals, timers, output) its turn */
-	return rings__poll(c->rb, timeout_ms, POLL_BUDGET, c->fn, c->ctx);
+	return rings__poll(c->rb, timeout_ms, CAPTURE_POLL_BUDGET, c->fn, c->ctx);
 }
 
-uint32_t capture__ring_bytes(const struct capture *c)
+uint64_t capture__wakeup_bytes(const struct capture *c)
 {
-	return c->ring_bytes;
+	return c->ring_bytes / 16;
 }
 
 int capture__nrings(const struct capture *c)
@@ -322,10 +301,6 @@ void capture__close(struct capture *c)
 	rings__close(c->rb);
 	for (int i = 0; i < c->n_links; i++)
 		bpf_link__destroy(c->links[i]);
-	for (int i = 0; c->ring_fds && i < c->nrings; i++)
-		if (c->ring_fds[i] >= 0)
-			close(c->ring_fds[i]);
-	free(c->ring_fds);
 	state_bpf__destroy(c->skel);
 	free(c);
 }

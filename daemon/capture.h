@@ -14,6 +14,7 @@
 #include "../include/synfin.h"
 
 #define CAPTURE_MAX_NETNS 64
+#define CAPTURE_POLL_BUDGET 65536	/* events one capture__poll hands over at most */
 
 typedef void (*capture_event_fn)(void *ctx, const void *data, size_t size);
 
@@ -36,12 +37,12 @@ int capture__open(struct capture **c, const struct capture_opts *o, capture_even
 /* What is attached, what is degraded: a human line for stderr. */
 const char *capture__describe(const struct capture *c);
 /* Wait up to timeout_ms for a wake-up, then drain everything, in time
- * order. Events handled (65536: the budget of one call, more may be
- * waiting), or -errno (-EINTR on a signal). */
+ * order. Events handled (CAPTURE_POLL_BUDGET: more may be waiting), or
+ * -errno (-EINTR on a signal). */
 int capture__poll(struct capture *c, int timeout_ms);
-/* The size of each ring buffer (ring_bytes is their total) and their
- * number (see rings__count). */
-uint32_t capture__ring_bytes(const struct capture *c);
+/* How full a ring gets before BPF wakes the consumer (1/16 of one: the
+ * segment programs use the same), and how many rings (see rings__count). */
+uint64_t capture__wakeup_bytes(const struct capture *c);
 int capture__nrings(const struct capture *c);
 void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX]);
 /* Events lost because the kernel skipped our programs (recursion), given

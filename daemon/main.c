@@ -469,10 +469,9 @@ static void pump_rings(struct daemon *d)
 		d->backlog_cap = BACKLOG_MAX;
 	}
 	d->holding = true;
-	/* a poll hands over at most 65536 events: stop while a full one
-	 * still fits */
-	while (d->backlog_cap - d->backlog_len >= 65536 * sizeof(struct synfin_event) &&
-	       capture__poll(d->cap, 0) == 65536)
+	/* stop while one more full poll still fits */
+	while (d->backlog_cap - d->backlog_len >= CAPTURE_POLL_BUDGET * sizeof(struct synfin_event) &&
+	       capture__poll(d->cap, 0) == CAPTURE_POLL_BUDGET)
 		;
 	d->holding = false;
 }
@@ -703,7 +702,7 @@ static int open_segments(struct daemon *d)
 		.events_fd = capture__events_fd(d->cap),
 		.nrings = capture__nrings(d->cap),
 		.counters_fd = capture__counters_fd(d->cap),
-		.wakeup_bytes = capture__ring_bytes(d->cap) / 16,
+		.wakeup_bytes = capture__wakeup_bytes(d->cap),
 		.lo_egress_only = true,
 	};
 	struct netns_ent *ns = NULL;
@@ -785,7 +784,7 @@ static int run_live(struct daemon *d)
 	next_reconcile = reconcile_ns ? now + reconcile_ns : UINT64_MAX;
 	while (!stop_requested) {
 		/* no wait while a full budget came back: events are waiting */
-		err = capture__poll(d->cap, err == 65536 ? 0 : 100);
+		err = capture__poll(d->cap, err == CAPTURE_POLL_BUDGET ? 0 : 100);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "synfin: ring buffer: %s\n", strerror(-err));
 			break;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <bpf/bpf.h>
 #include "ring.h"
 
 /* The kernel's ring buffer record header (include/uapi/linux/bpf.h). */
@@ -127,6 +128,8 @@ static struct rings *rings_alloc(int n, size_t size)
 		rings__close(rs);
 		return NULL;
 	}
+	for (int i = 0; i < n; i++)
+		rs->r[i].fd = -1;
 	return rs;
 }
 
@@ -138,7 +141,6 @@ int rings__open_memory(struct rings **out, int n, size_t size, uint64_t *const *
 	if (!rs)
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
-		rs->r[i].fd = -1;
 		rs->r[i].cons = cons[i];
 		rs->r[i].prod = prod[i];
 		rs->r[i].data = data[i];
@@ -148,7 +150,7 @@ int rings__open_memory(struct rings **out, int n, size_t size, uint64_t *const *
 	return 0;
 }
 
-int rings__open(struct rings **out, const int *fds, int n, size_t size)
+int rings__create(struct rings **out, int outer_fd, int n, size_t size)
 {
 	struct rings *rs = rings_alloc(n, size);
 	int err = 0;
@@ -164,7 +166,11 @@ int rings__open(struct rings **out, const int *fds, int n, size_t size)
 		struct ring *x = &rs->r[i];
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
 
-		x->fd = fds[i];
+		x->fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sf_ring", 0, 0, (uint32_t)size, NULL);
+		if (x->fd < 0 || bpf_map_update_elem(outer_fd, &i, &x->fd, BPF_ANY)) {
+			err = -errno;
+			goto fail;
+		}
 		x->cons_map = mmap(NULL, rs->page, PROT_READ | PROT_WRITE, MAP_SHARED, x->fd, 0);
 		if (x->cons_map == MAP_FAILED) {
 			err = -errno;
@@ -244,21 +250,15 @@ int rings__poll(struct rings *rs, int timeout_ms, int budget, ring_record_fn fn,
 	return done;
 }
 
-uint64_t rings__pending(const struct rings *rs)
-{
-	uint64_t n = 0;
-
-	for (int i = 0; i < rs->n; i++)
-		n += load_acquire64(rs->r[i].prod) - rs->r[i].pos;
-	return n;
-}
-
 void rings__close(struct rings *rs)
 {
 	if (!rs)
 		return;
-	for (int i = 0; rs->r && i < rs->n; i++)
+	for (int i = 0; rs->r && i < rs->n; i++) {
 		ring_unmap(rs, &rs->r[i]);
+		if (rs->r[i].fd >= 0)
+			close(rs->r[i].fd);
+	}
 	if (rs->epfd >= 0)
 		close(rs->epfd);
 	free(rs->r);

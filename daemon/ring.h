@@ -26,8 +26,11 @@ int rings__count(int ncpus);
 
 struct rings;
 
-/* n ring buffer map fds, each of size bytes (a power of two). 0 or -errno. */
-int rings__open(struct rings **r, const int *fds, int n, size_t size);
+/* Make n ring buffer maps of size bytes (a power of two), put them at
+ * 0..n-1 of the array of maps outer_fd (the BPF programs reserve in
+ * theirs from it) and open them for reading; they are closed with the
+ * rings. 0 or -errno. */
+int rings__create(struct rings **r, int outer_fd, int n, size_t size);
 /* Wait up to timeout_ms for a wake-up (0: do not wait), then hand over up
  * to budget records in time order. The number handed over (== budget:
  * more may be waiting), or -errno (-EINTR: a signal). */
@@ -37,8 +40,6 @@ int rings__poll(struct rings *r, int timeout_ms, int budget, ring_record_fn fn, 
  * the kernel lays it out. rings__poll does not wait on these. */
 int rings__open_memory(struct rings **r, int n, size_t size, uint64_t *const *cons,
 		       const uint64_t *const *prod, const uint8_t *const *data);
-/* Bytes waiting in all rings now. */
-uint64_t rings__pending(const struct rings *r);
 void rings__close(struct rings *r);
 
 #endif /* SYNFIN_RING_H */

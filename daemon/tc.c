@@ -54,8 +54,7 @@ struct tc_if {
 
 struct tc {
 	struct segment_bpf *skel;
-	int *ring_fds;		/* own rings (events_fd < 0): one per CPU */
-	int n_rings;
+	struct rings *own;	/* own rings (events_fd < 0), or NULL */
 	uint32_t prog_id[2];	/* [SF_DIR_INGRESS], [SF_DIR_EGRESS] */
 	int self_fd;		/* the namespace we always come back to */
 	int epfd;		/* one entry per tc_ns.mon */
@@ -568,7 +567,7 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 {
 	struct segment_bpf *s;
 	struct tc *t;
-	int err;
+	int err, nrings = o->nrings;
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -609,11 +608,9 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 		err = o->nrings > 0 ? bpf_map__reuse_fd(s->maps.rings, o->events_fd) : -EINVAL;
 		s->rodata->ring_mask = (uint32_t)o->nrings - 1;
 	} else {
-		int ncpus = libbpf_num_possible_cpus();
-
-		t->n_rings = o->nrings > 0 ? o->nrings : rings__count(ncpus);
-		err = ncpus > 0 ? bpf_map__set_max_entries(s->maps.rings, (uint32_t)t->n_rings) : -EINVAL;
-		s->rodata->ring_mask = (uint32_t)t->n_rings - 1;
+		nrings = o->nrings > 0 ? o->nrings : rings__count(libbpf_num_possible_cpus());
+		err = bpf_map__set_max_entries(s->maps.rings, (uint32_t)nrings);
+		s->rodata->ring_mask = (uint32_t)nrings - 1;
 	}
 	if (!err && o->counters_fd >= 0)
 		err = bpf_map__reuse_fd(s->maps.counters, o->counters_fd);
@@ -623,22 +620,10 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 	if (err)
 		goto fail;
 	if (o->events_fd < 0) {
-		t->ring_fds = calloc((size_t)t->n_rings, sizeof(int));
-		if (!t->ring_fds) {
-			err = -ENOMEM;
+		err = rings__create(&t->own, bpf_map__fd(s->maps.rings), nrings,
+				    o->ring_bytes ? o->ring_bytes : 1u << 22);
+		if (err)
 			goto fail;
-		}
-		for (int i = 0; i < t->n_rings; i++)
-			t->ring_fds[i] = -1;
-		for (int i = 0; i < t->n_rings; i++) {
-			t->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sf_ring", 0, 0,
-							o->ring_bytes ? o->ring_bytes : 1u << 22, NULL);
-			if (t->ring_fds[i] < 0 ||
-			    bpf_map_update_elem(bpf_map__fd(s->maps.rings), &i, &t->ring_fds[i], BPF_ANY)) {
-				err = -errno;
-				goto fail;
-			}
-		}
 	}
 	t->prog_id[SF_DIR_INGRESS] = prog_fd_id(bpf_program__fd(s->progs.sf_seg_ingress));
 	t->prog_id[SF_DIR_EGRESS] = prog_fd_id(bpf_program__fd(s->progs.sf_seg_egress));
@@ -731,10 +716,9 @@ uint32_t tc__netns_inode(const struct tc *t, uint64_t cookie)
 	return 0;
 }
 
-int tc__rings(const struct tc *t, const int **fds)
+struct rings *tc__rings(const struct tc *t)
 {
-	*fds = t->ring_fds;
-	return t->ring_fds ? t->n_rings : 0;
+	return t->own;
 }
 
 int tc__counters_fd(const struct tc *t)
@@ -915,10 +899,7 @@ void tc__close(struct tc *t)
 	free(t->ns);
 	free(t->ifs);
 	segment_bpf__destroy(t->skel);
-	for (int i = 0; t->ring_fds && i < t->n_rings; i++)
-		if (t->ring_fds[i] >= 0)
-			close(t->ring_fds[i]);
-	free(t->ring_fds);
+	rings__close(t->own);
 	if (t->epfd >= 0)
 		close(t->epfd);
 	if (t->self_fd >= 0)

@@ -44,6 +44,7 @@ struct tc_opts {
 };
 
 struct tc;
+struct rings;
 
 /* Open and load the segment programs. */
 int tc__open(struct tc **t, const struct tc_opts *o);
@@ -59,9 +60,9 @@ int tc__attach_netns(struct tc *t, const char *path);
 /* The inode of a namespace we attached to, by the netns cookie the
  * segment events carry in `cookie`; 0 if unknown. */
 uint32_t tc__netns_inode(const struct tc *t, uint64_t cookie);
-/* The ring buffer and counters maps in use (own or shared). */
-/* Own rings (events_fd was -1): their fds; the count. */
-int tc__rings(const struct tc *t, const int **fds);
+/* Own rings (events_fd was -1) to read the events from, else NULL. */
+struct rings *tc__rings(const struct tc *t);
+/* The counters map in use (own or shared). */
 int tc__counters_fd(const struct tc *t);
 /* Sum of the per-CPU counters (meaningful with an own counters map). */
 void tc__counters(const struct tc *t, uint64_t out[SF_CNT_MAX]);

@@ -78,9 +78,7 @@ int main(int argc, char **argv)
 	struct tc_opts o = { .events_fd = -1, .counters_fd = -1, .ring_bytes = 1 << 22 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t cnt[SF_CNT_MAX];
-	struct rings *rb = NULL;
-	const int *fds;
-	int nfds;
+	struct rings *rb;
 	struct tc *t = NULL;
 	int err, rc = 1;
 
@@ -104,12 +102,7 @@ int main(int argc, char **argv)
 			tc__describe(t));
 		goto out;
 	}
-	nfds = tc__rings(t, &fds);
-	err = rings__open(&rb, fds, nfds, o.ring_bytes);
-	if (err) {
-		fprintf(stderr, "segdump: ring buffer: %s\n", strerror(-err));
-		goto out;
-	}
+	rb = tc__rings(t); /* own rings: o.events_fd is -1 */
 	printf("ready attached=%d stale=%d %s\n", tc__n_attached(t), tc__n_stale_removed(t),
 	       tc__describe(t));
 
@@ -133,7 +126,6 @@ int main(int argc, char **argv)
 	printf("done events=%llu rb_full=%llu\n", n_events, (unsigned long long)cnt[SF_CNT_RB_FULL]);
 	rc = 0;
 out:
-	rings__close(rb);
 	tc__close(t);
 	return rc;
 }
