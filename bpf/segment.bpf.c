@@ -270,6 +270,21 @@ static __always_inline void reverse_key(struct sf_pend_key *k, const struct sf_p
 	__builtin_memset(k->pad, 0, sizeof(k->pad));
 }
 
+/* Free entry i of b (b's lock held). */
+static __always_inline void slot_free(struct sf_pbucket *b, int i)
+{
+	b->s[i].tag = 0;
+	if (b->n)
+		b->n--;
+}
+
+/* Entry i of b is freed if its epoch is over (b's lock held). */
+static __always_inline void slot_expire(struct sf_pbucket *b, int i, __u32 e)
+{
+	if (b->s[i].tag && !epoch_live(b->s[i].epoch, e))
+		slot_free(b, i);
+}
+
 /* k (with its kind) is waiting for ack number want; a retransmission
  * refreshes its entry */
 static __always_inline void pend_add(struct sf_pend_key *k, __u8 kind, __u32 want, struct sf_pbucket *b,
@@ -287,11 +302,7 @@ static __always_inline void pend_add(struct sf_pend_key *k, __u8 kind, __u32 wan
 			free = i;
 			break;
 		}
-		if (b->s[i].tag && !epoch_live(b->s[i].epoch, e)) {
-			b->s[i].tag = 0;	/* over: free it */
-			if (b->n)
-				b->n--;
-		}
+		slot_expire(b, i, e);
 		if (!b->s[i].tag && free < 0)
 			free = i;
 	}
@@ -328,19 +339,13 @@ static __always_inline bool pend_take(struct sf_pend_key *k, __u8 kind, bool wan
 		bool live;
 
 		if (b->s[i].tag != tag) {
-			if (b->s[i].tag && !epoch_live(b->s[i].epoch, e)) {
-				b->s[i].tag = 0;	/* over: free it on the way */
-				if (b->n)
-					b->n--;
-			}
+			slot_expire(b, i, e); /* on the way */
 			continue;
 		}
 		live = epoch_live(b->s[i].epoch, e);
 		if (live && want_ack && b->s[i].ack != ack)
 			break;
-		b->s[i].tag = 0;
-		if (b->n)
-			b->n--;
+		slot_free(b, i);
 		hit = live;
 		break;
 	}
