@@ -41,10 +41,6 @@
 #define ETH_P_8021AD 0x88A8
 #define TC_ACT_UNSPEC (-1)
 
-#define TH_FIN 0x01
-#define TH_SYN 0x02
-#define TH_RST 0x04
-#define TH_ACK 0x10
 #define TH_CONTROL (TH_FIN | TH_SYN | TH_RST)
 
 /* pending segments: buckets of PEND_WAYS entries (a power of two) */

@@ -32,6 +32,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * namespace is watched, its inode (a compare instead of a lookup). */
 const volatile bool filter_netns = false;
 const volatile __u32 netns_only = 0;
+/* tcp_retransmit_skb has a third argument, err, and fires for failed
+ * attempts too (Linux >= 6.17; set by the daemon from the kernel's BTF).
+ * Left false, args[2] is never read: the verifier drops the branch, so
+ * the program still attaches to the two-argument tracepoint. */
+const volatile bool rtx_has_err = false;
 
 struct sf_owner {
 	__u64 cgroup_id;
@@ -390,6 +395,22 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, boo
 SEC("raw_tp/tcp_retransmit_skb")
 int sf_retransmit(struct bpf_raw_tracepoint_args *ctx)
 {
+	/* -EBUSY (the first copy still in a queue), -ENOMEM, -EAGAIN...:
+	 * nothing reached the wire, the kernel tries again later */
+	const struct sk_buff *skb = (const struct sk_buff *)ctx->args[1];
+	const struct tcp_skb_cb *tcb;
+	__u8 flags;
+
+	/* Only SYNs and FINs: a data segment sent again in FIN_WAIT_1 or
+	 * LAST_ACK (its FIN queued behind it) is not a FIN retransmit. */
+	tcb = (const struct tcp_skb_cb *)__builtin_preserve_access_index(&skb->cb);
+	flags = BPF_CORE_READ(tcb, tcp_flags);
+	if (!(flags & (TH_SYN | TH_FIN)))
+		return 0;
+	if (rtx_has_err && (int)ctx->args[2]) {
+		count(SF_CNT_RTX_FAILED);
+		return 0;
+	}
 	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RETRANS, true);
 }
 

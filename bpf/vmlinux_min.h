@@ -119,6 +119,17 @@ struct inet_sock {
 	__be16 inet_sport;
 };
 
+struct sk_buff {
+	char cb[48];
+};
+
+/* what TCP keeps in skb->cb of a segment it sends */
+struct tcp_skb_cb {
+	__u32 seq;
+	__u32 end_seq;
+	__u8 tcp_flags;
+};
+
 struct request_sock {
 	struct sock_common __req_common;
 	u8 num_retrans;

@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
 #include "ring.h"
@@ -110,6 +111,29 @@ static int attach(struct capture *c, struct bpf_program *p, bool required, char 
 	return 0;
 }
 
+/* Since Linux 6.17 tcp_retransmit_skb(sk, skb, err) also fires for an
+ * attempt that sent nothing; its BTF prototype (context + 3 arguments)
+ * tells. Unreadable BTF: the old meaning, every firing went out. */
+static bool retransmit_reports_errors(void)
+{
+	const struct btf_type *t;
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool yes = false;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "btf_trace_tcp_retransmit_skb", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	t = t ? btf__type_by_id(btf, t->type) : NULL;
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	if (t && btf_is_func_proto(t))
+		yes = btf_vlen(t) >= 4;
+	btf__free(btf);
+	return yes;
+}
+
 int capture__open(struct capture **out, const struct capture_opts *o, capture_event_fn fn, void *ctx,
 		  char *msg, size_t len)
 {
@@ -147,6 +171,7 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 		goto fail;
 	}
 	s->rodata->filter_netns = o->n_netns > 0;
+	s->rodata->rtx_has_err = retransmit_reports_errors();
 	if (o->n_netns == 1)
 		s->rodata->netns_only = o->netns[0];
 	/* Wake the consumer once 1/16 of a ring is waiting (it otherwise

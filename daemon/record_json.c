@@ -569,6 +569,7 @@ void record_json__stats(struct json *j, const struct flow_table_stats *st, const
 	json__u64(j, "nested_caught", c->bpf[SF_CNT_NESTED_CAUGHT]);
 	json__u64(j, "sockets_without_entry", c->bpf[SF_CNT_NO_ENTRY]);
 	json__u64(j, "socket_map_update_failed", c->bpf[SF_CNT_SOCK_UPDATE_FAIL]);
+	json__u64(j, "retransmits_failed", c->bpf[SF_CNT_RTX_FAILED]);
 	json__obj_close(j);
 	json__obj_open(j, "flows");
 	json__u64(j, "open", st->open);

@@ -113,6 +113,9 @@ enum synfin_counter {
 				 * because the kernel skipped the main one */
 	SF_CNT_FILTERED,	/* events dropped by the netns filter */
 	SF_CNT_ACCEPT_MISS,	/* accept() fd could not be resolved */
+	SF_CNT_RTX_FAILED,	/* tcp_retransmit_skb fired for a retransmit
+				 * that did not go out (Linux >= 6.17 reports
+				 * failures too): not counted as one */
 	SF_CNT_MAX,
 };
 

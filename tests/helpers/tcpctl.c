@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -80,6 +81,7 @@ struct options {
 	long client_port;		/* bind the client to it (0: ephemeral) */
 	const char *wait_file2;		/* simultaneous: after both FINs */
 	long send_after_fin;		/* half-close: server bytes after the FIN */
+	long send_before_close;		/* client-first: client bytes before its close */
 };
 
 static const char usage_text[] =
@@ -91,7 +93,8 @@ static const char usage_text[] =
 	"  (simultaneous: nothing is exchanged; both ends shutdown(SHUT_WR) back to back, print\n"
 	"   'fins-sent ...', wait for --wait-file-2 if given, then for the peer's FIN on both\n"
 	"   sides, then close. The FINs cross (both sockets pass CLOSING) only if the test holds\n"
-	"   them back, e.g. drops them with --wait-file and releases them with --wait-file-2)\n"
+	"   them back, e.g. drops them with --wait-file and releases them with --wait-file-2;\n"
+	"   the process pins itself to one CPU so both retransmission timers share a base)\n"
 	"  --addr ADDR      IPv4/IPv6 literal to listen on and connect to (default 127.0.0.1)\n"
 	"  --port PORT      server port (default 0 = kernel chooses; required for timeout)\n"
 	"  --comm NAME      rename the process first; C escapes (\\xHH \\NNN \\n \\\\ \\\" ...) decoded\n"
@@ -107,6 +110,9 @@ static const char usage_text[] =
 	"  --send-after-fin BYTES half-close: after reading the client's FIN the server sends\n"
 	"                   BYTES in 10 pieces spread over --hold MS (instead of a plain wait);\n"
 	"                   the client must read them all before the server's FIN\n"
+	"  --send-before-close BYTES client-first: the client sends BYTES after the exchange and\n"
+	"                   closes at once (its FIN queued behind them); the server must read\n"
+	"                   them all before the FIN\n"
 	"output: 'ready pid=PID port=PORT', then one 'conn ...' line per connection\n"
 	"        (a 'hold ...' line announces the tuple before a --hold wait)\n"
 	"        (simultaneous: a 'fins-sent ...' line once both ends have shut down)\n"
@@ -705,6 +711,22 @@ static int wait_for_file(const struct options *o, long n, const struct sockaddr_
 	return announce_and_wait(o, n, client, "established", o->wait_file);
 }
 
+/* n bytes at once (the send buffer takes them: the peer need not read) */
+static int send_bytes(int fd, long n, const char *who)
+{
+	char buf[4096];
+
+	memset(buf, 'd', sizeof(buf));
+	while (n > 0) {
+		size_t len = n > (long)sizeof(buf) ? sizeof(buf) : (size_t)n;
+
+		if (send_all(fd, buf, len, who) < 0)
+			return -1;
+		n -= (long)len;
+	}
+	return 0;
+}
+
 /* half-close --send-after-fin: the server's data after the client's FIN */
 static int send_spread(const struct options *o, int sfd)
 {
@@ -750,10 +772,18 @@ static int run_connected(const struct options *o, int lfd, long n)
 	case SC_CLIENT_FIRST:
 		if (exchange(cfd, sfd) < 0)
 			break;
+		if (o->send_before_close && send_bytes(cfd, o->send_before_close, "client") < 0)
+			break;
 		close(cfd);
 		cfd = -1;
-		if (wait_eof(sfd, false, &err, "server") < 0)
+		drained = 0;
+		if (wait_eof_count(sfd, false, &err, "server", &drained) < 0)
 			break;
+		if (drained != (size_t)o->send_before_close) {
+			report("server read %zu bytes before the FIN, want %ld", drained,
+			       o->send_before_close);
+			break;
+		}
 		sleep_ms(o->linger_ms);
 		ret = 0;
 		break;
@@ -924,6 +954,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "client-port", required_argument, NULL, 'C' },
 		{ "wait-file-2", required_argument, NULL, 'W' },
 		{ "send-after-fin", required_argument, NULL, 'B' },
+		{ "send-before-close", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -976,6 +1007,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'B':
 			o->send_after_fin = parse_long("--send-after-fin", optarg, 0,
 						       64L * 1024 * 1024);
+			break;
+		case 'D':
+			o->send_before_close = parse_long("--send-before-close", optarg, 0,
+							  64L * 1024 * 1024);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -1036,6 +1071,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	/*
+	 * simultaneous: the held-back FINs cross only if both retransmission
+	 * timers fire in one timer run, before the loopback delivers either
+	 * FIN. The two shutdowns arm them microseconds apart; on one CPU they
+	 * share a timer base and (but at a bucket edge) expire together,
+	 * where a migration between the two calls would split them.
+	 */
+	if (o.scenario == SC_SIMULTANEOUS) {
+		cpu_set_t one;
+		int cpu = sched_getcpu();
+
+		CPU_ZERO(&one);
+		CPU_SET(cpu < 0 ? 0 : cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) < 0)
+			report("sched_setaffinity: %s (the FINs may not cross)", strerror(errno));
+	}
 
 	switch (o.scenario) {
 	case SC_REFUSED:
