@@ -265,11 +265,17 @@ if only df && begin df; then
 		--send-before-close 100000 >"$TMP/df.tcp" 2>"$TMP/df.tcp.err" &
 	tcp=$!
 	cleanup_add "stop_pid $tcp TERM 2"
-	if wait_line "$TMP/df.tcp" '^ready' && sleep 0.1 &&
-		[ -n "$(ip netns exec "$NS" ss -tanH state fin-wait-1 "( dport = :20307 )")" ]; then
+	# FIN_WAIT_1 stays while its FIN is held back: wait for it, then give
+	# the first RTO (~200 ms) time to fire
+	fw1() { [ -n "$(ip netns exec "$NS" ss -tanH state fin-wait-1 "( dport = :20307 )")" ]; }
+	deadline=$((SECONDS + 5))
+	until fw1 || [ "$SECONDS" -ge "$deadline" ]; do
+		sleep 0.02
+	done
+	if fw1; then
 		pass closes/df/fin-wait-1
 	else
-		fail closes/df/fin-wait-1 "the client is not in FIN-WAIT-1 with its FIN held back"
+		fail closes/df/fin-wait-1 "the client is not in FIN-WAIT-1 with its FIN held back within 5 s"
 	fi
 	sleep 0.5
 	nft_clear "$NS"
