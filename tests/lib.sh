@@ -82,6 +82,20 @@ ns_create() {
 	echo "$ns"
 }
 
+# ns_settle NS...: wait (3 s at most each) until no TCP socket in NS is
+# between states (gone, listening or in TIME-WAIT): the kernel has done
+# with a test's connections even when it deferred the softirq work, so
+# stopping synfin now loses no transition
+ns_settle() {
+	local ns i
+	for ns in "$@"; do
+		for i in $(seq 60); do
+			[ -z "$(ip netns exec "$ns" ss -tanH state connected exclude time-wait 2>/dev/null)" ] && break
+			sleep 0.05
+		done
+	done
+}
+
 ns_inode() { stat -L -c %i "/var/run/netns/$1"; }
 
 # start_synfin OUT NS [args...]: synfin in the background, scoped to NS,
@@ -96,10 +110,11 @@ start_synfin() {
 }
 
 # wait_ready PID PATTERN FILE ERRFILE: until FILE has a line matching
-# PATTERN (5 s at most), or PID is gone; on failure ERRFILE goes to stderr.
+# PATTERN (20 s at most: loading BPF on a cold, busy machine is slow), or
+# PID is gone; on failure ERRFILE goes to stderr.
 wait_ready() {
 	local pid=$1 pattern=$2 file=$3 err=$4 i
-	for i in $(seq 100); do
+	for i in $(seq 400); do
 		grep -q "$pattern" "$file" 2>/dev/null && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05

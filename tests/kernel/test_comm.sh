@@ -31,6 +31,7 @@ for c in "${cases[@]}"; do
 		>"$TMP/$name.tcpctl" 2>"$TMP/$name.err" ||
 		fail "comm/$name/tcpctl" "$(tr '\n' ' ' <"$TMP/$name.err")"
 done
+ns_settle "$ns"
 stop_synfin
 rc=$?
 if [ "$rc" -eq 0 ]; then

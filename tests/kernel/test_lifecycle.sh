@@ -55,6 +55,7 @@ scenario() {
 		return
 	fi
 	run_tcpctl "$name" "$ns" "$tc" "${targs[@]}"
+	ns_settle "$ns"
 	stop_synfin
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
@@ -172,6 +173,7 @@ netns_filter() {
 	run_tcpctl netns-filter "$b" "$TMP/scope-b.tcpctl" client-first \
 		--port "$OTHER_PORT"
 	run_tcpctl netns-filter "$a" "$TMP/scope-a.tcpctl" client-first
+	ns_settle "$a" "$b"
 	for pid in "$pida" "$pidb"; do
 		SYNFIN_PID=$pid
 		stop_synfin

@@ -76,7 +76,9 @@ nft_clear() { ip netns exec "$1" nft delete table inet synfin_test 2>/dev/null |
 ns=$(ns_create cw)
 out=$TMP/cw.jsonl
 start_synfin "$out" "$ns" --stuck close_wait=1 --stuck fin_wait_2=1 --reconcile-interval 1
-ip netns exec "$ns" "$TCPCTL" half-close --port 20201 --hold 3500 >"$TMP/cw.tcp" &
+# held 6 s: the checks below (stuck after 1 s, two ss comparisons) must
+# end before CLOSE_WAIT does, on a slow machine too
+ip netns exec "$ns" "$TCPCTL" half-close --port 20201 --hold 6000 >"$TMP/cw.tcp" &
 tcp=$!
 cleanup_add "kill $tcp"
 wait_line "$TMP/cw.tcp" '^hold' || fail stuck-close-wait "tcpctl never held"
@@ -101,7 +103,8 @@ if stop_synfin; then pass synfin-exits-0; else fail synfin-exits-0 "exit status 
 ns=$(ns_create la)
 out=$TMP/la.jsonl
 start_synfin "$out" "$ns" --stuck last_ack=1
-ip netns exec "$ns" "$TCPCTL" close-wait --port 20202 --hold 500 >"$TMP/la.tcp" &
+# the drop rule goes in during the 2 s hold, before the server's close
+ip netns exec "$ns" "$TCPCTL" close-wait --port 20202 --hold 2000 >"$TMP/la.tcp" &
 tcp=$!
 cleanup_add "kill $tcp"
 wait_line "$TMP/la.tcp" '^hold' || fail stuck-last-ack "tcpctl never held"
@@ -122,8 +125,9 @@ stop_synfin
 ns=$(ns_create ss)
 out=$TMP/ss.jsonl
 start_synfin "$out" "$ns" --stuck syn_sent=2 --stuck syn_received=1 --reconcile-interval 1
-ip netns exec "$ns" "$TCPCTL" listen-only --port 20203 --hold 10000 >/dev/null &
+ip netns exec "$ns" "$TCPCTL" listen-only --port 20203 --hold 10000 >"$TMP/ss-listen.tcp" &
 cleanup_add "kill $!"
+wait_line "$TMP/ss-listen.tcp" '^ready' || fail stuck-syn-sent "the listener never started"
 nft_drop "$ns" tcp sport 20203 tcp flags '&' '(syn|ack)' == 'syn|ack' drop
 ip netns exec "$ns" "$TCPCTL" timeout --port 20203 --syncnt 2 >"$TMP/ss.tcp" &
 tcp=$!
@@ -147,8 +151,9 @@ stop_synfin
 ns=$(ns_create sr)
 out=$TMP/sr.jsonl
 start_synfin "$out" "$ns" --stuck syn_received=1 --reconcile-interval 0.5
-ip netns exec "$ns" "$TCPCTL" listen-only --port 20204 --hold 10000 >/dev/null &
+ip netns exec "$ns" "$TCPCTL" listen-only --port 20204 --hold 10000 >"$TMP/sr-listen.tcp" &
 cleanup_add "kill $!"
+wait_line "$TMP/sr-listen.tcp" '^ready' || fail stuck-syn-received "the listener never started"
 nft_drop "$ns" tcp dport 20204 tcp flags == ack drop
 ip netns exec "$ns" python3 -c 'import socket,time; s=socket.create_connection(("127.0.0.1",20204)); time.sleep(6)' &
 cleanup_add "kill $!"
@@ -183,7 +188,8 @@ stop_synfin
 # ---- a CLOSE_WAIT leak that began before synfin ---------------------------
 ns=$(ns_create pre)
 out=$TMP/pre.jsonl
-ip netns exec "$ns" "$TCPCTL" close-wait --port 20206 --hold 3500 >"$TMP/pre.tcp" &
+# 6 s: synfin starts inside the hold, and the leak must outlast its 1 s
+ip netns exec "$ns" "$TCPCTL" close-wait --port 20206 --hold 6000 >"$TMP/pre.tcp" &
 tcp=$!
 cleanup_add "kill $tcp"
 wait_line "$TMP/pre.tcp" '^hold' || fail stuck-pre-existing "tcpctl never held"
