@@ -343,7 +343,7 @@ int sf_destroy_sock(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /* A control event about a socket we may already know. */
-static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, bool need_control_state)
+static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind)
 {
 	__u64 key = (__u64)sk;
 	struct synfin_event *e;
@@ -355,10 +355,6 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, boo
 	if (!sk)
 		return 0;
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	/* Data retransmits are not our business: only the handshake and the
-	 * teardown states matter, and this keeps the data path cheap. */
-	if (need_control_state && (state == SF_TCP_ESTABLISHED || state == SF_TCP_CLOSE_WAIT))
-		return 0;
 	netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (!netns_wanted(netns))
 		return 0;
@@ -395,35 +391,37 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, boo
 SEC("raw_tp/tcp_retransmit_skb")
 int sf_retransmit(struct bpf_raw_tracepoint_args *ctx)
 {
-	/* -EBUSY (the first copy still in a queue), -ENOMEM, -EAGAIN...:
-	 * nothing reached the wire, the kernel tries again later */
 	const struct sk_buff *skb = (const struct sk_buff *)ctx->args[1];
 	const struct tcp_skb_cb *tcb;
 	__u8 flags;
 
-	/* Only SYNs and FINs: a data segment sent again in FIN_WAIT_1 or
-	 * LAST_ACK (its FIN queued behind it) is not a FIN retransmit. */
+	/* Only SYNs and FINs: data retransmits are not our business (this
+	 * keeps the data path cheap), and a data segment sent again in
+	 * FIN_WAIT_1 or LAST_ACK (its FIN queued behind it) is no FIN
+	 * retransmit. */
 	tcb = (const struct tcp_skb_cb *)__builtin_preserve_access_index(&skb->cb);
 	flags = BPF_CORE_READ(tcb, tcp_flags);
 	if (!(flags & (TH_SYN | TH_FIN)))
 		return 0;
+	/* -EBUSY (the first copy still in a queue), -ENOMEM, -EAGAIN...:
+	 * nothing reached the wire, the kernel tries again later */
 	if (rtx_has_err && (int)ctx->args[2]) {
 		count(SF_CNT_RTX_FAILED);
 		return 0;
 	}
-	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RETRANS, true);
+	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RETRANS);
 }
 
 SEC("raw_tp/tcp_receive_reset")
 int sf_receive_reset(struct bpf_raw_tracepoint_args *ctx)
 {
-	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RESET_RECV, false);
+	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RESET_RECV);
 }
 
 SEC("raw_tp/tcp_send_reset")
 int sf_send_reset(struct bpf_raw_tracepoint_args *ctx)
 {
-	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RESET_SENT, false);
+	return emit_sock_event((const struct sock *)ctx->args[0], SF_EV_RESET_SENT);
 }
 
 /* The listener retransmits a SYN-ACK for a request socket: the server side
