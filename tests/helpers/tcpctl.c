@@ -685,6 +685,21 @@ static int wait_rdhup(int fd, const char *who)
 	}
 }
 
+/* The peer's FIN after exactly @want bytes of data (read and counted). */
+static int wait_eof_after(int fd, long want, const char *who)
+{
+	size_t drained = 0;
+	int err;
+
+	if (wait_eof_count(fd, false, &err, who, &drained) < 0)
+		return -1;
+	if (drained != (size_t)want) {
+		report("%s read %zu bytes before the FIN, want %ld", who, drained, want);
+		return -1;
+	}
+	return 0;
+}
+
 /* Print '@what scenario=... client=... server=...', wait for @path. */
 static int announce_and_wait(const struct options *o, long n, const struct sockaddr_storage *client,
 			     const char *what, const char *path)
@@ -711,7 +726,7 @@ static int wait_for_file(const struct options *o, long n, const struct sockaddr_
 	return announce_and_wait(o, n, client, "established", o->wait_file);
 }
 
-/* n bytes at once (the send buffer takes them: the peer need not read) */
+/* n bytes of filler, in send(2)s of at most 4 KiB */
 static int send_bytes(int fd, long n, const char *who)
 {
 	char buf[4096];
@@ -731,21 +746,14 @@ static int send_bytes(int fd, long n, const char *who)
 static int send_spread(const struct options *o, int sfd)
 {
 	static const long pieces = 10;
-	char buf[4096];
 	long left = o->send_after_fin, i;
 
-	memset(buf, 'd', sizeof(buf));
 	for (i = 0; i < pieces; i++) {
 		long piece = i == pieces - 1 ? left : o->send_after_fin / pieces;
 
-		while (piece > 0) {
-			size_t len = piece > (long)sizeof(buf) ? sizeof(buf) : (size_t)piece;
-
-			if (send_all(sfd, buf, len, "server") < 0)
-				return -1;
-			piece -= len;
-			left -= len;
-		}
+		if (send_bytes(sfd, piece, "server") < 0)
+			return -1;
+		left -= piece;
 		sleep_ms(o->hold_ms / pieces);
 	}
 	return 0;
@@ -756,7 +764,6 @@ static int run_connected(const struct options *o, int lfd, long n)
 	struct sockaddr_storage client;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int cfd, sfd, err = 0;
-	size_t drained;
 	int ret = -1;
 
 	if (establish(o, lfd, &cfd, &sfd, &client) < 0)
@@ -776,14 +783,8 @@ static int run_connected(const struct options *o, int lfd, long n)
 			break;
 		close(cfd);
 		cfd = -1;
-		drained = 0;
-		if (wait_eof_count(sfd, false, &err, "server", &drained) < 0)
+		if (wait_eof_after(sfd, o->send_before_close, "server") < 0)
 			break;
-		if (drained != (size_t)o->send_before_close) {
-			report("server read %zu bytes before the FIN, want %ld", drained,
-			       o->send_before_close);
-			break;
-		}
 		sleep_ms(o->linger_ms);
 		ret = 0;
 		break;
@@ -831,14 +832,8 @@ static int run_connected(const struct options *o, int lfd, long n)
 		}
 		close(sfd);
 		sfd = -1;
-		drained = 0;
-		if (wait_eof_count(cfd, false, &err, "client", &drained) < 0)
+		if (wait_eof_after(cfd, o->send_after_fin, "client") < 0)
 			break;
-		if (drained != (size_t)o->send_after_fin) {
-			report("client read %zu bytes after its FIN, want %ld", drained,
-			       o->send_after_fin);
-			break;
-		}
 		ret = 0;
 		break;
 	case SC_SIMULTANEOUS:

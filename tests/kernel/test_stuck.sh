@@ -72,6 +72,14 @@ nft_drop() { # NS RULE...: one table of the test's own, inside NS only
 }
 nft_clear() { ip netns exec "$1" nft delete table inet synfin_test 2>/dev/null || true; }
 
+# listener NS PORT CHECK: a listen-only tcpctl (10 s), waited for before any
+# client connects (a SYN that comes first is refused); CHECK fails if not
+listener() {
+	ip netns exec "$1" "$TCPCTL" listen-only --port "$2" --hold 10000 >"$TMP/listen-$2.tcp" &
+	cleanup_add "kill $!"
+	wait_line "$TMP/listen-$2.tcp" '^ready' || fail "$3" "the listener never started"
+}
+
 # ---- CLOSE_WAIT leak and a half-closed FIN_WAIT_2 (not orphaned) --------
 ns=$(ns_create cw)
 out=$TMP/cw.jsonl
@@ -125,9 +133,7 @@ stop_synfin
 ns=$(ns_create ss)
 out=$TMP/ss.jsonl
 start_synfin "$out" "$ns" --stuck syn_sent=2 --stuck syn_received=1 --reconcile-interval 1
-ip netns exec "$ns" "$TCPCTL" listen-only --port 20203 --hold 10000 >"$TMP/ss-listen.tcp" &
-cleanup_add "kill $!"
-wait_line "$TMP/ss-listen.tcp" '^ready' || fail stuck-syn-sent "the listener never started"
+listener "$ns" 20203 stuck-syn-sent
 nft_drop "$ns" tcp sport 20203 tcp flags '&' '(syn|ack)' == 'syn|ack' drop
 ip netns exec "$ns" "$TCPCTL" timeout --port 20203 --syncnt 2 >"$TMP/ss.tcp" &
 tcp=$!
@@ -151,9 +157,7 @@ stop_synfin
 ns=$(ns_create sr)
 out=$TMP/sr.jsonl
 start_synfin "$out" "$ns" --stuck syn_received=1 --reconcile-interval 0.5
-ip netns exec "$ns" "$TCPCTL" listen-only --port 20204 --hold 10000 >"$TMP/sr-listen.tcp" &
-cleanup_add "kill $!"
-wait_line "$TMP/sr-listen.tcp" '^ready' || fail stuck-syn-received "the listener never started"
+listener "$ns" 20204 stuck-syn-received
 nft_drop "$ns" tcp dport 20204 tcp flags == ack drop
 ip netns exec "$ns" python3 -c 'import socket,time; s=socket.create_connection(("127.0.0.1",20204)); time.sleep(6)' &
 cleanup_add "kill $!"
