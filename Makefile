@@ -42,7 +42,7 @@ all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
 $(OUT):
 	$(Q)mkdir -p $@
 
-$(OUT)/state.bpf.o: bpf/state.bpf.c bpf/shared.bpf.h bpf/vmlinux_min.h include/synfin.h | $(OUT)
+$(OUT)/state.bpf.o: bpf/state.bpf.c bpf/shared.bpf.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -54,7 +54,7 @@ $(OUT)/capture.o: daemon/capture.c $(OUT)/state.skel.h $(HDRS) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(DCFLAGS) -c $< -o $@
 
-$(OUT)/segment.bpf.o: bpf/segment.bpf.c bpf/shared.bpf.h bpf/vmlinux_min.h include/synfin.h | $(OUT)
+$(OUT)/segment.bpf.o: bpf/segment.bpf.c bpf/shared.bpf.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -29,11 +29,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "../include/synfin.h"
+#include "../include/sf_net.h"
 #include "shared.bpf.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -41,7 +39,7 @@
 #define ETH_P_8021AD 0x88A8
 #define TC_ACT_UNSPEC (-1)
 
-#define TH_CONTROL (TH_FIN | TH_SYN | TH_RST)
+#define TH_CONTROL (SF_TH_FIN | SF_TH_SYN | SF_TH_RST)
 
 /* pending segments: buckets of PEND_WAYS entries (a power of two) */
 #define PEND_BUCKETS 16384
@@ -261,7 +259,7 @@ static __always_inline void reverse_key(struct sf_pend_key *k, const struct sf_p
 	 * both leave and both arrive through the same device: pair egress
 	 * with egress, ingress with ingress, so the daemon may attach at
 	 * egress only there (one copy per segment, half the events). */
-	k->dir = mine->ifindex == 1 ? mine->dir : mine->dir ^ 1;
+	k->dir = mine->ifindex == SF_LOOPBACK_IFINDEX ? mine->dir : mine->dir ^ 1;
 	k->kind = 0;
 	__builtin_memset(k->pad, 0, sizeof(k->pad));
 }
@@ -418,7 +416,7 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	__u32 bucket, payload, hl, ack, seq, e;
 	bool live, acked = false;
 
-	if (!(flags & (TH_CONTROL | TH_ACK)))
+	if (!(flags & (TH_CONTROL | SF_TH_ACK)))
 		return TC_ACT_UNSPEC;
 	bucket = pend_bucket(th, skb->ifindex);
 	b = bpf_map_lookup_elem(&pending, &bucket);
@@ -441,13 +439,13 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	k.kind = 0;
 	__builtin_memset(k.pad, 0, sizeof(k.pad));
 	if (ip4) {
-		k.family = AF_INET;
+		k.family = SF_AF_INET;
 		__builtin_memset(k.saddr, 0, 16);
 		__builtin_memset(k.daddr, 0, 16);
 		__builtin_memcpy(k.saddr, &ip4->saddr, 4);
 		__builtin_memcpy(k.daddr, &ip4->daddr, 4);
 	} else {
-		k.family = AF_INET6;
+		k.family = SF_AF_INET6;
 		__builtin_memcpy(k.saddr, ip6->saddr, 16);
 		__builtin_memcpy(k.daddr, ip6->daddr, 16);
 	}
@@ -457,25 +455,25 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	ack = bpf_ntohl(th->ack_seq);
 	reverse_key(&rk, &k);
 
-	if (live && (flags & TH_ACK)) {
+	if (live && (flags & SF_TH_ACK)) {
 		acked = pend_take(&rk, SF_PEND_FIN, true, ack, b, e);
 		/* the handshake ends with the first ACK of the SYN-ACK; if
 		 * that carries a FIN it is reported as a FIN anyway */
-		if (!(flags & (TH_SYN | TH_RST)) && pend_take(&rk, SF_PEND_SYNACK, true, ack, b, e))
+		if (!(flags & (SF_TH_SYN | SF_TH_RST)) && pend_take(&rk, SF_PEND_SYNACK, true, ack, b, e))
 			acked = true;
 	}
 	if (!(flags & TH_CONTROL) && !acked)
 		return TC_ACT_UNSPEC;	/* an ACK, but not of a pending segment */
 
-	if (flags & TH_FIN)
+	if (flags & SF_TH_FIN)
 		/* the FIN occupies the sequence number after the payload (and
 		 * after the SYN, should both be set) */
-		pend_add(&k, SF_PEND_FIN, seq + payload + 1 + !!(flags & TH_SYN), b, e);
-	if ((flags & (TH_SYN | TH_ACK | TH_RST)) == (TH_SYN | TH_ACK))
+		pend_add(&k, SF_PEND_FIN, seq + payload + 1 + !!(flags & SF_TH_SYN), b, e);
+	if ((flags & (SF_TH_SYN | SF_TH_ACK | SF_TH_RST)) == (SF_TH_SYN | SF_TH_ACK))
 		/* a SYN-ACK: its ACK is seq + 1 (+ payload, which Linux never
 		 * puts on a SYN-ACK) */
 		pend_add(&k, SF_PEND_SYNACK, seq + 1 + payload, b, e);
-	if ((flags & TH_RST) && live) {
+	if ((flags & SF_TH_RST) && live) {
 		/* no ACK will follow a FIN or SYN-ACK of this connection */
 		pend_take(&k, SF_PEND_FIN, false, 0, b, e);
 		pend_take(&k, SF_PEND_SYNACK, false, 0, b, e);
@@ -501,7 +499,7 @@ static __always_inline int slow_path(struct __sk_buff *skb, __u8 dir, __u32 off,
 	if (proto == bpf_htons(ETH_P_IP)) {
 		if (bpf_skb_load_bytes(skb, off, &ip4, sizeof(ip4)))
 			return TC_ACT_UNSPEC;
-		if (ip4.protocol != IPPROTO_TCP || (ip4.frag_off & bpf_htons(0x1fff)) || ip4.ihl < 5)
+		if (ip4.protocol != SF_IPPROTO_TCP || (ip4.frag_off & bpf_htons(0x1fff)) || ip4.ihl < 5)
 			return TC_ACT_UNSPEC;
 		hl = ip4.ihl * 4;
 		if (bpf_skb_load_bytes(skb, off + hl, &th, sizeof(th)))
@@ -511,7 +509,7 @@ static __always_inline int slow_path(struct __sk_buff *skb, __u8 dir, __u32 off,
 	}
 	if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
 		return TC_ACT_UNSPEC;
-	if (ip6.nexthdr != IPPROTO_TCP)
+	if (ip6.nexthdr != SF_IPPROTO_TCP)
 		return TC_ACT_UNSPEC;
 	if (bpf_skb_load_bytes(skb, off + sizeof(ip6), &th, sizeof(th)))
 		return TC_ACT_UNSPEC;
@@ -545,7 +543,7 @@ static __always_inline int segment(struct __sk_buff *skb, __u8 dir)
 
 		if ((void *)(ip4 + 1) > end)
 			return slow_path(skb, dir, off, proto);
-		if (ip4->protocol != IPPROTO_TCP || (ip4->frag_off & bpf_htons(0x1fff)))
+		if (ip4->protocol != SF_IPPROTO_TCP || (ip4->frag_off & bpf_htons(0x1fff)))
 			return TC_ACT_UNSPEC;
 		hl = ip4->ihl * 4;
 		if (hl < sizeof(*ip4))
@@ -562,7 +560,7 @@ static __always_inline int segment(struct __sk_buff *skb, __u8 dir)
 		if ((void *)(ip6 + 1) > end)
 			return slow_path(skb, dir, off, proto);
 		/* extension headers are not followed: only plain TCP */
-		if (ip6->nexthdr != IPPROTO_TCP)
+		if (ip6->nexthdr != SF_IPPROTO_TCP)
 			return TC_ACT_UNSPEC;
 		th = (void *)(ip6 + 1);
 		if ((void *)(th + 1) > end)

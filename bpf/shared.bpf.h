@@ -7,12 +7,6 @@
 #ifndef SYNFIN_SHARED_BPF_H
 #define SYNFIN_SHARED_BPF_H
 
-/* TCP header flags */
-#define TH_FIN 0x01
-#define TH_SYN 0x02
-#define TH_RST 0x04
-#define TH_ACK 0x10
-
 /* Wake the consumer each time this much more is waiting (a power of
  * two; 0: never force): set by the loader. */
 const volatile __u64 wakeup_bytes = 0;

@@ -20,11 +20,9 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "../include/synfin.h"
+#include "../include/sf_net.h"
 #include "shared.bpf.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -126,7 +124,7 @@ static __always_inline void read_tuple(const struct sock *sk, struct sf_sock *t,
 
 	bpf_core_read(&h, sizeof(h), &sk->__sk_common.skc_daddr);
 	t->family = h.family;
-	if (h.family == AF_INET) {
+	if (h.family == SF_AF_INET) {
 		__builtin_memcpy(t->saddr, &h.rcv_saddr, 4);
 		__builtin_memcpy(t->daddr, &h.daddr, 4);
 	} else {
@@ -215,7 +213,7 @@ int sf_set_state_nested(struct bpf_raw_tracepoint_args *ctx)
 
 	if (in && in->sk == ctx->args[0] && in->states == ((ctx->args[1] << 8) | ctx->args[2]))
 		return 0; /* the main copy had it */
-	if (BPF_CORE_READ_BITFIELD_PROBED((struct sock *)ctx->args[0], sk_protocol) != IPPROTO_TCP)
+	if (BPF_CORE_READ_BITFIELD_PROBED((struct sock *)ctx->args[0], sk_protocol) != SF_IPPROTO_TCP)
 		return 0;
 	count(SF_CNT_NESTED_CAUGHT);
 	return handle_state(ctx);
@@ -243,7 +241,7 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 	 * is most of this program's time). Others (MPTCP uses this
 	 * tracepoint too) are filtered on their protocol. */
 	s = birth ? NULL : bpf_map_lookup_elem(&socks, &key);
-	if (!s && BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+	if (!s && BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != SF_IPPROTO_TCP)
 		return 0;
 	ts = bpf_ktime_get_ns();
 	if (s && s->sport) {
@@ -401,7 +399,7 @@ int sf_retransmit(struct bpf_raw_tracepoint_args *ctx)
 	 * retransmit. */
 	tcb = (const struct tcp_skb_cb *)__builtin_preserve_access_index(&skb->cb);
 	flags = BPF_CORE_READ(tcb, tcp_flags);
-	if (!(flags & (TH_SYN | TH_FIN)))
+	if (!(flags & (SF_TH_SYN | SF_TH_FIN)))
 		return 0;
 	/* -EBUSY (the first copy still in a queue), -ENOMEM, -EAGAIN...:
 	 * nothing reached the wire, the kernel tries again later */

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include "../include/sf_net.h"
 
 static inline uint64_t sf_mix64(uint64_t x)
 {
@@ -17,12 +18,12 @@ static inline uint64_t sf_mix64(uint64_t x)
 	return x;
 }
 
-/* Fold a pair of addresses into h. IPv4 (family 2) uses the first 4
+/* Fold a pair of addresses into h. IPv4 uses the first 4
  * bytes of each: callers keep the rest zero (v4-mapped addresses are
  * normalised to IPv4 before hashing). */
 static inline uint64_t sf_mix_addrs(uint64_t h, uint8_t family, const uint8_t *a, const uint8_t *b)
 {
-	if (family == 2) {
+	if (family == SF_AF_INET) {
 		uint32_t x, y;
 
 		memcpy(&x, a, 4);

@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include "hash.h"
 #include "record_json.h"
+
+_Static_assert(SF_AF_INET == AF_INET && SF_AF_INET6 == AF_INET6, "address families");
 
 void sf_format_time(char *buf, size_t len, uint64_t mono_ns, const struct sf_clock *clk)
 {
@@ -89,7 +92,7 @@ static void endpoint(struct json *j, const char *key, int family, const uint8_t 
 	char buf[INET6_ADDRSTRLEN];
 
 	json__obj_open(j, key);
-	if (family != 10)
+	if (family != SF_AF_INET6)
 		json__str_safe(j, "address", buf, ipv4_text(buf, addr));
 	else if (inet_ntop(AF_INET6, addr, buf, sizeof(buf)))
 		json__str_safe(j, "address", buf, strlen(buf));
@@ -123,7 +126,7 @@ static void common_head(struct json *j, const char *type, const struct sf_flow *
 	json__u64(j, "netns", f->netns);
 	json__obj_open(j, "network");
 	json__lit(j, "transport", "tcp");
-	json__lit(j, "type", f->family == 10 ? "ipv6" : "ipv4");
+	json__lit(j, "type", f->family == SF_AF_INET6 ? "ipv6" : "ipv4");
 	json__obj_close(j);
 	endpoint(j, "local", f->family, f->saddr, f->sport);
 	if (strcmp(type, "listen") != 0)
@@ -183,7 +186,7 @@ static bool has(const struct sf_segs *g, int slot)
 
 static __u32 seq_end(const struct sf_seg_rec *r)
 {
-	return r->seq + r->payload + ((r->flags & 0x03) ? 1 : 0);
+	return r->seq + r->payload + ((r->flags & SF_TH_SEQ_FLAGS) ? 1 : 0);
 }
 
 static void tcp_flags(char *buf, __u8 fl)
@@ -428,7 +431,7 @@ static void pileup_record(struct json *j, const struct sf_record *rec, const str
 	if (p->kind == PILEUP_TIME_WAIT_REMOTE) {
 		json__obj_open(j, "network");
 		json__lit(j, "transport", "tcp");
-		json__lit(j, "type", p->key->family == 10 ? "ipv6" : "ipv4");
+		json__lit(j, "type", p->key->family == SF_AF_INET6 ? "ipv6" : "ipv4");
 		json__obj_close(j);
 		endpoint(j, "peer", p->key->family, p->key->addr, p->key->port);
 	} else {
@@ -466,7 +469,7 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 	json__u64(j, "netns", r->key->netns);
 	json__obj_open(j, "network");
 	json__lit(j, "transport", "tcp");
-	json__lit(j, "type", r->key->family == 10 ? "ipv6" : "ipv4");
+	json__lit(j, "type", r->key->family == SF_AF_INET6 ? "ipv6" : "ipv4");
 	json__obj_close(j);
 	endpoint(j, "local", r->key->family, r->key->laddr, r->key->lport);
 	endpoint(j, "peer", r->key->family, r->key->raddr, r->key->rport);

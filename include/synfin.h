@@ -62,7 +62,7 @@ struct synfin_seg {		/* kind == SF_EV_SEGMENT */
 	__u32 ifindex;
 	__u32 payload;		/* TCP payload bytes */
 	__u16 window;		/* raw, unscaled */
-	__u8 tcp_flags;		/* FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 */
+	__u8 tcp_flags;		/* SF_TH_* (sf_net.h) */
 	__u8 dir;		/* SF_DIR_* */
 	__u8 pad[6];
 };
@@ -84,7 +84,7 @@ struct synfin_event {
 	__u16 dport;		/* remote port, host order; segments: destination */
 	__u8 version;		/* SYNFIN_EVENT_VERSION */
 	__u8 kind;		/* enum synfin_event_kind */
-	__u8 family;		/* AF_INET / AF_INET6 */
+	__u8 family;		/* SF_AF_INET / SF_AF_INET6 (sf_net.h) */
 	__u8 oldstate;		/* enum synfin_tcp_state */
 	__u8 newstate;		/* for non-state events: state at the time */
 	__u8 owner_src;		/* enum synfin_owner_source */
@@ -111,8 +111,6 @@ enum synfin_counter {
 	SF_CNT_SOCK_UPDATE_FAIL, /* per-socket map update failed */
 	SF_CNT_NESTED_CAUGHT,	/* state events the backup program handled
 				 * because the kernel skipped the main one */
-	SF_CNT_FILTERED,	/* events dropped by the netns filter */
-	SF_CNT_ACCEPT_MISS,	/* accept() fd could not be resolved */
 	SF_CNT_RTX_FAILED,	/* tcp_retransmit_skb fired for a retransmit
 				 * that did not go out (Linux >= 6.17 reports
 				 * failures too): not counted as one */
