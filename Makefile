@@ -34,7 +34,10 @@ endif
 # the pure core: no libbpf, shared by the daemon and the unit tests
 CORE_SRC := daemon/flow.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
-DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/main.o
+# kernel-facing: BPF loading and rings, tc, netlink, namespaces, /proc
+KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
+	      $(OUT)/procfs.o $(OUT)/procowner.o
+DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(OUT)/output.o $(OUT)/log.o $(OUT)/main.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
@@ -83,9 +86,10 @@ $(OUT)/storm: bench/storm.c | $(OUT)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -pthread $< -o $@
 
 # test helper: prints the segment events of one namespace (tests/kernel/test_segments.sh)
-$(OUT)/segdump: tests/helpers/segdump.c $(OUT)/tc.o $(OUT)/ring.o $(HDRS)
+SEGDUMP_OBJ := $(OUT)/tc.o $(OUT)/ring.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/procfs.o
+$(OUT)/segdump: tests/helpers/segdump.c $(SEGDUMP_OBJ) $(HDRS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/helpers/segdump.c $(OUT)/tc.o $(OUT)/ring.o $(LIBS) -o $@
+	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/helpers/segdump.c $(SEGDUMP_OBJ) $(LIBS) -o $@
 
 $(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(HDRS)
 	$(call msg,LINK,$@)

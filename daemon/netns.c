@@ -76,28 +76,36 @@ uint32_t netns__self(void)
 	return stat("/proc/self/ns/net", &st) ? 0 : (uint32_t)st.st_ino;
 }
 
-int netns__run_in(const char *path, int (*fn)(void *ctx), void *ctx)
+int netns__run_fd(int ns_fd, int (*fn)(void *ctx), void *ctx)
 {
-	int self, target, err, back;
+	/* setns() moves the calling thread: the way back is its own */
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int err;
 
-	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return -errno;
-	target = open(path, O_RDONLY | O_CLOEXEC);
-	if (target < 0) {
-		err = -errno;
-		close(self);
-		return err;
-	}
-	if (setns(target, CLONE_NEWNET)) {
+	if (setns(ns_fd, CLONE_NEWNET)) {
 		err = -errno;
 	} else {
 		err = fn(ctx);
-		back = setns(self, CLONE_NEWNET);
-		if (back && !err)
+		/* The kernel refuses setns() only for a bad fd or a missing
+		 * privilege, which the way in would have hit first; still,
+		 * staying in the wrong namespace must not pass unnoticed. */
+		if (setns(self, CLONE_NEWNET) && !err)
 			err = -errno;
 	}
-	close(target);
 	close(self);
+	return err;
+}
+
+int netns__run_in(const char *path, int (*fn)(void *ctx), void *ctx)
+{
+	int target = open(path, O_RDONLY | O_CLOEXEC);
+	int err;
+
+	if (target < 0)
+		return -errno;
+	err = netns__run_fd(target, fn, ctx);
+	close(target);
 	return err;
 }

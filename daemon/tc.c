@@ -4,10 +4,8 @@
  * See tc.h for the contract (reserved priority/handle, leftovers, qdisc
  * ownership).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +16,14 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <linux/netlink.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "netns.h"
+#include "nl.h"
+#include "procfs.h"
 #include "ring.h"
 #include "tc.h"
 #include "segment.skel.h"
@@ -32,14 +32,12 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-#define PROG_PREFIX "sf_"
-#define NL_BUF 32768
 #define MAX_FILTERS 64
 
 struct tc_ns {
 	int fd;			/* the namespace, kept to enter it again */
-	int rtnl;		/* requests (sockets stay in the namespace they were made in) */
-	int mon;		/* RTMGRP_LINK notifications */
+	struct nl *rtnl;	/* requests (sockets stay in the namespace they were made in) */
+	struct nl *mon;		/* RTMGRP_LINK notifications */
 	uint64_t cookie;
 	uint32_t inode;
 	dev_t dev;
@@ -56,9 +54,7 @@ struct tc {
 	struct segment_bpf *skel;
 	struct rings *own;	/* own rings (events_fd < 0), or NULL */
 	uint32_t prog_id[2];	/* [SF_DIR_INGRESS], [SF_DIR_EGRESS] */
-	int self_fd;		/* the namespace we always come back to */
 	int epfd;		/* one entry per tc_ns.mon */
-	uint32_t seq;
 	struct tc_ns *ns;
 	int n_ns;
 	struct tc_if *ifs;
@@ -96,107 +92,24 @@ struct link_list {
 	int n, cap;
 };
 
-/* ---- namespaces ---------------------------------------------------- */
-
-static int ns_enter(const struct tc_ns *ns)
-{
-	return setns(ns->fd, CLONE_NEWNET) ? -errno : 0;
-}
-
-static int ns_leave(const struct tc *t)
-{
-	/* Failing here would leave the daemon in the wrong namespace; the
-	 * kernel only refuses setns() for a bad fd or missing privilege,
-	 * both of which the way in would have hit first. */
-	return setns(t->self_fd, CLONE_NEWNET) ? -errno : 0;
-}
-
 /* ---- rtnetlink ----------------------------------------------------- */
 
-static int nl_open(unsigned int groups)
+/* Keep one interface of an RTM_NEWLINK message. */
+static int on_link(const struct nlmsghdr *nh, void *arg)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = groups };
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	int one = 1, rcvbuf = 1 << 20;
-
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	if (groups)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
-typedef void (*nl_msg_fn)(const struct nlmsghdr *nh, void *arg);
-
-/* Send a dump request (req starts with its nlmsghdr) and feed every
- * answer to fn until NLMSG_DONE. */
-static int nl_dump(struct tc *t, int fd, struct nlmsghdr *req, nl_msg_fn fn, void *arg)
-{
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char *buf;
-	int err = 0;
-
-	req->nlmsg_seq = ++t->seq;
-	if (sendto(fd, req, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	buf = malloc(NL_BUF);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = recv(fd, buf, NL_BUF, 0);
-		struct nlmsghdr *nh;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			break;
-		}
-		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-			if (nh->nlmsg_seq != t->seq)
-				continue; /* a late answer to an earlier request */
-			if (nh->nlmsg_type == NLMSG_DONE)
-				goto out;
-			if (nh->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(nh);
-
-				if (e->error) {
-					err = e->error;
-					goto out;
-				}
-				continue;
-			}
-			fn(nh, arg);
-		}
-	}
-out:
-	free(buf);
-	return err;
-}
-
-static void on_link(const struct nlmsghdr *nh, void *arg)
-{
-	const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nh);
 	struct link_list *ll = arg;
-	int len = IFLA_PAYLOAD(nh);
-	struct rtattr *a;
+	const struct nlattr *a;
 	struct link *l;
 
-	if (nh->nlmsg_type != RTM_NEWLINK || nh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
-		return;
+	if (nh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nh) < sizeof(*ifi))
+		return MNL_CB_OK;
 	if (ll->n == ll->cap) {
 		int cap = ll->cap ? ll->cap * 2 : 16;
 		struct link *p = realloc(ll->l, cap * sizeof(*p));
 
 		if (!p)
-			return; /* the interface is missed, not mangled */
+			return MNL_CB_OK; /* the interface is missed, not mangled */
 		ll->l = p;
 		ll->cap = cap;
 	}
@@ -205,75 +118,70 @@ static void on_link(const struct nlmsghdr *nh, void *arg)
 	l->ifindex = ifi->ifi_index;
 	l->flags = ifi->ifi_flags;
 	l->type = ifi->ifi_type;
-	for (a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len))
-		if (a->rta_type == IFLA_IFNAME)
-			snprintf(l->name, sizeof(l->name), "%.*s", (int)RTA_PAYLOAD(a),
-				 (const char *)RTA_DATA(a));
+	mnl_attr_for_each(a, nh, sizeof(*ifi))
+		if (mnl_attr_get_type(a) == IFLA_IFNAME)
+			snprintf(l->name, sizeof(l->name), "%.*s", (int)mnl_attr_get_payload_len(a),
+				 (const char *)mnl_attr_get_payload(a));
+	return MNL_CB_OK;
 }
 
-static int links_dump(struct tc *t, const struct tc_ns *ns, struct link_list *ll)
+static int links_dump(const struct tc_ns *ns, struct link_list *ll)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct ifinfomsg ifi;
-	} req = {
-		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
-			.nlmsg_type = RTM_GETLINK,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.ifi = { .ifi_family = AF_UNSPEC },
-	};
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
 
-	return nl_dump(t, ns->rtnl, &req.nh, on_link, ll);
+	nh->nlmsg_type = RTM_GETLINK;
+	nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	ifi = mnl_nlmsg_put_extra_header(nh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	return nl__dump(ns->rtnl, nh, on_link, ll);
 }
 
-static void on_filter(const struct nlmsghdr *nh, void *arg)
+static int on_filter(const struct nlmsghdr *nh, void *arg)
 {
-	const struct tcmsg *tm = NLMSG_DATA(nh);
+	const struct tcmsg *tm = mnl_nlmsg_get_payload(nh);
 	struct filter_list *fl = arg;
-	int len = TCA_PAYLOAD(nh);
 	struct tc_filter f = {};
-	struct rtattr *a;
+	const struct nlattr *a, *o;
 	bool bpf = false;
 
 	/* one message per filter, plus one per (chain, prio) with handle 0 */
-	if (nh->nlmsg_type != RTM_NEWTFILTER || !tm->tcm_handle)
-		return;
+	if (nh->nlmsg_type != RTM_NEWTFILTER || mnl_nlmsg_get_payload_len(nh) < sizeof(*tm) || !tm->tcm_handle)
+		return MNL_CB_OK;
 	f.prio = TC_H_MAJ(tm->tcm_info) >> 16;
 	f.handle = tm->tcm_handle;
-	for (a = TCA_RTA(tm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-		if (a->rta_type == TCA_KIND)
-			bpf = !strncmp(RTA_DATA(a), "bpf", RTA_PAYLOAD(a));
-		if (a->rta_type == TCA_OPTIONS) {
-			int olen = RTA_PAYLOAD(a);
-			struct rtattr *o;
-
-			for (o = RTA_DATA(a); RTA_OK(o, olen); o = RTA_NEXT(o, olen))
-				if (o->rta_type == TCA_BPF_ID && RTA_PAYLOAD(o) >= sizeof(uint32_t))
-					memcpy(&f.prog_id, RTA_DATA(o), sizeof(uint32_t));
-		}
+	mnl_attr_for_each(a, nh, sizeof(*tm)) {
+		if (mnl_attr_get_type(a) == TCA_KIND)
+			bpf = !strncmp(mnl_attr_get_payload(a), "bpf", mnl_attr_get_payload_len(a));
+		if (mnl_attr_get_type(a) != TCA_OPTIONS)
+			continue;
+		mnl_attr_for_each_nested(o, a)
+			if (mnl_attr_get_type(o) == TCA_BPF_ID && mnl_attr_get_payload_len(o) >= sizeof(uint32_t))
+				f.prog_id = mnl_attr_get_u32(o);
 	}
 	if (!bpf)
 		f.prog_id = 0;
 	if (fl->n < MAX_FILTERS)
 		fl->f[fl->n] = f;
 	fl->n++;
+	return MNL_CB_OK;
 }
 
-static int filters_dump(struct tc *t, const struct tc_ns *ns, int ifindex, uint32_t parent,
-			struct filter_list *fl)
+static int filters_dump(const struct tc_ns *ns, int ifindex, uint32_t parent, struct filter_list *fl)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct tcmsg tm;
-	} req = {
-		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg)),
-			.nlmsg_type = RTM_GETTFILTER,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.tm = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent },
-	};
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nh = mnl_nlmsg_put_header(buf);
+	struct tcmsg *tm;
 
+	nh->nlmsg_type = RTM_GETTFILTER;
+	nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	tm = mnl_nlmsg_put_extra_header(nh, sizeof(*tm));
+	tm->tcm_family = AF_UNSPEC;
+	tm->tcm_ifindex = ifindex;
+	tm->tcm_parent = parent;
 	fl->n = 0;
-	return nl_dump(t, ns->rtnl, &req.nh, on_filter, fl);
+	return ns->rtnl ? nl__dump(ns->rtnl, nh, on_filter, fl) : -ENOTCONN;
 }
 
 /* ---- programs ------------------------------------------------------ */
@@ -303,6 +211,38 @@ static uint32_t prog_fd_id(int fd)
 	return bpf_obj_get_info_by_fd(fd, &info, &ilen) ? 0 : info.id;
 }
 
+struct held_ctx {
+	uint32_t id;
+	int self;
+	bool held;
+};
+
+static int on_fd(void *ctx, int pid, int fd, const char *link)
+{
+	struct held_ctx *h = ctx;
+	char path[64], line[128];
+	FILE *fi;
+
+	if (pid == h->self)
+		return PROCFS_NEXT_PID;
+	if (strcmp(link, "anon_inode:bpf-prog"))
+		return PROCFS_NEXT;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	fi = fopen(path, "re");
+	if (!fi)
+		return PROCFS_NEXT;
+	while (fgets(line, sizeof(line), fi)) {
+		unsigned int id;
+
+		if (sscanf(line, "prog_id: %u", &id) == 1 && id == h->id) {
+			h->held = true;
+			break;
+		}
+	}
+	fclose(fi);
+	return h->held ? PROCFS_STOP : PROCFS_NEXT;
+}
+
 /*
  * Does a process other than us hold the program (a running synfin keeps
  * its program fds open; the filters of a killed one are the only thing
@@ -310,58 +250,10 @@ static uint32_t prog_fd_id(int fd)
  */
 static bool prog_held(uint32_t id)
 {
-	DIR *proc = opendir("/proc");
-	struct dirent *p;
-	bool held = false;
-	pid_t self = getpid();
+	struct held_ctx h = { .id = id, .self = getpid() };
 
-	if (!proc)
-		return true; /* cannot tell: leave it alone */
-	while (!held && (p = readdir(proc))) {
-		char path[64];
-		struct dirent *f;
-		DIR *fds;
-		int pid = atoi(p->d_name);
-
-		if (pid <= 0 || pid == self)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-		fds = opendir(path);
-		if (!fds)
-			continue;
-		while (!held && (f = readdir(fds))) {
-			char link[64], line[128];
-			int fd = atoi(f->d_name);
-			ssize_t n;
-			FILE *fi;
-
-			if (fd < 0 || f->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-			n = readlink(path, link, sizeof(link) - 1);
-			if (n < 0)
-				continue;
-			link[n] = 0;
-			if (strcmp(link, "anon_inode:bpf-prog"))
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-			fi = fopen(path, "re");
-			if (!fi)
-				continue;
-			while (fgets(line, sizeof(line), fi)) {
-				unsigned int held_id;
-
-				if (sscanf(line, "prog_id: %u", &held_id) == 1 && held_id == id) {
-					held = true;
-					break;
-				}
-			}
-			fclose(fi);
-		}
-		closedir(fds);
-	}
-	closedir(proc);
-	return held;
+	/* /proc unreadable: cannot tell, so leave it alone */
+	return procfs__walk_fds(on_fd, &h) ? true : h.held;
 }
 
 /* ---- one interface ------------------------------------------------- */
@@ -386,7 +278,7 @@ static int remove_stale(struct tc *t, const struct tc_ns *ns, int ifindex)
 		return -ENOMEM;
 	for (dir = SF_DIR_INGRESS; dir <= SF_DIR_EGRESS && !err; dir++) {
 		/* no clsact, or no filter: nothing to do */
-		if (filters_dump(t, ns, ifindex, clsact_parent(dir), fl))
+		if (filters_dump(ns, ifindex, clsact_parent(dir), fl))
 			continue;
 		for (i = 0; i < fl->n && i < MAX_FILTERS; i++) {
 			DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
@@ -413,7 +305,7 @@ static int remove_stale(struct tc *t, const struct tc_ns *ns, int ifindex)
 	return err;
 }
 
-static int count_filters(struct tc *t, const struct tc_ns *ns, int ifindex)
+static int count_filters(const struct tc_ns *ns, int ifindex)
 {
 	struct filter_list *fl = malloc(sizeof(*fl));
 	int dir, n = 0, err;
@@ -421,7 +313,7 @@ static int count_filters(struct tc *t, const struct tc_ns *ns, int ifindex)
 	if (!fl)
 		return -ENOMEM;
 	for (dir = SF_DIR_INGRESS; dir <= SF_DIR_EGRESS; dir++) {
-		err = filters_dump(t, ns, ifindex, clsact_parent(dir), fl);
+		err = filters_dump(ns, ifindex, clsact_parent(dir), fl);
 		if (err) {
 			n = err;
 			break;
@@ -460,7 +352,7 @@ static void if_detach(struct tc *t, const struct tc_if *i)
 
 	detach_dir(t, i->ifindex, SF_DIR_INGRESS);
 	detach_dir(t, i->ifindex, SF_DIR_EGRESS);
-	if (i->own_qdisc && count_filters(t, &t->ns[i->ns], i->ifindex) == 0)
+	if (i->own_qdisc && count_filters(&t->ns[i->ns], i->ifindex) == 0)
 		bpf_tc_hook_destroy(&hook);
 }
 
@@ -572,13 +464,6 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->epfd = -1;
-	t->self_fd = -1;
-	t->self_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (t->self_fd < 0) {
-		err = -errno;
-		goto fail;
-	}
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epfd < 0) {
 		err = -errno;
@@ -634,14 +519,46 @@ fail:
 	return err;
 }
 
+struct in_ns {
+	struct tc *t;
+	int nsi;
+	struct link_list ll;
+	int lost;		/* notifications were lost: rescan */
+};
+
+/* Inside a new namespace: sockets, then every interface that is up. */
+static int attach_here(void *arg)
+{
+	struct in_ns *c = arg;
+	struct tc *t = c->t;
+	struct tc_ns *ns = &t->ns[c->nsi];
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)c->nsi };
+	socklen_t clen = sizeof(ns->cookie);
+	int err, r;
+
+	/* subscribe before the dump: no interface can fall in between */
+	err = nl__open(&ns->mon, NETLINK_ROUTE, RTMGRP_LINK);
+	if (!err)
+		err = nl__open(&ns->rtnl, NETLINK_ROUTE, 0);
+	if (err)
+		return err;
+	if (getsockopt(nl__fd(ns->rtnl), SOL_SOCKET, SO_NETNS_COOKIE, &ns->cookie, &clen))
+		return -errno;
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, nl__fd(ns->mon), &ev))
+		return -errno;
+	err = links_dump(ns, &c->ll);
+	if (err)
+		return err;
+	r = attach_links(t, c->nsi, &c->ll, true);
+	return r < 0 ? r : 0;
+}
+
 int tc__attach_netns(struct tc *t, const char *path)
 {
-	struct link_list ll = {};
-	struct tc_ns *ns, *p;
-	struct epoll_event ev = { .events = EPOLLIN };
-	socklen_t clen = sizeof(uint64_t);
+	struct in_ns c = { .t = t };
+	struct tc_ns *p;
 	struct stat st;
-	int nsi, err, fd, r;
+	int err, fd, r;
 
 	fd = open(path ? path : "/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -651,8 +568,8 @@ int tc__attach_netns(struct tc *t, const char *path)
 		close(fd);
 		return err;
 	}
-	for (nsi = 0; nsi < t->n_ns; nsi++) {
-		if (t->ns[nsi].inode == st.st_ino && t->ns[nsi].dev == st.st_dev) {
+	for (int i = 0; i < t->n_ns; i++) {
+		if (t->ns[i].inode == st.st_ino && t->ns[i].dev == st.st_dev) {
 			close(fd);
 			return 0; /* already ours */
 		}
@@ -663,48 +580,16 @@ int tc__attach_netns(struct tc *t, const char *path)
 		return -ENOMEM;
 	}
 	t->ns = p;
-	nsi = t->n_ns;
-	ns = &t->ns[nsi];
-	*ns = (struct tc_ns){ .fd = fd, .rtnl = -1, .mon = -1, .inode = st.st_ino, .dev = st.st_dev };
-
-	err = ns_enter(ns);
-	if (err) {
-		close(fd);
-		return err; /* not a network namespace: -EINVAL */
-	}
-	t->n_ns++; /* from here on tc__close cleans up */
-	/* subscribe before the dump: no interface can fall in between */
-	ns->mon = nl_open(RTMGRP_LINK);
-	ns->rtnl = nl_open(0);
-	if (ns->mon < 0 || ns->rtnl < 0) {
-		err = ns->mon < 0 ? ns->mon : ns->rtnl;
-		goto leave;
-	}
-	if (getsockopt(ns->rtnl, SOL_SOCKET, SO_NETNS_COOKIE, &ns->cookie, &clen)) {
-		err = -errno;
-		goto leave;
-	}
-	ev.data.u32 = nsi;
-	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, ns->mon, &ev)) {
-		err = -errno;
-		goto leave;
-	}
-	err = links_dump(t, ns, &ll);
-	if (!err) {
-		r = attach_links(t, nsi, &ll, true);
-		err = r < 0 ? r : 0;
-	}
-leave:
-	r = ns_leave(t);
-	free(ll.l);
+	c.nsi = t->n_ns++; /* from here on tc__close cleans up */
+	t->ns[c.nsi] = (struct tc_ns){ .fd = fd, .inode = st.st_ino, .dev = st.st_dev };
+	err = netns__run_fd(fd, attach_here, &c);
+	free(c.ll.l);
 	if (err)
-		return err;
-	if (r)
-		return r;
+		return err; /* not a network namespace: -EINVAL */
 	/* count what this namespace has now */
 	r = 0;
 	for (int i = 0; i < t->n_ifs; i++)
-		r += t->ifs[i].ns == nsi;
+		r += t->ifs[i].ns == c.nsi;
 	return r;
 }
 
@@ -784,48 +669,54 @@ int tc__netlink_fd(const struct tc *t)
 	return t->epfd;
 }
 
-/* Drain one namespace's notifications into ll; deleted links are
- * forgotten at once. Returns 1 when messages were lost (rescan). */
-static int drain(struct tc *t, int nsi, struct link_list *ll)
+/* One notification: deleted links are forgotten at once, new ones
+ * gathered into c->ll. */
+static int on_notify(const struct nlmsghdr *nh, void *arg)
 {
-	char *buf = malloc(NL_BUF);
-	int lost = 0;
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nh);
+	struct in_ns *c = arg;
+	struct tc_if *i;
 
-	if (!buf)
-		return 1;
-	for (;;) {
-		ssize_t n = recv(t->ns[nsi].mon, buf, NL_BUF, MSG_DONTWAIT);
-		struct nlmsghdr *nh;
+	if (nh->nlmsg_type == RTM_NEWLINK)
+		return on_link(nh, &c->ll);
+	if (nh->nlmsg_type != RTM_DELLINK || mnl_nlmsg_get_payload_len(nh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	/* the device took its qdiscs and filters along */
+	i = if_find(c->t, c->nsi, ifi->ifi_index);
+	if (i)
+		if_forget(c->t, i);
+	for (int k = 0; k < c->ll.n; k++)
+		if (c->ll.l[k].ifindex == ifi->ifi_index)
+			c->ll.l[k].flags = 0;
+	return MNL_CB_OK;
+}
 
-		if (n < 0) {
-			if (errno == EINTR)
+/* Inside a namespace whose links changed: attach to the new ones. */
+static int follow_here(void *arg)
+{
+	struct in_ns *c = arg;
+	struct tc *t = c->t;
+	int r;
+
+	if (c->lost) {
+		/* notifications were lost: start from the kernel's view,
+		 * and forget interfaces that are gone */
+		c->ll.n = 0;
+		r = links_dump(&t->ns[c->nsi], &c->ll);
+		if (r)
+			return r;
+		for (int i = t->n_ifs - 1; i >= 0; i--) {
+			bool present = false;
+
+			if (t->ifs[i].ns != c->nsi)
 				continue;
-			if (errno == ENOBUFS) {
-				lost = 1;
-				continue;
-			}
-			break; /* EAGAIN: drained */
-		}
-		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-			const struct ifinfomsg *ifi = NLMSG_DATA(nh);
-			struct tc_if *i;
-
-			if (nh->nlmsg_type == RTM_DELLINK &&
-			    nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*ifi))) {
-				/* the device took its qdiscs and filters along */
-				i = if_find(t, nsi, ifi->ifi_index);
-				if (i)
-					if_forget(t, i);
-				for (int k = 0; k < ll->n; k++)
-					if (ll->l[k].ifindex == ifi->ifi_index)
-						ll->l[k].flags = 0;
-			} else if (nh->nlmsg_type == RTM_NEWLINK) {
-				on_link(nh, ll);
-			}
+			for (int k = 0; k < c->ll.n; k++)
+				present |= c->ll.l[k].ifindex == t->ifs[i].ifindex;
+			if (!present)
+				if_forget(t, &t->ifs[i]);
 		}
 	}
-	free(buf);
-	return lost;
+	return attach_links(t, c->nsi, &c->ll, false);
 }
 
 int tc__handle_netlink(struct tc *t)
@@ -833,43 +724,14 @@ int tc__handle_netlink(struct tc *t)
 	int total = 0, first_err = 0;
 
 	for (int nsi = 0; nsi < t->n_ns; nsi++) {
-		struct link_list ll = {};
-		int lost, r, err;
+		struct in_ns c = { .t = t, .nsi = nsi };
+		int r;
 
-		lost = drain(t, nsi, &ll);
-		if (!lost && !ll.n)
+		c.lost = nl__drain(t->ns[nsi].mon, on_notify, &c) != 0;
+		if (!c.lost && !c.ll.n)
 			continue;
-		err = ns_enter(&t->ns[nsi]);
-		if (err) {
-			free(ll.l);
-			return err;
-		}
-		if (lost) {
-			/* notifications were lost: start from the kernel's view,
-			 * and forget interfaces that are gone */
-			ll.n = 0;
-			r = links_dump(t, &t->ns[nsi], &ll);
-			if (!r) {
-				for (int i = t->n_ifs - 1; i >= 0; i--) {
-					bool present = false;
-
-					if (t->ifs[i].ns != nsi)
-						continue;
-					for (int k = 0; k < ll.n; k++)
-						present |= ll.l[k].ifindex == t->ifs[i].ifindex;
-					if (!present)
-						if_forget(t, &t->ifs[i]);
-				}
-			}
-		} else {
-			r = 0;
-		}
-		if (!r)
-			r = attach_links(t, nsi, &ll, false);
-		err = ns_leave(t);
-		free(ll.l);
-		if (err)
-			return err;
+		r = netns__run_fd(t->ns[nsi].fd, follow_here, &c);
+		free(c.ll.l);
 		if (r < 0 && !first_err)
 			first_err = r;
 		else if (r > 0)
@@ -878,22 +740,27 @@ int tc__handle_netlink(struct tc *t)
 	return first_err ? first_err : total;
 }
 
+static int detach_here(void *arg)
+{
+	struct in_ns *c = arg;
+
+	for (int i = 0; i < c->t->n_ifs; i++)
+		if (c->t->ifs[i].ns == c->nsi)
+			if_detach(c->t, &c->t->ifs[i]);
+	return 0;
+}
+
 void tc__close(struct tc *t)
 {
 	if (!t)
 		return;
 	for (int n = 0; n < t->n_ns; n++) {
-		bool in = !ns_enter(&t->ns[n]);
+		struct in_ns c = { .t = t, .nsi = n };
 
-		for (int i = 0; in && i < t->n_ifs; i++)
-			if (t->ifs[i].ns == n)
-				if_detach(t, &t->ifs[i]);
-		if (in)
-			ns_leave(t);
-		if (t->ns[n].rtnl >= 0)
-			close(t->ns[n].rtnl);
-		if (t->ns[n].mon >= 0)
-			close(t->ns[n].mon);
+		/* the rtnetlink socket is needed inside: it goes after */
+		netns__run_fd(t->ns[n].fd, detach_here, &c);
+		nl__close(t->ns[n].rtnl);
+		nl__close(t->ns[n].mon);
 		close(t->ns[n].fd);
 	}
 	free(t->ns);
@@ -902,7 +769,5 @@ void tc__close(struct tc *t)
 	rings__close(t->own);
 	if (t->epfd >= 0)
 		close(t->epfd);
-	if (t->self_fd >= 0)
-		close(t->self_fd);
 	free(t);
 }
