@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ struct capture {
 	void *ctx;
 	int ncpus;
 	int nrings;		/* a power of two, CPU id & (nrings - 1) picks one */
-	char describe[512];
+	char describe[1024];
 };
 
 int capture__check_privileges(char *msg, size_t len)
@@ -93,6 +94,38 @@ static bool ensure_tracefs(void)
 	return !access("/sys/kernel/tracing/events", F_OK);
 }
 
+/* Append to c->describe (at *off; what does not fit is cut). */
+static void __attribute__((format(printf, 3, 4))) describe_add(struct capture *c, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off >= sizeof(c->describe))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(c->describe + *off, sizeof(c->describe) - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n;
+}
+
+/* Append one "what is unavailable (what is lost)" to deg, "; "-separated. */
+static void __attribute__((format(printf, 3, 4))) degraded_add(struct capture *c, char *deg, const char *fmt, ...)
+{
+	size_t off = strlen(deg), len = sizeof(c->describe);
+	va_list ap;
+
+	if (off && off + 2 < len) {
+		memcpy(deg + off, "; ", 3);
+		off += 2;
+	}
+	if (off >= len - 1)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(deg + off, len - off, fmt, ap);
+	va_end(ap);
+}
+
 static int attach(struct capture *c, struct bpf_program *p, bool required, char *msg, size_t len)
 {
 	struct bpf_link *l = bpf_program__attach(p);
@@ -140,8 +173,10 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	struct capture *c;
 	struct state_bpf *s;
 	int err, i;
-	bool accept_ok = false, extra_ok = true;
+	bool accept_ok = false;
 	const char *accept_why = NULL;
+	char deg[sizeof(c->describe)] = "";
+	size_t off = 0;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		snprintf(msg, len,
@@ -216,29 +251,55 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	err = attach(c, s->progs.sf_set_state, true, msg, len);
 	if (err)
 		goto fail;
-	/* after the main copy: it catches what the kernel skipped there */
-	if (attach(c, s->progs.sf_set_state_nested, false, msg, len))
-		extra_ok = false;
-	/* The control-phase tracepoints sharpen the record (retransmits,
-	 * resets) but the lifecycle stands without them. */
-	if (attach(c, s->progs.sf_retransmit, false, msg, len) ||
-	    attach(c, s->progs.sf_retransmit_synack, false, msg, len) ||
-	    attach(c, s->progs.sf_receive_reset, false, msg, len) ||
-	    attach(c, s->progs.sf_send_reset, false, msg, len) ||
-	    attach(c, s->progs.sf_destroy_sock, false, msg, len))
-		extra_ok = false;
-	if (o->accept_owner && !accept_why)
-		accept_ok = !attach(c, s->progs.sf_accept4_exit, false, msg, len) &&
-			    !attach(c, s->progs.sf_accept_exit, false, msg, len);
+	describe_add(c, &off, "active: inet_sock_set_state (raw_tp)");
+	/* The rest sharpens the record but the lifecycle stands without
+	 * it: each is tried, and each one missing says what is lost. The
+	 * backup copy goes after the main one: it catches what the kernel
+	 * skipped there. */
+	{
+		const struct {
+			struct bpf_program *p;
+			const char *name;
+			const char *lost;
+		} optional[] = {
+			{ s->progs.sf_set_state_nested, "inet_sock_set_state (backup copy)",
+			  "state changes nested on one CPU are lost, counted in bpf.recursion_misses" },
+			{ s->progs.sf_retransmit, "tcp_retransmit_skb", "no SYN or FIN retransmit counts" },
+			{ s->progs.sf_retransmit_synack, "tcp_retransmit_synack",
+			  "no SYN-ACK retransmit counts of listeners" },
+			{ s->progs.sf_receive_reset, "tcp_receive_reset", "no state for received resets" },
+			{ s->progs.sf_send_reset, "tcp_send_reset", "no state for sent resets" },
+			{ s->progs.sf_destroy_sock, "tcp_destroy_sock",
+			  "socket entries are freed only when the socket map is full" },
+		};
 
-	snprintf(c->describe, sizeof(c->describe),
-		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; ring buffers %d x %u KiB (%d CPUs); socket map %u",
-		 extra_ok ? ", tcp_retransmit_skb, tcp_retransmit_synack, tcp_receive_reset, tcp_send_reset" :
-			    "; DEGRADED: tcp retransmit/reset tracepoints unavailable (no retransmit or reset details)",
-		 accept_ok ? "syscalls:sys_exit_accept{,4}" :
-		 o->accept_owner ? "DEGRADED (syscall tracepoints unavailable: accepted sockets are attributed to the listener's owner until they close)" :
-				   "off (accepted sockets are attributed to the listener's owner until they close)",
-		 o->n_netns ? "filtered" : "all", c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
+		for (i = 0; i < (int)(sizeof(optional) / sizeof(optional[0])); i++) {
+			if (attach(c, optional[i].p, false, msg, len))
+				degraded_add(c, deg, "%s unavailable (%s)", optional[i].name, optional[i].lost);
+			else
+				describe_add(c, &off, ", %s", optional[i].name);
+		}
+	}
+	if (o->accept_owner && !accept_why) {
+		bool a4 = !attach(c, s->progs.sf_accept4_exit, false, msg, len);
+		bool a = !attach(c, s->progs.sf_accept_exit, false, msg, len);
+
+		if (a4 && a)
+			accept_ok = true;
+		else
+			accept_why = a4 || a ? "one of them could not be attached" : "syscall tracepoints unavailable";
+	}
+	describe_add(c, &off, "; accept owner: %s",
+		     accept_ok ? "syscalls:sys_exit_accept{,4}" : o->accept_owner ? "DEGRADED" : "off");
+	if (!o->accept_owner)
+		describe_add(c, &off, " (accepted sockets are attributed to the listener's owner until they close)");
+	else if (!accept_ok)
+		degraded_add(c, deg, "accept owner unavailable (%s): accepted sockets are attributed to the listener's owner until they close",
+			     accept_why);
+	describe_add(c, &off, "; netns: %s; ring buffers %d x %u KiB (%d CPUs); socket map %u",
+		     o->n_netns ? "filtered" : "all", c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
+	if (deg[0])
+		describe_add(c, &off, "; DEGRADED: %s", deg);
 	*out = c;
 	return 0;
 fail:
