@@ -32,12 +32,13 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # the pure core: no libbpf, shared by the daemon and the unit tests
-CORE_SRC := daemon/flow.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
+CORE_SRC := daemon/flow.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/stats.c \
+	    daemon/recorder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 # kernel-facing: BPF loading and rings, tc, netlink, namespaces, /proc
 KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
 	      $(OUT)/procfs.o $(OUT)/procowner.o
-DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(OUT)/output.o $(OUT)/log.o $(OUT)/main.o
+DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/log.o $(OUT)/main.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm

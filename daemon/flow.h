@@ -158,7 +158,10 @@ enum sf_record_type {
 	SF_REC_RESOLVED,	/* a stuck flow left that state */
 	SF_REC_PILEUP,		/* a per-endpoint / per-process count crossed */
 	SF_REC_TIME_WAIT,	/* a time-wait socket left TIME_WAIT */
+	SF_REC_STATS,		/* synfin's own counters (stats.h), from the daemon */
 };
+
+struct sf_stats;
 
 struct sf_record {
 	enum sf_record_type type;
@@ -172,6 +175,7 @@ struct sf_record {
 	const struct pileup_event *pileup;
 	const struct sf_segs *segs;	/* the flow's control segments, or NULL */
 	const struct tw_record *tw;	/* TIME_WAIT */
+	const struct sf_stats *stats;	/* STATS */
 };
 
 /* a socket found by the start-up snapshot (sock_diag) */

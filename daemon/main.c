@@ -20,6 +20,7 @@
 #include "procowner.h"
 #include "sockdiag.h"
 #include "tc.h"
+#include "out_jsonl.h"
 #include "output.h"
 #include "recorder.h"
 
@@ -66,12 +67,12 @@ struct daemon {
 	struct opts o;
 	struct flow_table *table;
 	struct pileup *pileups;
-	struct sf_output *outputs;
+	struct outputs *outputs;
 	struct capture *cap;
 	struct tc *tc;
 	FILE *rec;
 	struct sf_clock clk;
-	struct sf_counters cnt;
+	struct sf_stats cnt;	/* the daemon's own counters; the rest is gathered */
 	uint64_t start_mono;
 	uint64_t rec_errors;
 	/* While the kernel's socket list is read (100k sockets take a
@@ -636,22 +637,26 @@ static void on_pileup(void *ctx, const struct pileup_event *ev)
 	struct daemon *d = ctx;
 	struct sf_record rec = { .type = SF_REC_PILEUP, .at = ev->at, .pileup = ev };
 
-	output__sink(d->outputs, &rec);
+	outputs__emit(d->outputs, &rec);
 }
 
 static void emit_stats(struct daemon *d, uint64_t now, double interval)
 {
-	struct flow_table_stats st;
+	struct sf_stats st = d->cnt;
+	struct sf_record rec = { .type = SF_REC_STATS, .at = now, .stats = &st };
 
-	flow_table__stats(d->table, &st);
-	flow_table__tw_stats(d->table, &d->cnt.tw);
+	/* written first, so that the counters below count them */
+	outputs__flush(d->outputs, NULL, NULL);
+	flow_table__stats(d->table, &st.table);
+	flow_table__tw_stats(d->table, &st.tw);
 	if (d->cap) {
-		capture__counters(d->cap, d->cnt.bpf);
-		d->cnt.recursion_misses = capture__recursion_misses(d->cap, d->cnt.bpf[SF_CNT_NESTED_CAUGHT]);
+		capture__counters(d->cap, st.bpf);
+		st.recursion_misses = capture__recursion_misses(d->cap, st.bpf[SF_CNT_NESTED_CAUGHT]);
 	}
-	d->cnt.uptime_s = (double)(now - d->start_mono) / 1e9;
-	d->cnt.interval_s = interval;
-	output__stats_all(d->outputs, &st, &d->cnt, now);
+	outputs__counters(d->outputs, &st.out);
+	st.uptime_s = (double)(now - d->start_mono) / 1e9;
+	st.interval_s = interval;
+	outputs__emit(d->outputs, &rec);
 }
 
 static int run_replay(struct daemon *d)
@@ -684,7 +689,7 @@ static int run_replay(struct daemon *d)
 	d->rec = NULL;
 	flow_table__flush(d->table);
 	emit_stats(d, last ? last : d->start_mono, 0);
-	output__flush_all(d->outputs);
+	outputs__flush(d->outputs, NULL, NULL);
 	if (r < 0) {
 		fprintf(stderr, "synfin: %s; the %llu events before it were processed\n", err,
 			(unsigned long long)i);
@@ -802,14 +807,14 @@ static int run_live(struct daemon *d)
 			last_stats = now;
 			next_stats = now + interval_ns;
 		}
-		output__flush_all(d->outputs);
+		outputs__flush(d->outputs, NULL, NULL);
 	}
 	/* drain what is left, then report everything that closed */
 	capture__poll(d->cap, 0);
 	flow_table__flush(d->table);
 	now = mono_now();
 	emit_stats(d, now, (double)(now - last_stats) / 1e9);
-	output__flush_all(d->outputs);
+	outputs__flush(d->outputs, NULL, NULL);
 	if (d->rec_errors)
 		fprintf(stderr, "synfin: --record: %llu events could not be written\n",
 			(unsigned long long)d->rec_errors);
@@ -866,18 +871,26 @@ int main(int argc, char **argv)
 	cfg.max_half_open = d.o.max_half_open;
 	/* the kernel's list is read only by a live daemon */
 	cfg.time_wait_rounds = !d.o.replay && d.o.reconcile_s > 0;
-	err = output__jsonl_open(&d.outputs, d.o.output, &d.clk);
+	err = outputs__new(&d.outputs);
+	if (!err) {
+		struct output *o;
+
+		err = out_jsonl__open(&o, d.o.output, &d.clk);
+		if (!err)
+			outputs__add(d.outputs, o);
+	}
 	if (err) {
 		fprintf(stderr, "synfin: --output %s: %s\n", d.o.output, strerror(-err));
+		outputs__free(d.outputs);
 		return EXIT_RUNTIME;
 	}
 	d.pileups = pileup__new(d.o.pileup, on_pileup, &d);
 	cfg.pileups = d.pileups;
-	/* the sink context is the head of the output list */
-	d.table = flow_table__new(&cfg, output__sink, d.outputs);
+	/* every record goes to the outputs by one route */
+	d.table = flow_table__new(&cfg, outputs__emit, d.outputs);
 	if (!d.table) {
 		fprintf(stderr, "synfin: cannot allocate a flow table of %u flows\n", cfg.max_flows);
-		output__destroy_all(d.outputs);
+		outputs__free(d.outputs);
 		return EXIT_RUNTIME;
 	}
 
@@ -887,7 +900,7 @@ int main(int argc, char **argv)
 	capture__close(d.cap);
 	if (d.rec)
 		fclose(d.rec);
-	output__destroy_all(d.outputs);
+	outputs__free(d.outputs);
 	flow_table__free(d.table);
 	if (d.backlog)
 		munmap(d.backlog, BACKLOG_MAX);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include "hash.h"
 #include "record_json.h"
+#include "stats.h"
 
 _Static_assert(SF_AF_INET == AF_INET && SF_AF_INET6 == AF_INET6, "address families");
 
@@ -535,83 +536,11 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 	case SF_REC_TIME_WAIT:
 		time_wait_record(j, rec->tw, clk);
 		break;
+	case SF_REC_STATS:
+		record_head(j, "stats", rec->at, clk);
+		stats__json(j, rec->stats);
+		break;
 	}
-	json__obj_close(j);
-	json__newline(j);
-}
-
-/* non-zero counts per state, keyed by state name */
-static void by_state(struct json *j, const __u32 n[SF_TCP_NSTATES])
-{
-	json__obj_open(j, "by_state");
-	for (unsigned int i = 1; i < SF_TCP_NSTATES; i++)
-		if (n[i])
-			json__u64(j, sf_state_name(i), n[i]);
-	json__obj_close(j);
-}
-
-void record_json__stats(struct json *j, const struct flow_table_stats *st, const struct sf_counters *c,
-			const struct sf_clock *clk, uint64_t now_mono_ns)
-{
-	record_head(j, "stats", now_mono_ns, clk);
-	json__dbl(j, "uptime_s", c->uptime_s);
-	json__dbl(j, "interval_s", c->interval_s);
-	json__obj_open(j, "events");
-	json__u64(j, "received", st->events + st->decode_errors + c->rb_bad_size);
-	json__u64(j, "lost", c->bpf[SF_CNT_RB_FULL] + c->recursion_misses);
-	json__u64(j, "decode_errors", st->decode_errors + c->rb_bad_size);
-	json__u64(j, "duplicates", st->duplicates);
-	json__u64(j, "late", st->late);
-	json__u64(j, "orphans", st->orphans);
-	json__u64(j, "segments", st->segments);
-	json__u64(j, "segments_unmatched", st->segments_unmatched);
-	json__obj_close(j);
-	json__obj_open(j, "bpf");
-	json__u64(j, "ringbuf_reserve_failed", c->bpf[SF_CNT_RB_FULL]);
-	json__u64(j, "recursion_misses", c->recursion_misses);
-	json__u64(j, "nested_caught", c->bpf[SF_CNT_NESTED_CAUGHT]);
-	json__u64(j, "sockets_without_entry", c->bpf[SF_CNT_NO_ENTRY]);
-	json__u64(j, "socket_map_update_failed", c->bpf[SF_CNT_SOCK_UPDATE_FAIL]);
-	json__u64(j, "retransmits_failed", c->bpf[SF_CNT_RTX_FAILED]);
-	json__obj_close(j);
-	json__obj_open(j, "flows");
-	json__u64(j, "open", st->open);
-	json__u64(j, "closing", st->closing);
-	json__u64(j, "emitted", st->flows_emitted);
-	json__u64(j, "evicted", st->evicted);
-	json__u64(j, "listen_records", st->listen_records);
-	json__u64(j, "half_open", st->half_open);
-	json__u64(j, "half_open_untracked", st->half_open_dropped);
-	by_state(j, st->by_state);
-	json__obj_close(j);
-	json__obj_open(j, "stuck");
-	json__u64(j, "now", st->stuck_total - st->resolved_total);
-	json__u64(j, "total", st->stuck_total);
-	json__u64(j, "suppressed", st->stuck_suppressed);
-	json__u64(j, "resolved", st->resolved_total);
-	by_state(j, st->stuck_by_state);
-	json__obj_close(j);
-	json__obj_open(j, "time_wait");
-	json__u64(j, "tracked_now", c->tw.now);
-	json__u64(j, "kernel", c->tw.kernel);
-	json__u64(j, "expired", c->tw.exits[TW_EXIT_EXPIRED]);
-	json__u64(j, "reused", c->tw.exits[TW_EXIT_REUSED]);
-	json__u64(j, "reset", c->tw.exits[TW_EXIT_RESET]);
-	json__u64(j, "untracked", c->tw.exits[TW_EXIT_EVICTED]);
-	json__u64(j, "discovered", c->tw.discovered);
-	json__obj_close(j);
-	json__obj_open(j, "snapshot");
-	json__u64(j, "flows", st->snapshot_flows);
-	json__u64(j, "joined", st->snapshot_joined);
-	json__u64(j, "rounds", st->reconcile_rounds);
-	json__u64(j, "vanished", st->reconcile_vanished);
-	json__u64(j, "sockets_seen", c->snapshot_sockets);
-	json__u64(j, "errors", c->snapshot_errors);
-	json__obj_close(j);
-	json__obj_open(j, "output");
-	json__u64(j, "lines", c->lines);
-	json__u64(j, "write_errors", c->write_errors);
-	json__obj_close(j);
 	json__obj_close(j);
 	json__newline(j);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Formats records (flows, listeners, stats) as JSON Lines. Pure: the text
+ * Formats records (flows, listeners, ..., stats) as JSON Lines. Pure: the text
  * goes into a struct json buffer; writing it is output.c's business.
  */
 #ifndef SYNFIN_RECORD_JSON_H
@@ -17,22 +17,7 @@ struct sf_clock {
 	int64_t mono_to_real_ns;
 };
 
-struct sf_counters {
-	uint64_t bpf[SF_CNT_MAX];	/* summed BPF per-CPU counters */
-	uint64_t lines;			/* JSON lines written */
-	uint64_t write_errors;		/* lines that could not be written */
-	uint64_t rb_bad_size;		/* ring records of the wrong size */
-	uint64_t recursion_misses;	/* program runs the kernel skipped */
-	struct tw_stats tw;
-	uint64_t snapshot_sockets;	/* sockets the sock_diag snapshots listed */
-	uint64_t snapshot_errors;	/* namespaces that could not be read */
-	double uptime_s;
-	double interval_s;
-};
-
 void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk);
-void record_json__stats(struct json *j, const struct flow_table_stats *st, const struct sf_counters *c,
-			const struct sf_clock *clk, uint64_t now_mono_ns);
 /* RFC 3339 UTC with microseconds, e.g. 2026-11-25T10:00:00.123456Z */
 void sf_format_time(char *buf, size_t len, uint64_t mono_ns, const struct sf_clock *clk);
 /* Stable public id of a socket generation; never the kernel address. */

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <string.h>
+#include "stats.h"
+
+static uint64_t events_received(const struct sf_stats *s)
+{
+	return s->table.events + s->table.decode_errors + s->rb_bad_size;
+}
+
+static uint64_t events_lost(const struct sf_stats *s)
+{
+	return s->bpf[SF_CNT_RB_FULL] + s->recursion_misses;
+}
+
+static uint64_t decode_errors(const struct sf_stats *s)
+{
+	return s->table.decode_errors + s->rb_bad_size;
+}
+
+static uint64_t stuck_now(const struct sf_stats *s)
+{
+	return s->table.stuck_total - s->table.resolved_total;
+}
+
+#define AT(field) offsetof(struct sf_stats, field)
+#define U64(g, n, k, field, h) { g, n, h, SF_STAT_##k, SF_STAT_U64, AT(field), NULL }
+#define U32(g, n, k, field, h) { g, n, h, SF_STAT_##k, SF_STAT_U32, AT(field), NULL }
+#define SECS(g, n, k, field, h) { g, n, h, SF_STAT_##k, SF_STAT_SECONDS, AT(field), NULL }
+#define STATES(g, n, field, h) { g, n, h, SF_STAT_GAUGE, SF_STAT_BY_STATE, AT(field), NULL }
+#define DERIVED(g, n, k, fn, h) { g, n, h, SF_STAT_##k, SF_STAT_DERIVED, 0, fn }
+
+const struct sf_stat_def sf_stat_defs[] = {
+	SECS(NULL, "uptime_s", GAUGE, uptime_s, "seconds since capture (or the replay) started"),
+	SECS(NULL, "interval_s", ATTR, interval_s, "seconds since the previous stats record"),
+
+	DERIVED("events", "received", COUNTER, events_received, "events read from the ring buffers"),
+	DERIVED("events", "lost", COUNTER, events_lost,
+		"events the kernel produced and synfin did not get: ring buffer full + program runs the kernel skipped"),
+	DERIVED("events", "decode_errors", COUNTER, decode_errors,
+		"records that did not decode (wrong size, version, kind, state)"),
+	U64("events", "duplicates", COUNTER, table.duplicates, "repeated transitions or segments"),
+	U64("events", "late", COUNTER, table.late, "events for a flow already reported"),
+	U64("events", "orphans", COUNTER, table.orphans, "control events for an unknown socket"),
+	U64("events", "segments", COUNTER, table.segments, "control segments seen"),
+	U64("events", "segments_unmatched", COUNTER, table.segments_unmatched,
+	    "control segments that never found their flow"),
+
+	U64("bpf", "ringbuf_reserve_failed", COUNTER, bpf[SF_CNT_RB_FULL], "events lost: ring buffer full"),
+	U64("bpf", "recursion_misses", COUNTER, recursion_misses,
+	    "events lost: the kernel skipped a program nested inside itself on one CPU"),
+	U64("bpf", "nested_caught", COUNTER, bpf[SF_CNT_NESTED_CAUGHT],
+	    "state events the backup program handled because the kernel skipped the main one (not lost)"),
+	U64("bpf", "sockets_without_entry", COUNTER, bpf[SF_CNT_NO_ENTRY],
+	    "transitions of sockets BPF had no entry for (existed before start, or evicted)"),
+	U64("bpf", "socket_map_update_failed", COUNTER, bpf[SF_CNT_SOCK_UPDATE_FAIL],
+	    "per-socket entries that could not be stored"),
+	U64("bpf", "retransmits_failed", COUNTER, bpf[SF_CNT_RTX_FAILED],
+	    "SYN or FIN retransmission attempts that sent nothing (Linux >= 6.17)"),
+
+	U32("flows", "open", GAUGE, table.open, "flows tracked now, open"),
+	U32("flows", "closing", GAUGE, table.closing, "flows closed, waiting for late events before their record"),
+	U64("flows", "emitted", COUNTER, table.flows_emitted, "flow records written"),
+	U64("flows", "evicted", COUNTER, table.evicted, "flows evicted from a full table"),
+	U64("flows", "listen_records", COUNTER, table.listen_records, "listen records written"),
+	U64("flows", "half_open", COUNTER, table.half_open, "half-open flows started by a SYN at a listener"),
+	U64("flows", "half_open_untracked", COUNTER, table.half_open_dropped,
+	    "SYNs not tracked: the listener's --max-half-open was reached"),
+	STATES("flows", "by_state", table.by_state, "flows tracked now, by current state"),
+
+	DERIVED("stuck", "now", GAUGE, stuck_now, "connections past their state's threshold now"),
+	U64("stuck", "total", COUNTER, table.stuck_total, "connections that passed a threshold"),
+	U64("stuck", "suppressed", COUNTER, table.stuck_suppressed, "stuck records not written (rate limit)"),
+	U64("stuck", "resolved", COUNTER, table.resolved_total, "stuck connections that left the state"),
+	STATES("stuck", "by_state", table.stuck_by_state, "connections stuck now, by state"),
+
+	U32("time_wait", "tracked_now", GAUGE, tw.now, "time-wait sockets followed now"),
+	U32("time_wait", "kernel", GAUGE, tw.kernel, "time-wait sockets in the kernel's list at the last round"),
+	U64("time_wait", "expired", COUNTER, tw.exits[TW_EXIT_EXPIRED], "time-wait sockets that expired"),
+	U64("time_wait", "reused", COUNTER, tw.exits[TW_EXIT_REUSED], "time-wait sockets whose tuple was reused"),
+	U64("time_wait", "reset", COUNTER, tw.exits[TW_EXIT_RESET], "time-wait sockets ended by a RST"),
+	U64("time_wait", "untracked", COUNTER, tw.exits[TW_EXIT_EVICTED],
+	    "time-wait sockets no longer followed: the tracker was full"),
+	U64("time_wait", "discovered", COUNTER, tw.discovered,
+	    "time-wait sockets found in the kernel's list, hand-over not seen"),
+
+	U64("snapshot", "flows", COUNTER, table.snapshot_flows, "flows from the start-up snapshot"),
+	U64("snapshot", "joined", COUNTER, table.snapshot_joined, "snapshot flows later joined by their events"),
+	U64("snapshot", "rounds", COUNTER, table.reconcile_rounds, "reconciliation rounds"),
+	U64("snapshot", "vanished", COUNTER, table.reconcile_vanished,
+	    "snapshot flows gone from the kernel's list without an event"),
+	U64("snapshot", "sockets_seen", COUNTER, snapshot_sockets, "sockets the kernel's lists gave"),
+	U64("snapshot", "errors", COUNTER, snapshot_errors, "namespaces that could not be read"),
+
+	U64("output", "lines", COUNTER, out.lines, "lines written whole, all outputs"),
+	U64("output", "write_errors", COUNTER, out.write_errors, "lines that could not be written, all outputs"),
+};
+
+const size_t sf_stat_ndefs = sizeof(sf_stat_defs) / sizeof(sf_stat_defs[0]);
+
+uint64_t stats__value(const struct sf_stat_def *d, const struct sf_stats *s)
+{
+	const char *p = (const char *)s + d->off;
+
+	switch (d->type) {
+	case SF_STAT_U64:
+		return *(const uint64_t *)p;
+	case SF_STAT_U32:
+		return *(const uint32_t *)p;
+	case SF_STAT_DERIVED:
+		return d->get(s);
+	default:
+		return 0;
+	}
+}
+
+void stats__json(struct json *j, const struct sf_stats *s)
+{
+	const char *group = NULL;
+
+	for (size_t i = 0; i < sf_stat_ndefs; i++) {
+		const struct sf_stat_def *d = &sf_stat_defs[i];
+		const char *p = (const char *)s + d->off;
+
+		if (!group != !d->group || (group && strcmp(group, d->group))) {
+			if (group)
+				json__obj_close(j);
+			if (d->group)
+				json__obj_open(j, d->group);
+			group = d->group;
+		}
+		switch (d->type) {
+		case SF_STAT_SECONDS:
+			json__dbl(j, d->name, *(const double *)p);
+			break;
+		case SF_STAT_BY_STATE:
+			json__obj_open(j, d->name);
+			for (unsigned int st = 1; st < SF_TCP_NSTATES; st++)
+				if (((const uint32_t *)p)[st])
+					json__u64(j, sf_state_name(st), ((const uint32_t *)p)[st]);
+			json__obj_close(j);
+			break;
+		default:
+			json__u64(j, d->name, stats__value(d, s));
+			break;
+		}
+	}
+	if (group)
+		json__obj_close(j);
+}
