@@ -38,7 +38,9 @@ CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 # kernel-facing: BPF loading and rings, tc, netlink, namespaces, /proc
 KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
 	      $(OUT)/procfs.o $(OUT)/procowner.o
-DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/log.o $(OUT)/main.o
+# the daemon's top level: one job per file (daemon/daemon.h)
+DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/log.o $(OUT)/loop.o \
+	      $(OUT)/options.o $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o $(OUT)/reconcile.o $(OUT)/main.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm

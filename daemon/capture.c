@@ -319,6 +319,11 @@ int capture__poll(struct capture *c, int timeout_ms)
 	return rings__poll(c->rb, timeout_ms, CAPTURE_POLL_BUDGET, c->fn, c->ctx);
 }
 
+int capture__fd(const struct capture *c)
+{
+	return rings__fd(c->rb);
+}
+
 uint64_t capture__wakeup_bytes(const struct capture *c)
 {
 	return c->ring_bytes / 16;

@@ -40,6 +40,9 @@ const char *capture__describe(const struct capture *c);
  * order. Events handled (CAPTURE_POLL_BUDGET: more may be waiting), or
  * -errno (-EINTR on a signal). */
 int capture__poll(struct capture *c, int timeout_ms);
+/* Readable when BPF woke the consumer (a ring filled past its mark): for
+ * the caller's event loop, which then calls capture__poll(c, 0). */
+int capture__fd(const struct capture *c);
 /* How full a ring gets before BPF wakes the consumer (1/16 of one: the
  * segment programs use the same), and how many rings (see rings__count). */
 uint64_t capture__wakeup_bytes(const struct capture *c);

@@ -74,6 +74,11 @@ void outputs__flush(struct outputs *r, output_failed_fn fn, void *ctx)
 	report(r, fn, ctx);
 }
 
+void outputs__check(struct outputs *r, output_failed_fn fn, void *ctx)
+{
+	report(r, fn, ctx);
+}
+
 void outputs__reopen(struct outputs *r, output_reopen_failed_fn fn, void *ctx)
 {
 	for (struct output *o = r->head; o; o = o->next) {

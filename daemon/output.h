@@ -66,6 +66,8 @@ void outputs__emit(void *r, const struct sf_record *rec);
  * since the last call (its latest error in o->err). */
 typedef void (*output_failed_fn)(void *ctx, struct output *o);
 void outputs__flush(struct outputs *r, output_failed_fn fn, void *ctx);
+/* fn for each output that failed since the last call, without flushing. */
+void outputs__check(struct outputs *r, output_failed_fn fn, void *ctx);
 /* Reopen every output (SIGHUP); fn for each that could not (it goes on
  * writing where it wrote). */
 typedef void (*output_reopen_failed_fn)(void *ctx, struct output *o, int err);

@@ -250,6 +250,11 @@ int rings__poll(struct rings *rs, int timeout_ms, int budget, ring_record_fn fn,
 	return done;
 }
 
+int rings__fd(const struct rings *rs)
+{
+	return rs->epfd;
+}
+
 void rings__close(struct rings *rs)
 {
 	if (!rs)

@@ -35,6 +35,10 @@ int rings__create(struct rings **r, int outer_fd, int n, size_t size);
  * to budget records in time order. The number handed over (== budget:
  * more may be waiting), or -errno (-EINTR: a signal). */
 int rings__poll(struct rings *r, int timeout_ms, int budget, ring_record_fn fn, void *ctx);
+/* An fd that polls readable when a ring woke its consumer (an epoll fd
+ * over the rings), for the caller's own event loop; -1 for rings in
+ * memory. */
+int rings__fd(const struct rings *r);
 /* The same over rings in plain memory (the unit tests): ring i's consumer
  * and producer positions and its data area of size bytes, laid out as
  * the kernel lays it out. rings__poll does not wait on these. */

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Wiring: what the live daemon and --replay share. The flow table,
+ * pile-ups and outputs are made here, every record reaches the outputs
+ * by one route (outputs__emit), and output failures are decided here.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include "capture.h"
+#include "daemon.h"
+#include "loop.h"
+#include "out_jsonl.h"
+#include "pileup.h"
+
+/* a failing output is reported at most this often */
+#define OUTPUT_WARN_INTERVAL_NS (10ULL * 1000000000ULL)
+
+uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t mono_to_real(void)
+{
+	struct timespec r, m;
+
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+}
+
+/* Pile-ups take the same route as every other record. */
+static void on_pileup(void *ctx, const struct pileup_event *ev)
+{
+	struct daemon *d = ctx;
+	struct sf_record rec = { .type = SF_REC_PILEUP, .at = ev->at, .pileup = ev };
+
+	outputs__emit(d->outputs, &rec);
+}
+
+static void add_output(struct daemon *d, struct output *o)
+{
+	/* a full disk should not stop the observer; a reader that went
+	 * away (a pipe, a terminal) leaves nobody to write for */
+	if (d->o.on_output_error_set)
+		o->on_error = d->o.on_output_error;
+	else
+		o->on_error = o->regular_file ? OUTPUT_ON_ERROR_DROP : OUTPUT_ON_ERROR_EXIT;
+	outputs__add(d->outputs, o);
+}
+
+int daemon__init(struct daemon *d)
+{
+	struct flow_table_config cfg = {};
+	struct output *o;
+	int err;
+
+	d->exit_rc = EXIT_OK;
+	d->clk.mono_to_real_ns = mono_to_real();
+	d->out_rl.interval_ns = OUTPUT_WARN_INTERVAL_NS;
+	cfg.max_flows = d->o.max_flows;
+	cfg.close_grace_ns = (uint64_t)d->o.grace_ms * 1000000ULL;
+	for (int i = 0; i < SF_TCP_NSTATES; i++)
+		cfg.stuck_ns[i] = (uint64_t)(d->o.stuck_s[i] * 1e9);
+	cfg.stuck_rate = d->o.stuck_rate;
+	cfg.max_time_wait = d->o.max_time_wait;
+	cfg.max_half_open = d->o.max_half_open;
+	/* the kernel's list is read only by a live daemon */
+	cfg.time_wait_rounds = !d->o.replay && d->o.reconcile_s > 0;
+
+	err = outputs__new(&d->outputs);
+	if (!err)
+		err = out_jsonl__open(&o, d->o.output, &d->clk);
+	if (err) {
+		pr_err("--output %s: %s", d->o.output, strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	add_output(d, o);
+	d->pileups = pileup__new(d->o.pileup, on_pileup, d);
+	cfg.pileups = d->pileups;
+	d->table = flow_table__new(&cfg, outputs__emit, d->outputs);
+	if (!d->pileups || !d->table) {
+		pr_err("cannot allocate a flow table of %u flows", cfg.max_flows);
+		return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
+void daemon__fini(struct daemon *d)
+{
+	if (d->rec && d->rec != stdin)
+		fclose(d->rec);
+	d->rec = NULL;
+	outputs__free(d->outputs);
+	flow_table__free(d->table);
+	pileup__free(d->pileups);
+	backlog__free(&d->backlog);
+}
+
+void daemon__emit_stats(struct daemon *d, uint64_t now, double interval_s)
+{
+	struct sf_stats st = d->cnt;
+	struct sf_record rec = { .type = SF_REC_STATS, .at = now, .stats = &st };
+
+	/* what is queued is written first: the line counts count it */
+	daemon__flush(d);
+	flow_table__stats(d->table, &st.table);
+	flow_table__tw_stats(d->table, &st.tw);
+	if (d->cap) {
+		capture__counters(d->cap, st.bpf);
+		st.recursion_misses = capture__recursion_misses(d->cap, st.bpf[SF_CNT_NESTED_CAUGHT]);
+	}
+	outputs__counters(d->outputs, &st.out);
+	st.uptime_s = (double)(now - d->start_mono) / 1e9;
+	st.interval_s = interval_s;
+	outputs__emit(d->outputs, &rec);
+	d->last_stats = now;
+}
+
+static void on_output_failed(void *ctx, struct output *o)
+{
+	struct daemon *d = ctx;
+	uint64_t held;
+
+	if (d->exit_rc)
+		return; /* already on the way out */
+	if (o->err == -EPIPE || o->on_error == OUTPUT_ON_ERROR_EXIT) {
+		pr_err("output %s: %s: stopping%s", o->name, strerror(-o->err),
+		       o->err == -EPIPE ? " (its reader is gone)" : " (--on-output-error exit)");
+		d->exit_rc = EXIT_RUNTIME;
+		if (d->loop)
+			loop__stop(d->loop, 0);
+		return;
+	}
+	if (log__ratelimit(&d->out_rl, mono_now(), &held))
+		pr_warn("output %s: %s; %llu lines lost so far, going on (--on-output-error drop)%s", o->name,
+			strerror(-o->err), (unsigned long long)(o->cnt.write_errors + o->cnt.dropped),
+			held ? " (more failures since the last message)" : "");
+}
+
+void daemon__flush(struct daemon *d)
+{
+	outputs__flush(d->outputs, on_output_failed, d);
+}
+
+void daemon__check_outputs(struct daemon *d)
+{
+	outputs__check(d->outputs, on_output_failed, d);
+}
+
+static void on_reopen_failed(void *ctx, struct output *o, int err)
+{
+	(void)ctx;
+	pr_warn("output %s: cannot open it again (%s): still writing to the old file", o->name, strerror(-err));
+}
+
+void daemon__reopen(struct daemon *d)
+{
+	outputs__reopen(d->outputs, on_reopen_failed, d);
+	daemon__check_outputs(d);
+}
+
+void daemon__signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
+bool daemon__signal(struct daemon *d, int signo)
+{
+	uint64_t now;
+
+	switch (signo) {
+	case SIGHUP:
+		/* log rotation: what was written stays in the old file */
+		daemon__reopen(d);
+		return false;
+	case SIGUSR1:
+		now = mono_now();
+		daemon__emit_stats(d, now, (double)(now - d->last_stats) / 1e9);
+		daemon__flush(d);
+		return false;
+	default:
+		return true;
+	}
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The daemon's top level, shared by its files, one job each:
+ *   main.c       the entry point: options, signals, run, exit status
+ *   options.c    the command line and config files (a table of options)
+ *   daemon.c     wiring: flow table, pile-ups, outputs; stats; output failures
+ *   live.c       the live daemon: capture, tc, the event loop
+ *   replay.c     --replay: a recording instead of the kernel
+ *   reconcile.c  the kernel's socket list: start-up snapshot, rounds, and
+ *                the backlog the rings drain into meanwhile
+ * Only these files log (log.h).
+ */
+#ifndef SYNFIN_DAEMON_H
+#define SYNFIN_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include "flow.h"
+#include "log.h"
+#include "options.h"
+#include "output.h"
+#include "record_json.h"
+#include "recorder.h"
+#include "stats.h"
+
+/* exit codes (documented in README) */
+enum {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1,	/* I/O error, bad replay file, ... */
+	EXIT_USAGE = 2,		/* bad flags */
+	EXIT_PRIVILEGE = 3,	/* missing capability */
+	EXIT_KERNEL = 4,	/* missing kernel feature */
+};
+
+/* While the kernel's socket list is read (100k sockets take a while),
+ * the rings are still drained, into this backlog: the events go into the
+ * table once the round is over, as if read then. */
+struct backlog {
+	bool holding;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+struct daemon {
+	struct opts o;
+	struct flow_table *table;
+	struct pileup *pileups;
+	struct outputs *outputs;
+	struct capture *cap;
+	struct tc *tc;
+	struct loop *loop;	/* live only */
+	FILE *rec;
+	struct sf_clock clk;
+	struct sf_stats cnt;	/* the daemon's own counters; the rest is gathered */
+	uint64_t start_mono;
+	uint64_t last_stats;	/* when the last stats record went out */
+	uint64_t rec_errors;
+	int exit_rc;		/* set when an output failure ends the run */
+	struct log_ratelimit out_rl;
+	struct backlog backlog;
+};
+
+/* daemon.c */
+uint64_t mono_now(void);
+/* The flow table, pile-ups and outputs from d->o. 0 or an exit status
+ * (said why). */
+int daemon__init(struct daemon *d);
+void daemon__fini(struct daemon *d);
+/* A stats record with the counters as they are now. */
+void daemon__emit_stats(struct daemon *d, uint64_t now, double interval_s);
+/* Write what the outputs hold; failures are reported and decided
+ * (--on-output-error): an exit sets d->exit_rc and stops d->loop. */
+void daemon__flush(struct daemon *d);
+/* Failures the outputs met while writing, without flushing. */
+void daemon__check_outputs(struct daemon *d);
+/* SIGHUP: every output opens its file again. */
+void daemon__reopen(struct daemon *d);
+/* A signal (INT, TERM, QUIT, HUP, USR1): true when it asks to stop. */
+bool daemon__signal(struct daemon *d, int signo);
+/* The signals synfin handles, for blocking and a signalfd. */
+void daemon__signals(sigset_t *set);
+
+/* One event from the kernel, in time order: to the recording and the
+ * table (or, during a reconciliation round, to the backlog). */
+static inline void daemon__ingest(struct daemon *d, const struct synfin_event *e)
+{
+	if (d->rec && recorder__write(d->rec, e))
+		d->rec_errors++;
+	flow_table__ingest(d->table, e);
+}
+
+/* live.c, replay.c: an exit status */
+int live__run(struct daemon *d);
+int replay__run(struct daemon *d);
+
+/* reconcile.c */
+struct netns_ent;
+/* The namespaces to watch: the --netns ones, or every one there is.
+ * Count or -errno; *out is malloc'd. */
+int reconcile__watched_netns(const struct opts *o, struct netns_ent **out);
+/* One look at the kernel's list (first: the start-up snapshot). */
+void reconcile__round(struct daemon *d, bool first, uint64_t now);
+/* While b->holding: keep e for after the round. */
+void backlog__push(struct backlog *b, const struct synfin_event *e);
+void backlog__free(struct backlog *b);
+
+#endif /* SYNFIN_DAEMON_H */

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The live daemon: the kernel's socket list first (its snapshot assigns
+ * the cookies BPF joins later events by), then the BPF programs and the
+ * tc hooks, then the event loop:
+ *
+ *   rings (BPF woke us: 1/16 of a ring full)  -> drain -> flow table
+ *   timer 100 ms                              -> drain (events are
+ *                                                submitted without wake-up)
+ *   tc rtnetlink                              -> hook new interfaces
+ *   timer --stats-interval                    -> stats record
+ *   timer --reconcile-interval                -> the kernel's list again
+ *   signalfd                                  -> stop / reopen / stats now
+ *   an output pipe's reader went away         -> exit 1
+ *   end of each turn                          -> write what the turn made
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include "capture.h"
+#include "daemon.h"
+#include "loop.h"
+#include "netns.h"
+#include "tc.h"
+
+/* Without a wake-up, the rings are drained this often: the latency of a
+ * record on a quiet host, and the grace periods' tick. */
+#define DRAIN_INTERVAL_NS (100ULL * 1000000ULL)
+
+static void on_event(void *ctx, const void *data, size_t size)
+{
+	struct daemon *d = ctx;
+
+	if (size != sizeof(struct synfin_event)) {
+		d->cnt.rb_bad_size++;
+		return;
+	}
+	if (d->backlog.holding)
+		backlog__push(&d->backlog, data);
+	else
+		daemon__ingest(d, data);
+}
+
+/* Everything the rings hold, in time order, then the flows whose grace
+ * period is over. A full budget: more is waiting, go again at once. */
+static int drain(struct daemon *d)
+{
+	int n = capture__poll(d->cap, 0);
+
+	if (n < 0) {
+		pr_err("ring buffer: %s", strerror(-n));
+		return n;
+	}
+	flow_table__advance(d->table, mono_now());
+	return n == CAPTURE_POLL_BUDGET ? LOOP_AGAIN : 0;
+}
+
+static int on_rings(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	(void)l, (void)fd, (void)events;
+	return drain(ctx);
+}
+
+static int on_drain_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	(void)l, (void)n;
+	return drain(ctx);
+}
+
+static int on_links(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct daemon *d = ctx;
+	int n = tc__handle_netlink(d->tc);
+
+	(void)l, (void)fd, (void)events;
+	if (n < 0)
+		pr_debug("segments: a new interface could not be hooked: %s", strerror(-n));
+	else if (n > 0)
+		pr_debug("segments: %s", tc__describe(d->tc));
+	return 0;
+}
+
+static int on_stats_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_now();
+
+	(void)l, (void)n;
+	daemon__emit_stats(d, now, (double)(now - d->last_stats) / 1e9);
+	return 0;
+}
+
+static int on_reconcile_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	(void)l, (void)n;
+	reconcile__round(ctx, false, mono_now());
+	return 0;
+}
+
+static int on_signal(struct loop *l, int signo, void *ctx)
+{
+	if (daemon__signal(ctx, signo))
+		loop__stop(l, 0);
+	return 0;
+}
+
+/* A pipe's reader closed its end: nothing more can be written there. */
+static int on_output_gone(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct output *o = ctx;
+
+	(void)l, (void)fd;
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		o->err = -EPIPE;
+		o->failed = true;
+	}
+	return 0;
+}
+
+static void on_turn_end(struct loop *l, void *ctx)
+{
+	(void)l;
+	daemon__flush(ctx);
+}
+
+/* tc hooks on the interfaces of the watched namespaces (by default our
+ * own: containers' traffic crosses their host-side veths), sharing the
+ * state programs' ring buffer and counters. */
+static int open_segments(struct daemon *d)
+{
+	struct tc_opts to = {
+		.events_fd = capture__events_fd(d->cap),
+		.nrings = capture__nrings(d->cap),
+		.counters_fd = capture__counters_fd(d->cap),
+		.wakeup_bytes = capture__wakeup_bytes(d->cap),
+		.lo_egress_only = true,
+	};
+	struct netns_ent *ns = NULL;
+	int err, n;
+
+	to.ifnames = d->o.ifnames;
+	to.n_ifnames = d->o.n_ifnames;
+	err = tc__open(&d->tc, &to);
+	if (err)
+		return err;
+	if (!d->o.n_netns && !d->o.segments_all_netns)
+		return tc__attach_netns(d->tc, NULL) < 0 ? -EIO : 0;
+	n = reconcile__watched_netns(&d->o, &ns);
+	for (int i = 0; i < n; i++) {
+		err = tc__attach_netns(d->tc, ns[i].path);
+		if (err < 0)
+			break;
+	}
+	free(ns);
+	return err < 0 ? err : 0;
+}
+
+/* Capture: state programs, then the segment hooks. An exit status. */
+static int attach(struct daemon *d)
+{
+	struct capture_opts co = {
+		.n_netns = d->o.n_netns,
+		.max_sockets = d->o.max_flows,
+		.ring_bytes = d->o.ring_mb << 20,
+		.accept_owner = d->o.accept_owner,
+	};
+	char msg[512] = "";
+	int err;
+
+	memcpy(co.netns, d->o.netns, sizeof(co.netns));
+	err = capture__open(&d->cap, &co, on_event, d, msg, sizeof(msg));
+	if (err) {
+		pr_err("%s", msg);
+		return err == -EPERM ? EXIT_PRIVILEGE : EXIT_KERNEL;
+	}
+	if (d->o.segments) {
+		err = open_segments(d);
+		flow_table__set_loopback_mirror(d->table, !err);
+		if (err)
+			pr_warn("DEGRADED: segment capture unavailable (%s): lifecycles from state changes only",
+				strerror(-err));
+		else
+			pr_debug("segments: %s", tc__describe(d->tc));
+	}
+	if (strstr(capture__describe(d->cap), "DEGRADED"))
+		pr_warn("%s", capture__describe(d->cap));
+	else
+		pr_debug("%s", capture__describe(d->cap));
+	return EXIT_OK;
+}
+
+/* What the loop waits on. 0 or -errno. */
+static int sources(struct daemon *d)
+{
+	uint64_t stats_ns = (uint64_t)(d->o.stats_interval * 1e9);
+	uint64_t reconcile_ns = (uint64_t)(d->o.reconcile_s * 1e9);
+	struct loop *l = d->loop;
+	sigset_t sigs;
+	int err;
+
+	daemon__signals(&sigs);
+	err = loop__add_signals(l, &sigs, on_signal, d, NULL);
+	if (!err)
+		err = loop__add_fd(l, capture__fd(d->cap), EPOLLIN, on_rings, d, NULL);
+	if (!err)
+		err = loop__add_timer(l, DRAIN_INTERVAL_NS, DRAIN_INTERVAL_NS, on_drain_tick, d, NULL);
+	if (!err && d->tc)
+		err = loop__add_fd(l, tc__netlink_fd(d->tc), EPOLLIN, on_links, d, NULL);
+	if (!err && stats_ns)
+		err = loop__add_timer(l, stats_ns, stats_ns, on_stats_tick, d, NULL);
+	if (!err && reconcile_ns)
+		err = loop__add_timer(l, reconcile_ns, reconcile_ns, on_reconcile_tick, d, NULL);
+	for (struct output *o = outputs__first(d->outputs); o && !err; o = o->next)
+		if (o->watch_fd >= 0)
+			err = loop__add_fd(l, o->watch_fd, 0, on_output_gone, o, NULL);
+	loop__on_turn_end(l, on_turn_end, d);
+	return err;
+}
+
+int live__run(struct daemon *d)
+{
+	char msg[512] = "";
+	uint64_t now;
+	int err, rc;
+
+	if (capture__check_privileges(msg, sizeof(msg))) {
+		pr_err("%s", msg);
+		return EXIT_PRIVILEGE;
+	}
+	err = loop__new(&d->loop);
+	if (err) {
+		pr_err("event loop: %s", strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	if (d->o.record) {
+		err = recorder__open(&d->rec, d->o.record, d->clk.mono_to_real_ns,
+				     d->o.segments ? SF_REC_F_LO_EGRESS_ONLY : 0);
+		if (err) {
+			pr_err("--record %s: %s", d->o.record, strerror(-err));
+			return EXIT_RUNTIME;
+		}
+	}
+	/* The snapshot comes first: dumping assigns the sockets' cookies,
+	 * by which BPF joins their later events to these flows. */
+	if (d->o.snapshot)
+		reconcile__round(d, true, mono_now());
+	if (d->cnt.snapshot_errors)
+		pr_info("%llu namespaces could not be read at start-up",
+			(unsigned long long)d->cnt.snapshot_errors);
+	rc = attach(d);
+	if (rc)
+		return rc;
+	err = sources(d);
+	if (err) {
+		pr_err("event loop: %s", strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	/* Ready: hooked and snapshot taken. The service's READY=1 belongs
+	 * here; tests/lib.sh waits for this line. */
+	pr_info("capturing; Ctrl-C to stop");
+	d->start_mono = d->last_stats = mono_now();
+
+	err = loop__run(d->loop);
+
+	/* Stopping (the service's STOPPING=1): drain what is left, then
+	 * report everything that closed. */
+	capture__poll(d->cap, 0);
+	flow_table__flush(d->table);
+	now = mono_now();
+	daemon__emit_stats(d, now, (double)(now - d->last_stats) / 1e9);
+	daemon__flush(d);
+	if (d->rec_errors)
+		pr_warn("--record: %llu events could not be written", (unsigned long long)d->rec_errors);
+	if (err < 0)
+		return EXIT_RUNTIME;
+	return d->exit_rc;
+}

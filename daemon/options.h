@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The command line and the config file: every option declared once, in
+ * the table in options.c (name, letter, argument, help, how it is parsed
+ * and where its value goes). argp's option list is generated from it,
+ * and a config file's "name value" lines are looked up in it.
+ */
+#ifndef SYNFIN_OPTIONS_H
+#define SYNFIN_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "../include/synfin.h"
+#include "capture.h"
+#include "log.h"
+#include "output.h"
+#include "pileup.h"
+
+#define OPTS_MAX_IFNAMES 32
+
+struct opts {
+	const char *output;
+	const char *record;
+	const char *replay;
+	double stats_interval;
+	uint32_t netns[CAPTURE_MAX_NETNS];
+	char *netns_path[CAPTURE_MAX_NETNS]; /* NULL where given as an inode */
+	int n_netns;
+	uint32_t max_flows;
+	uint32_t ring_mb;
+	uint32_t grace_ms;
+	uint32_t max_time_wait;
+	uint32_t max_half_open;
+	double stuck_s[SF_TCP_NSTATES];	/* per-state thresholds, 0 = off */
+	uint32_t stuck_rate;
+	uint32_t pileup[PILEUP_KINDS];
+	double reconcile_s;
+	bool snapshot;
+	bool segments;
+	bool segments_all_netns;
+	const char *ifnames[OPTS_MAX_IFNAMES];
+	int n_ifnames;
+	bool accept_owner;
+	enum sf_log_level log_level;
+	bool on_output_error_set;	/* given: else chosen per output */
+	enum output_on_error on_output_error;
+};
+
+/* Defaults, then the command line (and the config files it names).
+ * Returns 0, or the exit status to leave with (bad usage: 2, after argp
+ * printed why). */
+int options__parse(struct opts *o, int argc, char **argv);
+
+#endif /* SYNFIN_OPTIONS_H */
