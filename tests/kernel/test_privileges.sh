@@ -35,15 +35,6 @@ no_caps nobody --reuid=65534 --regid=65534 --clear-groups
 # uid 0, but no capabilities at all
 no_caps root-nocaps --reuid=0
 
-# bpf_ids PID KIND: the ids of the BPF objects PID holds open, from fdinfo
-# (KIND: link_id, prog_id or map_id; a link's fdinfo names its prog too)
-bpf_ids() {
-	local f
-	for f in /proc/"$1"/fdinfo/*; do
-		awk -v k="$2:" '$1 == k { print $2 }' "$f" 2>/dev/null
-	done | sort -un
-}
-
 ns=$(ns_create privileges) || {
 	fail privileges/netns "ip netns add failed"
 	exit 1
@@ -85,60 +76,5 @@ else
 	fail privileges/sigterm-output "no flow record written before the SIGTERM exit"
 fi
 
-# leftovers LINKS PROGS MAPS: prints "links: ..", "progs: ..", "maps: .."
-# for those of the given ids still in the kernel, and "orphans: .." for
-# links of sf_ programs that no process holds open (pinned or leaked)
-leftovers() {
-	python3 - "$@" <<-'EOF'
-		import glob, json, subprocess, sys
-
-		def show(kind):
-		    r = subprocess.run(["bpftool", "-j", kind, "show"],
-		                       capture_output=True, text=True, check=True)
-		    return json.loads(r.stdout or "[]")
-
-		def ids(arg):
-		    return {int(x) for x in arg.split()}
-
-		links, progs, maps = show("link"), show("prog"), show("map")
-		names = {p["id"]: p.get("name", "") for p in progs}
-		held = set()
-		for f in glob.glob("/proc/[0-9]*/fdinfo/*"):
-		    try:
-		        with open(f) as fh:
-		            for line in fh:
-		                if line.startswith("link_id:"):
-		                    held.add(int(line.split()[1]))
-		    except OSError:
-		        pass
-		out = {
-		    "links": [str(l["id"]) for l in links if l["id"] in ids(sys.argv[1])],
-		    "progs": ["%s(%d)" % (p.get("name"), p["id"]) for p in progs
-		              if p["id"] in ids(sys.argv[2])],
-		    "maps": ["%s(%d)" % (m.get("name"), m["id"]) for m in maps
-		             if m["id"] in ids(sys.argv[3])],
-		    "orphans": ["%d(%s)" % (l["id"], names.get(l.get("prog_id"), "?"))
-		                for l in links if l["id"] not in held and
-		                names.get(l.get("prog_id"), "").startswith("sf_")],
-		}
-		for k, v in out.items():
-		    print("%s: %s" % (k, " ".join(v)))
-	EOF
-}
-
-# links go at once; programs and maps are freed after an RCU grace period:
-# wait for them, bounded
-for ((i = 0; i < 60; i++)); do
-	left=$(leftovers "$links" "$progs" "$maps") || left="bpftool failed"
-	! grep -q ': .' <<<"$left" && break
-	sleep 0.05
-done
-for kind in links progs maps orphans; do
-	what=$(grep "^$kind: " <<<"$left" | cut -d' ' -f2-)
-	if [ -z "$what" ] && grep -q "^$kind:" <<<"$left"; then
-		pass "privileges/no-$kind-left"
-	else
-		fail "privileges/no-$kind-left" "after exit: ${what:-$left}"
-	fi
-done
+expect_no_leftovers privileges "$links" "$progs" "$maps"
 exit "$_failed"
