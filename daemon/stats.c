@@ -93,6 +93,9 @@ const struct sf_stat_def sf_stat_defs[] = {
 
 	U64("output", "lines", COUNTER, out.lines, "lines written whole, all outputs"),
 	U64("output", "write_errors", COUNTER, out.write_errors, "lines that could not be written, all outputs"),
+	U64("output", "bytes", COUNTER, out.bytes, "bytes written, all outputs"),
+	U64("output", "dropped", COUNTER, out.dropped,
+	    "lines lost without an I/O error (no memory to format them), all outputs"),
 };
 
 const size_t sf_stat_ndefs = sizeof(sf_stat_defs) / sizeof(sf_stat_defs[0]);
