@@ -98,6 +98,12 @@ $(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(HDRS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(LIBS) -o $@
 
+# the daemon's frame: loop, outputs, stats and option tables
+UNIT_DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/loop.o $(OUT)/options.o $(OUT)/log.o
+$(OUT)/test_daemon: tests/unit/test_daemon.c tests/unit/harness.h $(UNIT_DAEMON_OBJ) $(HDRS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_daemon.c $(UNIT_DAEMON_OBJ) $(LIBS) -o $@
+
 deps:
 	$(Q)scripts/install-deps.sh
 
@@ -108,11 +114,11 @@ run:
 
 test:
 	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/test_daemon $(OUT)/segdump
 	$(Q)tests/run.sh
 
 # no root, no kernel: unit + replay + CLI tests
-check: all $(OUT)/test_unit $(OUT)/segdump
+check: all $(OUT)/test_unit $(OUT)/test_daemon $(OUT)/segdump
 	$(Q)tests/run.sh --no-kernel
 
 bench:

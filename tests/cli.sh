@@ -25,6 +25,10 @@ expect cli-negative-interval 2 'stats-interval' "$SYNFIN" -i -5
 expect cli-ring-not-power-of-two 2 'ring-mb' "$SYNFIN" --ring-mb 3
 expect cli-max-flows-range 2 'max-flows' "$SYNFIN" --max-flows 1
 expect cli-bad-netns 2 'netns' "$SYNFIN" --netns /nonexistent/netns
+expect cli-nan-interval 2 'stats-interval' "$SYNFIN" -i nan
+expect cli-nan-stuck 2 'stuck' "$SYNFIN" --stuck close_wait=nan
+expect cli-inf-reconcile 2 'reconcile-interval' "$SYNFIN" --reconcile-interval inf
+expect cli-on-output-error-bad 2 'on-output-error' "$SYNFIN" --on-output-error maybe
 expect cli-unknown-command 2 'unknown command' "$SYNFIN" frobnicate
 expect cli-top-not-yet 2 'top' "$SYNFIN" top
 expect cli-record-and-replay 2 'cannot be combined' "$SYNFIN" --record "$TMP/a" --replay "$TMP/b"
@@ -34,6 +38,11 @@ expect cli-version 0 '' "$SYNFIN" --version
 check cli-version-text grep -q '^synfin ' "$TMP/out"
 expect cli-daemon-command-help 0 '' "$SYNFIN" daemon --help
 expect cli-output-unwritable 1 'output' "$SYNFIN" --replay /dev/null -o /proc/synfin-no/such
+# a device that is always full: not a regular file, so a failed write ends it
+expect cli-output-full-exits 1 'output /dev/full: No space left on device: stopping' \
+	"$SYNFIN" --replay "$TOP/tests/replay/lifecycle.rec" -o /dev/full
+expect cli-output-full-drop 0 'No space left on device;.*going on' \
+	"$SYNFIN" --replay "$TOP/tests/replay/lifecycle.rec" -o /dev/full --on-output-error drop
 expect cli-replay-missing 1 'cannot open' "$SYNFIN" --replay "$TMP/does-not-exist"
 : >"$TMP/empty"
 expect cli-replay-empty 1 'not a synfin recording' "$SYNFIN" --replay "$TMP/empty"

@@ -22,6 +22,7 @@ run() {
 }
 
 run build/test_unit
+run build/test_daemon
 run tests/replay/run.sh
 run tests/cli.sh
 if [ "$kernel" = 1 ]; then
