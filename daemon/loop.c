@@ -97,29 +97,32 @@ void loop__free(struct loop *l)
 	free(l);
 }
 
+/* A source for fd; own: the loop made fd and closes it (also here, when
+ * the source cannot be added). */
 static int add(struct loop *l, enum src_type type, int fd, bool own, uint32_t events, void *ctx,
 	       struct loop_source **out)
 {
-	struct loop_source *s = calloc(1, sizeof(*s));
-	struct epoll_event ev = { .events = events };
+	int err = own && fd < 0 ? -errno : 0; /* the fd could not be made */
+	struct loop_source *s = err ? NULL : calloc(1, sizeof(*s));
+	struct epoll_event ev = { .events = events, .data.ptr = s };
 
-	if (!s)
-		return -ENOMEM;
+	if (!err && !s)
+		err = -ENOMEM;
+	if (!err && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev))
+		err = -errno;
+	if (err) {
+		if (own && fd >= 0)
+			close(fd);
+		free(s);
+		return err;
+	}
 	s->type = type;
 	s->fd = fd;
 	s->own_fd = own;
 	s->ctx = ctx;
-	ev.data.ptr = s;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		int err = -errno;
-
-		free(s);
-		return err;
-	}
 	s->next = l->sources;
 	l->sources = s;
-	if (out)
-		*out = s;
+	*out = s;
 	return 0;
 }
 
@@ -154,17 +157,12 @@ int loop__timer_set(struct loop_source *s, uint64_t first_ns, uint64_t interval_
 int loop__add_timer(struct loop *l, uint64_t first_ns, uint64_t interval_ns, loop_timer_fn fn, void *ctx,
 		    struct loop_source **src)
 {
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct loop_source *s = NULL;
-	int err;
+	int err = add(l, SRC_TIMER, timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), true, EPOLLIN,
+		      ctx, &s);
 
-	if (fd < 0)
-		return -errno;
-	err = add(l, SRC_TIMER, fd, true, EPOLLIN, ctx, &s);
-	if (err) {
-		close(fd);
+	if (err)
 		return err;
-	}
 	s->timer_fn = fn;
 	err = loop__timer_set(s, first_ns, interval_ns);
 	if (err) {
@@ -183,17 +181,11 @@ int loop__block_signals(const sigset_t *set)
 
 int loop__add_signals(struct loop *l, const sigset_t *set, loop_signal_fn fn, void *ctx, struct loop_source **src)
 {
-	int fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
 	struct loop_source *s = NULL;
-	int err;
+	int err = add(l, SRC_SIGNAL, signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC), true, EPOLLIN, ctx, &s);
 
-	if (fd < 0)
-		return -errno;
-	err = add(l, SRC_SIGNAL, fd, true, EPOLLIN, ctx, &s);
-	if (err) {
-		close(fd);
+	if (err)
 		return err;
-	}
 	s->signal_fn = fn;
 	if (src)
 		*src = s;

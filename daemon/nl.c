@@ -38,6 +38,15 @@ int nl__open(struct nl **out, int bus, unsigned int groups)
 	return 0;
 }
 
+void *nl__dump_request(struct nl_request *r, uint16_t type, size_t len)
+{
+	struct nlmsghdr *nh = mnl_nlmsg_put_header(r);
+
+	nh->nlmsg_type = type;
+	nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	return len <= sizeof(r->body) ? mnl_nlmsg_put_extra_header(nh, len) : NULL;
+}
+
 int nl__dump(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	unsigned int portid = mnl_socket_get_portid(nl->sk);

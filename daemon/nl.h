@@ -18,12 +18,23 @@
 
 struct nl;
 
+/* A request: its header, then room for a fixed-size body (inet_diag_req_v2,
+ * ifinfomsg, tcmsg...). */
+struct nl_request {
+	struct nlmsghdr nh;
+	char body[128];
+};
+
+/* Lay out a dump request of this type in r, with a zeroed body of len
+ * bytes, returned for the caller to fill in. */
+void *nl__dump_request(struct nl_request *r, uint16_t type, size_t len);
+
 /* A socket of this bus (NETLINK_ROUTE, NETLINK_SOCK_DIAG), bound, in the
  * calling thread's namespace. groups: notifications to receive (e.g.
  * RTMGRP_LINK; 0: none); those sockets do not block (see nl__drain). */
 int nl__open(struct nl **out, int bus, unsigned int groups);
-/* Send a dump request (nlh: header and request, with NLM_F_REQUEST |
- * NLM_F_DUMP set by the caller; the sequence number is set here) and run
+/* Send a dump request (nl__dump_request's nh; the sequence number is set
+ * here) and run
  * cb on each answer until the end of the dump. A netlink error answer
  * comes back as its -errno; cb returning MNL_CB_ERROR stops with -EIO. */
 int nl__dump(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data);

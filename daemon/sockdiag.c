@@ -38,17 +38,13 @@ static int on_msg(const struct nlmsghdr *nlh, void *data)
 
 static int dump_family(struct nl *nl, int family, struct dump_ctx *d)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct inet_diag_req_v2 *req;
+	struct nl_request r;
+	struct inet_diag_req_v2 *req = nl__dump_request(&r, SOCK_DIAG_BY_FAMILY, sizeof(*req));
 
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 	req->sdiag_family = family;
 	req->sdiag_protocol = IPPROTO_TCP;
 	req->idiag_states = ~0u;
-	return nl__dump(nl, nlh, on_msg, d);
+	return nl__dump(nl, &r.nh, on_msg, d);
 }
 
 int sockdiag__dump(__u32 netns, sockdiag_fn fn, void *ctx)

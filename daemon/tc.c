@@ -127,15 +127,11 @@ static int on_link(const struct nlmsghdr *nh, void *arg)
 
 static int links_dump(const struct tc_ns *ns, struct link_list *ll)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nh = mnl_nlmsg_put_header(buf);
-	struct ifinfomsg *ifi;
+	struct nl_request r;
+	struct ifinfomsg *ifi = nl__dump_request(&r, RTM_GETLINK, sizeof(*ifi));
 
-	nh->nlmsg_type = RTM_GETLINK;
-	nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	ifi = mnl_nlmsg_put_extra_header(nh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
-	return nl__dump(ns->rtnl, nh, on_link, ll);
+	return nl__dump(ns->rtnl, &r.nh, on_link, ll);
 }
 
 static int on_filter(const struct nlmsghdr *nh, void *arg)
@@ -170,18 +166,14 @@ static int on_filter(const struct nlmsghdr *nh, void *arg)
 
 static int filters_dump(const struct tc_ns *ns, int ifindex, uint32_t parent, struct filter_list *fl)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nh = mnl_nlmsg_put_header(buf);
-	struct tcmsg *tm;
+	struct nl_request r;
+	struct tcmsg *tm = nl__dump_request(&r, RTM_GETTFILTER, sizeof(*tm));
 
-	nh->nlmsg_type = RTM_GETTFILTER;
-	nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	tm = mnl_nlmsg_put_extra_header(nh, sizeof(*tm));
 	tm->tcm_family = AF_UNSPEC;
 	tm->tcm_ifindex = ifindex;
 	tm->tcm_parent = parent;
 	fl->n = 0;
-	return ns->rtnl ? nl__dump(ns->rtnl, nh, on_filter, fl) : -ENOTCONN;
+	return ns->rtnl ? nl__dump(ns->rtnl, &r.nh, on_filter, fl) : -ENOTCONN;
 }
 
 /* ---- programs ------------------------------------------------------ */
