@@ -67,15 +67,6 @@ static uint32_t per_ring(uint32_t total, int nrings)
 	return r;
 }
 
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	/* libbpf's own chatter only with SYNFIN_DEBUG=1; the caller prints
-	 * one clear line for anything that matters. */
-	if (level == LIBBPF_DEBUG || !getenv("SYNFIN_DEBUG"))
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
 /*
  * Classic tracepoints are found through tracefs. Where it is not mounted,
  * mount it in a mount namespace of our own: the host's mounts stay as
@@ -183,7 +174,6 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 			 "kernel BTF not found (/sys/kernel/btf/vmlinux): CO-RE needs a kernel built with CONFIG_DEBUG_INFO_BTF=y; nothing can be captured");
 		return -ENOTSUP;
 	}
-	libbpf_set_print(libbpf_quiet);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

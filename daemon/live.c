@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <bpf/libbpf.h>
 #include "capture.h"
 #include "daemon.h"
 #include "loop.h"
@@ -156,6 +157,16 @@ static int open_segments(struct daemon *d)
 	return err < 0 ? err : 0;
 }
 
+/* libbpf's own messages only with SYNFIN_DEBUG=1: the failures that
+ * matter get one clear line of ours. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG || !getenv("SYNFIN_DEBUG"))
+		return 0;
+	log__vprintf(SF_LOG_WARN, fmt, args);
+	return 0;
+}
+
 /* Capture: state programs, then the segment hooks. An exit status. */
 static int attach(struct daemon *d)
 {
@@ -169,6 +180,7 @@ static int attach(struct daemon *d)
 	int err;
 
 	memcpy(co.netns, d->o.netns, sizeof(co.netns));
+	libbpf_set_print(libbpf_log);
 	err = capture__open(&d->cap, &co, on_event, d, msg, sizeof(msg));
 	if (err) {
 		pr_err("%s", msg);

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include <stdarg.h>
 #include <stdio.h>
 #include "log.h"
 
@@ -16,10 +15,9 @@ bool log__enabled(enum sf_log_level level)
 	return level <= log_level;
 }
 
-void log__printf(enum sf_log_level level, const char *fmt, ...)
+void log__vprintf(enum sf_log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
 	int n;
 
 	if (!log__enabled(level))
@@ -27,13 +25,21 @@ void log__printf(enum sf_log_level level, const char *fmt, ...)
 	/* one write per line: lines of a message never interleave with
 	 * another writer's on a shared stderr */
 	n = snprintf(line, sizeof(line), "synfin: ");
-	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
+	if (line[n - 1] != '\n')
+		line[n++] = '\n';
 	fwrite(line, 1, (size_t)n, stderr);
+}
+
+void log__printf(enum sf_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log__vprintf(level, fmt, ap);
+	va_end(ap);
 }
 
 bool log__ratelimit(struct log_ratelimit *rl, uint64_t now_ns, uint64_t *held_back)

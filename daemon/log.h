@@ -8,6 +8,7 @@
 #ifndef SYNFIN_LOG_H
 #define SYNFIN_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,6 +22,9 @@ enum sf_log_level {
 void log__set_level(enum sf_log_level level);
 bool log__enabled(enum sf_log_level level);
 void log__printf(enum sf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same from a va_list (a library's print callback); a trailing
+ * newline in fmt's output is not doubled. */
+void log__vprintf(enum sf_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define pr_err(...) log__printf(SF_LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...) log__printf(SF_LOG_WARN, __VA_ARGS__)
