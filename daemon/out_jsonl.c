@@ -20,6 +20,7 @@ struct out_jsonl {
 	 * failed in its middle and the file could not be cut back): the
 	 * rest goes first, so that nothing is ever glued to half a line. */
 	size_t torn;
+	size_t queued;		/* lines in j (the torn one included) */
 	char *path;		/* NULL: stdout */
 	int fd;
 };
@@ -66,6 +67,7 @@ static void write_failed(struct out_jsonl *o, size_t off, int err)
 		o->base.cnt.write_errors += count_lines(j->buf + off, j->len - off);
 		json__reset(j);
 		o->torn = 0;
+		o->queued = 0;
 		return;
 	}
 	/* Half a line is out. A file is cut back to the line's start (the
@@ -77,6 +79,7 @@ static void write_failed(struct out_jsonl *o, size_t off, int err)
 		o->base.cnt.bytes -= done;
 		json__reset(j);
 		o->torn = 0;
+		o->queued = 0;
 		return;
 	}
 	end = memchr(j->buf + off, '\n', j->len - off);
@@ -86,6 +89,7 @@ static void write_failed(struct out_jsonl *o, size_t off, int err)
 	json__reset(j);
 	j->len = (size_t)(end + 1 - (j->buf + off));
 	o->torn = done;
+	o->queued = 1;
 }
 
 static int flush_out(struct out_jsonl *o)
@@ -114,13 +118,16 @@ static int flush_out(struct out_jsonl *o)
 		break;
 	}
 	o->base.cnt.bytes += off;
-	o->base.cnt.lines += count_lines(j->buf, off);
 	if (err) {
+		o->base.cnt.lines += count_lines(j->buf, off);
 		write_failed(o, off, err);
 		return err;
 	}
+	/* all of it: no need to look for the line ends */
+	o->base.cnt.lines += o->queued;
 	json__reset(j);
 	o->torn = 0;
+	o->queued = 0;
 	return 0;
 }
 
@@ -137,6 +144,7 @@ static int jsonl_write(struct output *base, const struct sf_record *rec)
 		o->base.cnt.dropped++;
 		return -ENOMEM;
 	}
+	o->queued++;
 	return o->j.len >= JSONL_BATCH ? flush_out(o) : 0;
 }
 
@@ -162,6 +170,7 @@ static int jsonl_reopen(struct output *base)
 		o->base.cnt.write_errors++;
 		json__reset(&o->j);
 		o->torn = 0;
+		o->queued = 0;
 	}
 	fd = open(o->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (fd < 0)
