@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Kernel capture: loads the BPF programs (embedded skeleton), attaches
- * them, and drains the ring buffer into a callback. The only file that
- * includes skeletons or talks to libbpf.
+ * Kernel capture: loads the state programs (embedded skeleton), attaches
+ * them, and drains the ring buffers into a callback. With tc.c (the
+ * segment programs), the only file that includes a skeleton.
  */
 #ifndef SYNFIN_CAPTURE_H
 #define SYNFIN_CAPTURE_H

@@ -185,6 +185,7 @@ bool daemon__signal(struct daemon *d, int signo)
 		return false;
 	case SIGUSR1:
 		now = mono_now();
+		flow_table__advance(d->table, now);
 		daemon__emit_stats(d, now, (double)(now - d->last_stats) / 1e9);
 		daemon__flush(d);
 		return false;

@@ -88,14 +88,20 @@ static int on_stats_tick(struct loop *l, uint64_t n, void *ctx)
 	uint64_t now = mono_now();
 
 	(void)l, (void)n;
+	/* flows whose wait is over go out before the counters are read */
+	flow_table__advance(d->table, now);
 	daemon__emit_stats(d, now, (double)(now - d->last_stats) / 1e9);
 	return 0;
 }
 
 static int on_reconcile_tick(struct loop *l, uint64_t n, void *ctx)
 {
+	struct daemon *d = ctx;
+	uint64_t now = mono_now();
+
 	(void)l, (void)n;
-	reconcile__round(ctx, false, mono_now());
+	flow_table__advance(d->table, now);
+	reconcile__round(d, false, now);
 	return 0;
 }
 
