@@ -63,7 +63,7 @@ fi
 # Both files: JSON Lines; every record in one of them only; the line
 # count of the last stats line is every line written before it, in both
 # files; one stats line for SIGUSR1 and one at the exit, none other.
-python3 - "$out.1" "$out" "$TMP/before.tcp" "$TMP/after.tcp" "$CONNS" <<'PY'
+python3 - "$out.1" "$out" "$TMP/before.tcp" "$TMP/after.tcp" "$CONNS" <<'PY' || _failed=1
 import json, re, sys
 
 old, new, before, after, conns = sys.argv[1:6]
@@ -129,5 +129,4 @@ if stats_new:
           "output %s, %d lines written before the last stats line" % (last["output"], written))
 sys.exit(0 if ok else 1)
 PY
-[ $? -eq 0 ] || _failed=1
 exit "$_failed"
