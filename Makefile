@@ -21,7 +21,8 @@ WARN     := -Wall -Wextra -Wno-missing-field-initializers $(if $(WERROR),-Werror
 DCFLAGS  := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DSYNFIN_VERSION='"$(VERSION)"' -I$(OUT) -Iinclude
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
-LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -lelf -lz
+LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -lelf -lz \
+	    $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 ifeq ($(V),1)
 Q :=
@@ -34,7 +35,7 @@ endif
 # the pure core: no libbpf, shared by the daemon and the unit tests
 CORE_SRC := daemon/flow.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
-DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/main.o
+DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/notify.o $(OUT)/main.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
