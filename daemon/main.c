@@ -17,6 +17,7 @@
 #include "capture.h"
 #include "flow.h"
 #include "netns.h"
+#include "notify.h"
 #include "procowner.h"
 #include "sockdiag.h"
 #include "tc.h"
@@ -725,6 +726,24 @@ static int open_segments(struct daemon *d)
 	return err < 0 ? err : 0;
 }
 
+/* systemd: the line `systemctl status` shows, every few seconds */
+#define NOTIFY_STATUS_NS (5 * 1000000000ULL)
+
+static void notify_status(struct daemon *d, uint64_t *events, uint64_t *since, uint64_t now)
+{
+	struct flow_table_stats st;
+	uint64_t bpf[SF_CNT_MAX];
+
+	flow_table__stats(d->table, &st);
+	capture__counters(d->cap, bpf);
+	notify__status("%u flows open, %.0f events/s, %llu lost", st.open,
+		       now > *since ? (double)(st.events - *events) * 1e9 / (double)(now - *since) : 0.0,
+		       (unsigned long long)(bpf[SF_CNT_RB_FULL] +
+					    capture__recursion_misses(d->cap, bpf[SF_CNT_NESTED_CAUGHT])));
+	*events = st.events;
+	*since = now;
+}
+
 static int run_live(struct daemon *d)
 {
 	struct capture_opts co = {
@@ -736,6 +755,7 @@ static int run_live(struct daemon *d)
 	uint64_t interval_ns = (uint64_t)(d->o.stats_interval * 1e9);
 	uint64_t reconcile_ns = (uint64_t)(d->o.reconcile_s * 1e9);
 	uint64_t now, next_stats, last_stats, next_reconcile;
+	uint64_t wd_ns = notify__watchdog_usec() * 1000 / 2, next_wd, next_status, status_events = 0, status_at;
 	char msg[512] = "";
 	int err;
 
@@ -778,10 +798,14 @@ static int run_live(struct daemon *d)
 	else if (strstr(capture__describe(d->cap), "DEGRADED"))
 		fprintf(stderr, "synfin: %s\n", capture__describe(d->cap));
 	fprintf(stderr, "synfin: capturing; Ctrl-C to stop\n");
+	notify__ready();
 
 	now = last_stats = d->start_mono = mono_now();
 	next_stats = interval_ns ? now + interval_ns : UINT64_MAX;
 	next_reconcile = reconcile_ns ? now + reconcile_ns : UINT64_MAX;
+	next_wd = wd_ns ? now : UINT64_MAX;
+	next_status = notify__enabled() ? now : UINT64_MAX;
+	status_at = now;
 	while (!stop_requested) {
 		/* no wait while a full budget came back: events are waiting */
 		err = capture__poll(d->cap, err == CAPTURE_POLL_BUDGET ? 0 : 100);
@@ -802,8 +826,17 @@ static int run_live(struct daemon *d)
 			last_stats = now;
 			next_stats = now + interval_ns;
 		}
+		if (now >= next_wd) {
+			notify__watchdog_ping();
+			next_wd = now + wd_ns;
+		}
+		if (now >= next_status) {
+			notify_status(d, &status_events, &status_at, now);
+			next_status = now + NOTIFY_STATUS_NS;
+		}
 		output__flush_all(d->outputs);
 	}
+	notify__stopping();
 	/* drain what is left, then report everything that closed */
 	capture__poll(d->cap, 0);
 	flow_table__flush(d->table);
