@@ -3,6 +3,7 @@
 #   sudo make run    install what is missing, build, run the daemon
 #   sudo make test   install what is missing, build, run every test
 #   make bench       the benchmark (root)
+#   make install     binary, service unit, config, man page, docs (PREFIX, DESTDIR)
 #   make V=1         show the commands
 
 .DELETE_ON_ERROR:
@@ -17,8 +18,20 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 VERSION  := 0.1.0
 
 CFLAGS   ?= -O2 -g
+
+PREFIX   ?= /usr/local
+SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/synfin
+SYSCONFDIR ?= /etc
+# where systemd looks: its own directory for PREFIX=/usr, else PREFIX/lib/systemd/system
+UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system),$(PREFIX)/lib/systemd/system)
+INSTALL  ?= install
+DOCS     := README.md docs/schema.md docs/service.md
+# shipped in systemd/ : installed as, under SYSCONFDIR
+CONFIGS  := synfin.conf:synfin.conf synfin.default:default/synfin
 WARN     := -Wall -Wextra -Wno-missing-field-initializers $(if $(WERROR),-Werror)
-DCFLAGS  := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DSYNFIN_VERSION='"$(VERSION)"' -I$(OUT) -Iinclude
+DCFLAGS  := $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DSYNFIN_VERSION='"$(VERSION)"' -I$(OUT) -Iinclude
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -lelf -lz \
@@ -73,7 +86,7 @@ $(OUT)/%.o: daemon/%.c $(HDRS) | $(OUT)
 
 $(OUT)/synfin: $(DAEMON_OBJ)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIBS) -o $@
 
 $(OUT)/tcpctl: tests/helpers/tcpctl.c | $(OUT)
 	$(call msg,CC,$@)
@@ -114,10 +127,41 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh
 
+# The unit names the binary, docs and config by their /usr and /etc paths:
+# rewritten for another PREFIX or SYSCONFDIR. A config file already there
+# is the admin's: kept.
+install: $(OUT)/synfin
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -D -m 0755 $(OUT)/synfin $(DESTDIR)$(SBINDIR)/synfin
+	$(Q)$(INSTALL) -d $(DESTDIR)$(UNITDIR)
+	$(Q)sed -e 's|/usr/sbin/synfin|$(SBINDIR)/synfin|' -e 's|/usr/share/doc/synfin|$(DOCDIR)|' \
+		-e 's|/etc/synfin.conf|$(SYSCONFDIR)/synfin.conf|' -e 's|/etc/default/synfin|$(SYSCONFDIR)/default/synfin|' \
+		systemd/synfin.service >$(DESTDIR)$(UNITDIR)/synfin.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/synfin.service
+	$(Q)for f in $(CONFIGS); do \
+		dst=$(DESTDIR)$(SYSCONFDIR)/$${f#*:}; \
+		if [ -e "$$dst" ]; then echo "  kept     $$dst (yours; the shipped one is systemd/$${f%%:*})"; \
+		else $(INSTALL) -D -m 0644 systemd/$${f%%:*} "$$dst"; fi; \
+	done
+	$(Q)$(INSTALL) -D -m 0644 man/synfin.8 $(DESTDIR)$(MANDIR)/man8/synfin.8
+	$(Q)$(INSTALL) -D -m 0644 -t $(DESTDIR)$(DOCDIR) $(DOCS)
+
+# Config files go only while they are as shipped (then they are not yours).
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/synfin $(DESTDIR)$(UNITDIR)/synfin.service $(DESTDIR)$(MANDIR)/man8/synfin.8
+	$(Q)rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
+	$(Q)-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	$(Q)for f in $(CONFIGS); do \
+		dst=$(DESTDIR)$(SYSCONFDIR)/$${f#*:}; \
+		if cmp -s systemd/$${f%%:*} "$$dst"; then rm -f "$$dst"; \
+		elif [ -e "$$dst" ]; then echo "  kept     $$dst (changed: yours)"; fi; \
+	done
+
 format:
 	clang-format -i daemon/*.c daemon/*.h include/*.h bpf/*.c bpf/*.h tests/unit/*.c
 
 clean:
 	rm -rf $(OUT)
 
-.PHONY: all deps run test check bench format clean
+.PHONY: all deps run test check bench install uninstall format clean
