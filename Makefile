@@ -4,6 +4,7 @@
 #   sudo make test   install what is missing, build, run every test
 #   make bench       the benchmark (root)
 #   make install     binary, service unit, config, man page, docs (PREFIX, DESTDIR)
+#   make deb         the Debian package, into build/deb/
 #   make V=1         show the commands
 
 .DELETE_ON_ERROR:
@@ -30,6 +31,8 @@ INSTALL  ?= install
 DOCS     := README.md docs/schema.md docs/service.md
 # shipped in systemd/ : installed as, under SYSCONFDIR
 CONFIGS  := synfin.conf:synfin.conf synfin.default:default/synfin
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB      := $(OUT)/deb/synfin_$(VERSION)_$(DEB_ARCH).deb
 WARN     := -Wall -Wextra -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 DCFLAGS  := $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DSYNFIN_VERSION='"$(VERSION)"' -I$(OUT) -Iinclude
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
@@ -158,10 +161,29 @@ uninstall:
 		elif [ -e "$$dst" ]; then echo "  kept     $$dst (changed: yours)"; fi; \
 	done
 
+# The Debian package, built from a copy of the tree (dpkg-buildpackage
+# writes next to its source: build/deb/ holds it all), then lintian: every
+# tag left is overridden with its reason (debian/synfin.lintian-overrides).
+# Rebuilt when any file of the tree changes.
+DEB_SRC = $(shell find . \( -path ./$(OUT) -o -path ./.git -o -name __pycache__ \) -prune -o -type f -print)
+
+deb: $(DEB)
+
+$(DEB): $(DEB_SRC)
+	$(call msg,DEB,$@)
+	$(Q)rm -rf $(OUT)/deb && mkdir -p $(OUT)/deb/src
+	$(Q)tar -c --exclude=./$(OUT) --exclude=./.git --exclude=__pycache__ -f - . | tar -x -C $(OUT)/deb/src
+	$(Q)cd $(OUT)/deb/src && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || { tail -n 40 ../build.log; exit 1; }
+	$(Q)rm -rf $(OUT)/deb/src
+	$(call msg,LINTIAN,$(OUT)/deb)
+	$(Q)if command -v lintian >/dev/null; then \
+		lintian --fail-on error,warning,info $(@:.deb=.changes) || { rm -f $@; exit 1; }; \
+	else echo "  lintian not installed: the package is not checked" >&2; fi
+
 format:
 	clang-format -i daemon/*.c daemon/*.h include/*.h bpf/*.c bpf/*.h tests/unit/*.c
 
 clean:
 	rm -rf $(OUT)
 
-.PHONY: all deps run test check bench install uninstall format clean
+.PHONY: all deps run test check bench install uninstall deb format clean
