@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include "flow.h"
 #include "hash.h"
 
@@ -60,6 +61,7 @@ struct flow_table {
 	 * its 1 s time-wait hold: quadratic when 50k connections close. */
 	struct flow_list closing[SF_CQ_N];
 	struct flow_list slist[SF_TCP_NSTATES]; /* watched states, by entry time */
+	struct flow_list ho;	/* handed over to a time-wait socket in FIN_WAIT_2 */
 	__u32 round;		/* reconcile round */
 	__u32 placeholders;
 	__u32 *tbuckets;	/* tuple index, nbuckets */
@@ -144,9 +146,22 @@ const char *sf_close_name(enum sf_close_kind k)
 		[SF_CLOSE_ABORTED] = "aborted",
 		[SF_CLOSE_NEVER_ESTABLISHED] = "never_established",
 		[SF_CLOSE_UNKNOWN] = "unknown",
+		[SF_CLOSE_FIN_WAIT2_TIMEOUT] = "fin_wait_2_timeout",
 	};
 
 	return (unsigned int)k < sizeof(n) / sizeof(n[0]) ? n[k] : "unknown";
+}
+
+const char *sf_time_src_name(unsigned int src)
+{
+	static const char *const n[] = {
+		[SF_SRC_SEGMENT] = "segments",
+		[SF_SRC_ROUND] = "reconcile",
+		[SF_SRC_ASSUMED] = "assumed",
+		[SF_SRC_HANDOVER] = "handover",
+	};
+
+	return src < sizeof(n) / sizeof(n[0]) ? n[src] : NULL;
 }
 
 const char *sf_role_name(enum sf_role r)
@@ -200,6 +215,7 @@ static inline __u32 idx_of(struct flow_table *t, const struct sf_flow *f)
 
 #define LRU offsetof(struct sf_flow, lru)
 #define DL offsetof(struct sf_flow, dl)
+#define HO offsetof(struct sf_flow, ho)
 
 static inline struct sf_link *link_of(struct sf_flow *f, size_t off)
 {
@@ -357,6 +373,7 @@ struct flow_table *flow_table__new(const struct flow_table_config *cfg, sf_sink_
 		t->closing[q].head = t->closing[q].tail = SF_NONE;
 	for (int i = 0; i < SF_TCP_NSTATES; i++)
 		t->slist[i].head = t->slist[i].tail = SF_NONE;
+	t->ho.head = t->ho.tail = SF_NONE;
 	t->tokens = cfg->stuck_rate;
 	return t;
 }
@@ -933,15 +950,16 @@ static void track_time_wait(struct flow_table *t, struct sf_flow *f)
 {
 	struct sf_summary s;
 	struct tw_key k;
-	__u64 entered = 0;
 
 	sf_flow__summarize(f, &s);
 	if (!s.time_wait_inferred)
 		return;
-	if (f->segs != SF_NONE && have(at_segs(t, f), SF_SEG_FIN2_ACK) && at_segs(t, f)->slot[SF_SEG_FIN2_ACK].out)
-		entered = at_segs(t, f)->slot[SF_SEG_FIN2_ACK].ts;
 	tw_key_of(f, &k);
-	tw_table__enter(t->tw, &k, f->sk, f->gen, f->state_ts[SF_TCP_CLOSE], entered, s.time_wait_from);
+	/* TIME_WAIT began when the flow record says (the peer's FIN); a
+	 * hand-over time that may be earlier than that FIN is no entry */
+	tw_table__enter(t->tw, &k, f->sk, f->gen, s.handoff_ts,
+			s.tw_entered_src == SF_SRC_HANDOVER ? 0 : s.tw_entered_ts, s.time_wait_from,
+			s.tw_entered_src);
 }
 
 /* Hand the flow to the sink, then drop it from every index. */
@@ -995,6 +1013,10 @@ static void release(struct flow_table *t, struct sf_flow *f)
 	}
 	if (f->gen == SNAP_GEN || f->gen == REQ_GEN)
 		t->st.snapshot_unjoined--;
+	if (f->in_ho) {
+		list_unlink(t, &t->ho, f, HO);
+		f->in_ho = 0;
+	}
 	hash_unlink(t, f);
 	tindex_unlink(t, f);
 	segs_free(t, f);
@@ -1036,7 +1058,7 @@ static struct sf_flow *alloc_flow(struct flow_table *t)
 	f = at(t, i);
 	memset(f, 0, sizeof(*f));
 	f->hnext = f->lnext = f->tnext = f->segs = SF_NONE;
-	f->lru.prev = f->lru.next = f->dl.prev = f->dl.next = SF_NONE;
+	f->lru.prev = f->lru.next = f->dl.prev = f->dl.next = f->ho.prev = f->ho.next = SF_NONE;
 	return f;
 }
 
@@ -1079,6 +1101,7 @@ static void set_birth(struct sf_flow *f, const struct synfin_event *e)
 }
 
 static void drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u64 now);
+static void handover_tuple_taken(struct flow_table *t, struct sf_flow *f, __u64 ts);
 
 /* Segments that came before f knew its tuple wait under that tuple, as a
  * placeholder or a half-open request (the child socket of a listener is
@@ -1137,6 +1160,8 @@ static void learn_tuple(struct flow_table *t, struct sf_flow *f, const struct sy
 		tw_key_of(f, &k);
 		tw_table__reuse(t->tw, &k, e->ts_ns);
 	}
+	if (first && t->ho.head != SF_NONE && f->role != SF_ROLE_LISTENER)
+		handover_tuple_taken(t, f, e->ts_ns);
 }
 
 static struct sf_flow *new_flow(struct flow_table *t, const struct synfin_event *e)
@@ -1197,6 +1222,190 @@ static void mark_closed(struct flow_table *t, struct sf_flow *f, __u64 ts, __u8 
 	t->st.closing++;
 }
 
+/* ---- where a state's entry time came from ------------------------------ */
+
+static void set_src(struct sf_flow *f, unsigned int state, enum sf_time_src src)
+{
+	__u16 bit = 1u << state;
+
+	f->src_seg &= ~bit;
+	f->src_round &= ~bit;
+	f->src_other &= ~bit;
+	if (src == SF_SRC_SEGMENT)
+		f->src_seg |= bit;
+	else if (src == SF_SRC_ROUND)
+		f->src_round |= bit;
+	else if (src == SF_SRC_ASSUMED || src == SF_SRC_HANDOVER) {
+		f->src_other |= bit;
+		f->src_assumed = src == SF_SRC_ASSUMED;
+	}
+}
+
+static enum sf_time_src src_of(const struct sf_flow *f, unsigned int state)
+{
+	__u16 bit = 1u << state;
+
+	if (f->src_other & bit)
+		return f->src_assumed ? SF_SRC_ASSUMED : SF_SRC_HANDOVER;
+	if (f->src_round & bit)
+		return SF_SRC_ROUND;
+	if (f->src_seg & bit)
+		return SF_SRC_SEGMENT;
+	return SF_SRC_EVENT;
+}
+
+/* a state no state event announces (the kernel does not have it, or the
+ * event was not for it), entered at ts as src says */
+static void enter_at(struct sf_flow *f, unsigned int state, __u8 prev, __u64 ts, enum sf_time_src src)
+{
+	f->seen |= 1u << state;
+	f->state_ts[state] = ts;
+	f->state_prev[state] = prev;
+	set_src(f, state, src);
+}
+
+/* ---- FIN_WAIT_2 in a time-wait socket ----------------------------------
+ * An orphaned socket (the application called close()) that reaches
+ * FIN_WAIT_2 is replaced at once by a time-wait socket in its FIN_WAIT_2
+ * sub-state (tcp_fin_timeout 60 s by default); the tracepoint's
+ * FIN_WAIT2 -> CLOSE is that hand-over, not the end of FIN_WAIT_2. The flow
+ * stays open in FIN_WAIT_2 (stuck detection and counts see it) until
+ * something shows how it ended. */
+
+enum ho_end {
+	HO_PEER_FIN,	/* segment 6: TIME_WAIT begins */
+	HO_TW_SEEN,	/* a round listed the time-wait socket in TIME_WAIT */
+	HO_GONE,	/* a round no longer listed it: the FIN_WAIT_2 timeout */
+	HO_ASSUMED,	/* no rounds: Linux's default FIN_WAIT_2 timeout passed */
+	HO_RESET,	/* a RST ended it */
+	HO_UNSEEN,	/* nothing can tell */
+};
+
+#define FIN_TIMEOUT_NS (60ULL * 1000000000ULL) /* net.ipv4.tcp_fin_timeout default */
+
+static __u64 handover_key(const struct sf_flow *f)
+{
+	return f->handover_ts;
+}
+
+static void end_handover(struct flow_table *t, struct sf_flow *f, enum ho_end how, __u64 ts)
+{
+	if (f->in_ho) {
+		list_unlink(t, &t->ho, f, HO);
+		f->in_ho = 0;
+	}
+	if (ts < f->handover_ts)
+		ts = f->handover_ts;
+	switch (how) {
+	case HO_PEER_FIN:
+	case HO_TW_SEEN:
+		enter_at(f, SF_TCP_TIME_WAIT, SF_TCP_FIN_WAIT2, ts, how == HO_PEER_FIN ? SF_SRC_SEGMENT : SF_SRC_ROUND);
+		mark_closed(t, f, ts, SF_TCP_TIME_WAIT);
+		break;
+	case HO_GONE:
+	case HO_ASSUMED:
+		f->fw2_timeout = 1;
+		enter_at(f, SF_TCP_CLOSE, SF_TCP_FIN_WAIT2, ts, how == HO_GONE ? SF_SRC_ROUND : SF_SRC_ASSUMED);
+		mark_closed(t, f, ts, SF_TCP_CLOSE);
+		break;
+	case HO_RESET:
+		enter_at(f, SF_TCP_CLOSE, SF_TCP_FIN_WAIT2, ts, SF_SRC_SEGMENT);
+		mark_closed(t, f, ts, SF_TCP_CLOSE);
+		break;
+	case HO_UNSEEN:
+		f->partial |= SF_PART_END_UNSEEN;
+		mark_closed(t, f, ts, 0);
+		break;
+	}
+}
+
+static void begin_handover(struct flow_table *t, struct sf_flow *f, __u64 ts)
+{
+	f->handover_ts = ts;
+	f->ho_round = 0;
+	/* no segment of it captured and no rounds: nothing will tell */
+	if (f->segs == SF_NONE && !t->cfg.time_wait_rounds) {
+		end_handover(t, f, HO_UNSEEN, ts);
+		return;
+	}
+	list_insert_sorted(t, &t->ho, f, HO, ts, handover_key);
+	f->in_ho = 1;
+}
+
+/* A segment of a handed-over flow (r, now in g). */
+static void handover_segment(struct flow_table *t, struct sf_flow *f, const struct sf_segs *g,
+			     const struct sf_seg_rec *r)
+{
+	const struct sf_seg_rec *fin = &g->slot[SF_SEG_FIN2];
+	bool peer_fin = have(g, SF_SEG_FIN2) && !fin->out;
+
+	if (!f->closed) {
+		if (r->flags & TH_RST) {
+			if (r->out)
+				f->rst_sent = SF_TCP_FIN_WAIT2;
+			else
+				f->rst_recv = SF_TCP_FIN_WAIT2;
+			end_handover(t, f, HO_RESET, r->ts);
+		} else if (peer_fin) {
+			end_handover(t, f, HO_PEER_FIN, fin->ts);
+		}
+		return;
+	}
+	/* A round decided while these segments waited in the backlog (the
+	 * rings are drained into it while the kernel's list is read): the
+	 * segment's time is the exact one. */
+	if (peer_fin && (f->src_round & (1u << SF_TCP_TIME_WAIT)) && fin->ts <= f->state_ts[SF_TCP_TIME_WAIT]) {
+		f->state_ts[SF_TCP_TIME_WAIT] = fin->ts;
+		set_src(f, SF_TCP_TIME_WAIT, SF_SRC_SEGMENT);
+	}
+	if ((r->flags & TH_RST) && f->fw2_timeout && (f->src_round & (1u << SF_TCP_CLOSE)) &&
+	    r->ts <= f->state_ts[SF_TCP_CLOSE]) {
+		f->fw2_timeout = 0;
+		if (r->out)
+			f->rst_sent = SF_TCP_FIN_WAIT2;
+		else
+			f->rst_recv = SF_TCP_FIN_WAIT2;
+		f->state_ts[SF_TCP_CLOSE] = r->ts;
+		set_src(f, SF_TCP_CLOSE, SF_SRC_SEGMENT);
+	}
+}
+
+/* A CLOSE from FIN_WAIT2: 1 if it is the hand-over to a time-wait socket
+ * still waiting for the peer's FIN, 0 if that FIN came (TIME_WAIT begins),
+ * -1 if the event cannot say (recorded before SF_F_CLOSE_INFO, without
+ * segments). */
+static int is_handover(struct flow_table *t, const struct sf_flow *f, const struct synfin_event *e)
+{
+	const struct sf_segs *g;
+
+	if (e->oldstate != SF_TCP_FIN_WAIT2 || e->sk_err || f->rst_sent || f->rst_recv)
+		return 0;
+	if (e->flags & SF_F_CLOSE_INFO)
+		return !(e->flags & SF_F_PEER_FIN);
+	if (f->segs == SF_NONE)
+		return -1;
+	g = at_segs(t, f);
+	return !(have(g, SF_SEG_FIN2) && !g->slot[SF_SEG_FIN2].out && g->slot[SF_SEG_FIN2].ts <= e->ts_ns);
+}
+
+/* A new connection took the tuple of a handed-over flow (Linux allows it
+ * for TIME_WAIT only, so this is rare): how the old one ended is unknown. */
+static void handover_tuple_taken(struct flow_table *t, struct sf_flow *f, __u64 ts)
+{
+	struct sf_tuple k;
+	__u32 i;
+
+	flow_tuple(f, &k);
+	for (i = t->tbuckets[tuple_hash(&k) & (t->nbuckets - 1)]; i != SF_NONE; i = at(t, i)->tnext) {
+		struct sf_flow *o = at(t, i);
+
+		if (o != f && o->handover_ts && !o->closed && tuple_eq(o, &k)) {
+			end_handover(t, o, HO_UNSEEN, ts);
+			return;
+		}
+	}
+}
+
 /* The first event of a snapshot socket: from now on it is keyed like any
  * other flow. */
 static struct sf_flow *join_snapshot(struct flow_table *t, const struct synfin_event *e)
@@ -1219,6 +1428,7 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 	struct sf_flow *f = lookup(t, e->sk, e->gen);
 	__u8 new = e->newstate;
 	__u16 bit = 1u << new;
+	int handover;
 
 	if (!f && (e->flags & SF_F_NO_ENTRY) && e->cookie)
 		f = join_snapshot(t, e);
@@ -1234,7 +1444,7 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 			if (l)
 				l->children++;
 		}
-	} else if (f->seen & bit) {
+	} else if ((f->seen & bit) || (new == SF_TCP_CLOSE && f->handover_ts)) {
 		/* Each state is entered once per generation. */
 		f->duplicates++;
 		t->st.duplicates++;
@@ -1244,10 +1454,16 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 	/* a birth that arrives after later transitions (another CPU) */
 	if (is_birth(e) && f->role == SF_ROLE_UNKNOWN)
 		set_birth(f, e);
+	handover = new == SF_TCP_CLOSE && !f->closed ? is_handover(t, f, e) : 0;
 	f->events++;
-	f->seen |= bit;
-	f->state_ts[new] = e->ts_ns;
-	f->state_prev[new] = e->oldstate;
+	if (handover <= 0) {
+		f->seen |= bit;
+		f->state_ts[new] = e->ts_ns;
+		f->state_prev[new] = e->oldstate;
+		/* could be the hand-over as well as the peer's FIN */
+		if (handover < 0)
+			set_src(f, new, SF_SRC_HANDOVER);
+	}
 	if (new == SF_TCP_SYN_RECV && f->segs != SF_NONE) {
 		/* the server's half-open phase began when the SYN arrived, not
 		 * when the kernel created this socket (at the final ACK) */
@@ -1255,6 +1471,7 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 
 		if (have(at_segs(t, f), SF_SEG_SYN) && !syn->out && syn->ts < e->ts_ns) {
 			f->state_ts[new] = syn->ts;
+			set_src(f, new, SF_SRC_SEGMENT);
 			if (syn->ts < f->first_ts)
 				f->first_ts = syn->ts;
 		}
@@ -1298,12 +1515,16 @@ static void ingest_state(struct flow_table *t, const struct synfin_event *e)
 		t->sink(t->sink_ctx, &rec);
 	}
 	if (new == SF_TCP_CLOSE && !f->closed) {
-		/* a quiet close from FIN_WAIT_2/CLOSING is the hand-over to
-		 * a time-wait socket: that is where a stuck flow went */
+		/* a quiet close from FIN_WAIT_2 with the peer's FIN received,
+		 * or from CLOSING, is TIME_WAIT's beginning, in a time-wait
+		 * socket: that is where a stuck flow went */
 		bool tw = (e->oldstate == SF_TCP_FIN_WAIT2 || e->oldstate == SF_TCP_CLOSING) &&
 			  !e->sk_err && !f->rst_sent && !f->rst_recv;
 
-		mark_closed(t, f, e->ts_ns, tw ? SF_TCP_TIME_WAIT : SF_TCP_CLOSE);
+		if (handover > 0)
+			begin_handover(t, f, e->ts_ns);
+		else
+			mark_closed(t, f, e->ts_ns, tw ? SF_TCP_TIME_WAIT : SF_TCP_CLOSE);
 	}
 }
 
@@ -1462,6 +1683,7 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		f->seen |= 1u << SF_TCP_SYN_RECV;
 		f->state_ts[SF_TCP_SYN_RECV] = e->ts_ns;
 		f->state_prev[SF_TCP_SYN_RECV] = SF_TCP_LISTEN;
+		set_src(f, SF_TCP_SYN_RECV, SF_SRC_SEGMENT);
 		set_current_state(t, f, SF_TCP_SYN_RECV, e->ts_ns);
 		t->st.half_open++;
 		t->st.snapshot_unjoined++; /* a request: reconciliation tracks it */
@@ -1489,6 +1711,8 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 	}
 	g = at_segs(t, f); /* it may have moved to a full block */
 	f->events++;
+	if (f->handover_ts)
+		handover_segment(t, f, g, &r);
 	/* the active closer's record waits for 7 after the hand-over: once
 	 * it is here, nothing more is expected */
 	if (f->closed && !f->placeholder && have(g, SF_SEG_FIN2_ACK) && f->emit_at > e->ts_ns + t->cfg.close_grace_ns) {
@@ -1520,6 +1744,15 @@ int flow_table__ingest(struct flow_table *t, const struct synfin_event *e)
 
 void flow_table__advance(struct flow_table *t, __u64 now_ns)
 {
+	/* without rounds, nothing shows a time-wait socket's FIN_WAIT_2
+	 * timeout: Linux's default is assumed, and the record says so */
+	while (!t->cfg.time_wait_rounds && t->ho.head != SF_NONE) {
+		struct sf_flow *f = at(t, t->ho.head);
+
+		if (f->handover_ts + FIN_TIMEOUT_NS + 1000000000ULL > now_ns)
+			break;
+		end_handover(t, f, HO_ASSUMED, f->handover_ts + FIN_TIMEOUT_NS);
+	}
 	for (;;) {
 		struct sf_flow *f = closing_first(t);
 
@@ -1597,6 +1830,22 @@ void flow_table__time_wait_seen(struct flow_table *t, const struct sf_snapshot_s
 {
 	struct tw_key k;
 
+	if (t->ho.head != SF_NONE) {
+		/* a handed-over flow's time-wait socket: still in FIN_WAIT_2,
+		 * or TIME_WAIT began (its FIN was not captured) */
+		struct sf_tuple tk;
+		struct sf_flow *f;
+
+		tuple_set(&tk, s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport);
+		f = tindex_lookup(t, &tk, tuple_hash(&tk));
+		if (f && !f->closed && f->in_ho) {
+			if (s->state == SF_TCP_TIME_WAIT)
+				end_handover(t, f, HO_TW_SEEN, now);
+			else
+				f->ho_round = t->round;
+			return;
+		}
+	}
 	if (!t->tw)
 		return;
 	tw_key_set(&k, s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport);
@@ -1686,6 +1935,16 @@ void flow_table__round_end(struct flow_table *t, __u64 now, bool complete)
 		return;
 	if (t->tw)
 		tw_table__round_end(t->tw, now);
+	/* handed-over flows whose time-wait socket the kernel no longer
+	 * lists: it gave up waiting for the peer's FIN */
+	for (i = t->ho.head; i != SF_NONE;) {
+		struct sf_flow *f = at(t, i);
+
+		i = f->ho.next;
+		if (f->ho_round != t->round && f->handover_ts < now)
+			end_handover(t, f, HO_GONE, now);
+	}
+	i = t->lru.head;
 	/* only snapshot flows can vanish unseen: skip the walk without them */
 	while (t->st.snapshot_unjoined && i != SF_NONE) {
 		struct sf_flow *f = at(t, i);
@@ -1740,12 +1999,25 @@ static enum sf_close_kind classify(const struct sf_flow *f, const struct sf_summ
 	}
 	if (f->rst_sent || f->rst_recv || f->sk_err == ECONNRESET || f->sk_err == EPIPE)
 		return SF_CLOSE_RESET;
+	if (f->fw2_timeout)
+		return SF_CLOSE_FIN_WAIT2_TIMEOUT;
+	if (f->partial & SF_PART_END_UNSEEN)
+		return SF_CLOSE_UNKNOWN;
 	if (seen(f, SF_TCP_CLOSING) || s->path[0] == SF_TCP_CLOSING)
 		return SF_CLOSE_SIMULTANEOUS;
 	/* ESTABLISHED -> CLOSE directly only happens through a reset */
 	if (f->state_prev[SF_TCP_CLOSE] == SF_TCP_ESTABLISHED)
 		return SF_CLOSE_RESET;
 	return SF_CLOSE_NORMAL;
+}
+
+__u64 sf_flow__end_ts(const struct sf_flow *f)
+{
+	if (seen(f, SF_TCP_CLOSE))
+		return f->state_ts[SF_TCP_CLOSE];
+	if (seen(f, SF_TCP_TIME_WAIT))
+		return f->state_ts[SF_TCP_TIME_WAIT];
+	return f->last_ts;
 }
 
 void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s)
@@ -1792,23 +2064,39 @@ void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s)
 	/* a dwell only where the next state was entered from this one: across
 	 * a missed transition the time in between is unknown */
 	for (i = 0; i + 1 < n; i++) {
-		if (f->state_prev[order[i + 1]] != order[i])
+		unsigned int st = order[i], nx = order[i + 1];
+
+		if (f->state_prev[nx] != st)
 			continue;
-		s->dwell[order[i]] = f->state_ts[order[i + 1]] - f->state_ts[order[i]];
-		s->have_dwell |= 1u << order[i];
+		/* a server's SYN_RECV event comes with the final ACK (the
+		 * kernel creates the child socket then): without the SYN
+		 * captured, the half-open phase was not seen */
+		if (st == SF_TCP_SYN_RECV && f->role == SF_ROLE_SERVER && src_of(f, st) != SF_SRC_SEGMENT)
+			continue;
+		s->dwell[st] = f->state_ts[nx] - f->state_ts[st];
+		s->have_dwell |= 1u << st;
+		s->dwell_src[st] = src_of(f, st) > src_of(f, nx) ? src_of(f, st) : src_of(f, nx);
 	}
 
 	s->start_ts = n ? f->state_ts[order[0]] : f->first_ts;
-	s->end_ts = seen(f, SF_TCP_CLOSE) ? f->state_ts[SF_TCP_CLOSE] : f->last_ts;
+	s->end_ts = sf_flow__end_ts(f);
 
 	if (seen(f, SF_TCP_SYN_SENT) && seen(f, SF_TCP_ESTABLISHED))
 		s->connect_ns = f->state_ts[SF_TCP_ESTABLISHED] - f->state_ts[SF_TCP_SYN_SENT];
-	if (f->role == SF_ROLE_CLIENT)
+	if (f->role == SF_ROLE_CLIENT) {
 		s->handshake_ns = s->connect_ns;
-	else if (seen(f, SF_TCP_SYN_RECV) && seen(f, SF_TCP_ESTABLISHED))
+	} else if (seen(f, SF_TCP_SYN_RECV) && seen(f, SF_TCP_ESTABLISHED) &&
+		   src_of(f, SF_TCP_SYN_RECV) == SF_SRC_SEGMENT) {
 		s->handshake_ns = f->state_ts[SF_TCP_ESTABLISHED] - f->state_ts[SF_TCP_SYN_RECV];
-	if (!(f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED)) && seen(f, SF_TCP_CLOSE))
-		s->lifetime_ns = f->state_ts[SF_TCP_CLOSE] - s->start_ts;
+		s->handshake_src = SF_SRC_SEGMENT;
+	}
+	if (!(f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED)) && n &&
+	    (seen(f, SF_TCP_CLOSE) || seen(f, SF_TCP_TIME_WAIT))) {
+		__u8 last = seen(f, SF_TCP_CLOSE) ? SF_TCP_CLOSE : SF_TCP_TIME_WAIT;
+
+		s->lifetime_ns = s->end_ts - s->start_ts;
+		s->lifetime_src = src_of(f, order[0]) > src_of(f, last) ? src_of(f, order[0]) : src_of(f, last);
+	}
 
 	if (f->role == SF_ROLE_LISTENER) {
 		s->close = f->closed ? SF_CLOSE_NORMAL : SF_CLOSE_NONE;
@@ -1828,8 +2116,21 @@ void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s)
 				s->time_wait_inferred = true;
 				s->time_wait_from = before;
 				s->path[s->path_len - 1] = SF_TCP_TIME_WAIT;
+				s->handoff_ts = s->tw_entered_ts = f->state_ts[SF_TCP_CLOSE];
+				s->tw_entered_src = src_of(f, SF_TCP_CLOSE);
 			}
 		}
+	} else if (seen(f, SF_TCP_TIME_WAIT)) {
+		/* handed over in FIN_WAIT_2; TIME_WAIT began later, at the
+		 * peer's FIN (or when a round saw it) */
+		s->time_wait_inferred = true;
+		s->time_wait_from = SF_TCP_FIN_WAIT2;
+		s->tw_entered_ts = f->state_ts[SF_TCP_TIME_WAIT];
+		s->tw_entered_src = src_of(f, SF_TCP_TIME_WAIT);
+	}
+	if (f->handover_ts) {
+		s->handoff_ts = f->handover_ts;
+		s->time_wait_from = SF_TCP_FIN_WAIT2;
 	}
 
 	if (seen(f, SF_TCP_CLOSING) || origin == SF_TCP_CLOSING)

@@ -33,6 +33,8 @@ enum sf_partial {
 	SF_PART_OUT_OF_ORDER = 1 << 2, /* arrived older than the last one: reordered, not partial */
 	SF_PART_EVICTED = 1 << 3,	 /* table full: emitted before its end */
 	SF_PART_VANISHED = 1 << 4,	 /* gone from the kernel's list, no event seen */
+	SF_PART_END_UNSEEN = 1 << 5,	 /* handed to a time-wait socket in FIN_WAIT_2
+					  * with no way to see how that ended */
 };
 
 enum sf_close_kind {
@@ -46,6 +48,8 @@ enum sf_close_kind {
 	SF_CLOSE_ABORTED,	/* closed by the application before establishment */
 	SF_CLOSE_NEVER_ESTABLISHED, /* server child that never reached ESTABLISHED */
 	SF_CLOSE_UNKNOWN,	/* observed too little to say */
+	SF_CLOSE_FIN_WAIT2_TIMEOUT, /* the peer never sent its FIN: the local
+				     * end's time-wait socket gave up in FIN_WAIT_2 */
 };
 
 struct sf_link {
@@ -148,6 +152,20 @@ struct sf_flow {
 	__u8 half_open_counted;	/* a request counted on its listener */
 	__u8 in_lindex;		/* linked in the listener index */
 	__u32 half_open;	/* listener: requests tracked now */
+	/* The application closed, and the kernel replaced the socket by a
+	 * time-wait socket still in FIN_WAIT_2 (no state event follows): the
+	 * flow stays open in FIN_WAIT_2 until the peer's FIN (segment 6), a
+	 * RST, or the kernel's list shows it in TIME_WAIT or gone. */
+	__u64 handover_ts;	/* 0: not handed over */
+	struct sf_link ho;	/* handed-over list, by handover_ts */
+	__u32 ho_round;		/* last reconcile round that listed its time-wait socket */
+	__u16 src_seg;		/* states entered at a segment's time (bits) */
+	__u16 src_round;	/* ... when a reconcile round saw it */
+	__u16 src_other;	/* ... SF_SRC_ASSUMED or SF_SRC_HANDOVER (src_assumed
+				 * tells which) */
+	__u8 in_ho;		/* on the handed-over list */
+	__u8 fw2_timeout;	/* ended in FIN_WAIT_2: the peer's FIN never came */
+	__u8 src_assumed;	/* src_other bits are SF_SRC_ASSUMED (else HANDOVER) */
 };
 
 enum sf_record_type {
@@ -196,13 +214,18 @@ struct sf_summary {
 	bool gap;		/* a state was entered from one never seen */
 	bool time_wait_inferred;
 	__u8 time_wait_from;	/* state handed over to the time-wait socket */
+	__u64 handoff_ts;	/* full socket -> time-wait socket (0: none) */
+	__u64 tw_entered_ts;	/* TIME_WAIT began (0: unknown / never) */
+	__u8 tw_entered_src;	/* enum sf_time_src of tw_entered_ts */
 	__u8 path[SF_TCP_NSTATES + 2];
 	int path_len;
 	__u64 start_ts, end_ts;
 	/* dwell time per state (ns), valid where have_dwell bit set */
 	__u64 dwell[SF_TCP_NSTATES];
 	__u16 have_dwell;
+	__u8 dwell_src[SF_TCP_NSTATES]; /* enum sf_time_src of each dwell's bounds */
 	__s64 connect_ns, handshake_ns, lifetime_ns; /* -1 = unknown */
+	__u8 handshake_src, lifetime_src;
 };
 
 typedef void (*sf_sink_fn)(void *ctx, const struct sf_record *rec);
@@ -286,6 +309,9 @@ const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct 
 const char *sf_state_name(unsigned int state);
 const char *sf_state_key(unsigned int state); /* lower-case JSON key */
 const char *sf_close_name(enum sf_close_kind k);
+const char *sf_time_src_name(unsigned int src); /* NULL for SF_SRC_EVENT */
+/* When a flow's record says it ended (or was last seen, if open). */
+__u64 sf_flow__end_ts(const struct sf_flow *f);
 const char *sf_role_name(enum sf_role r);
 const char *sf_owner_src_name(unsigned int src);
 

@@ -298,6 +298,42 @@ static void segments(struct json *j, const struct sf_segs *g, uint64_t start)
 	json__obj_close(j);
 }
 
+static const char *src_name(unsigned int src)
+{
+	const char *n = sf_time_src_name(src);
+
+	return n ? n : "state_event";
+}
+
+/* one "durations_from" member, the object opened by the first */
+static void from_field(struct json *j, bool *open, const char *key, unsigned int src)
+{
+	if (!*open)
+		json__obj_open(j, "durations_from");
+	*open = true;
+	json__lit(j, key, src_name(src));
+}
+
+/* Durations bounded by something else than two state events: where each
+ * bound came from (the less exact of the two). */
+static void durations_from(struct json *j, const struct sf_summary *s)
+{
+	bool open = false;
+
+	for (int i = 0; i < s->path_len; i++) {
+		unsigned int st = s->path[i];
+
+		if ((s->have_dwell & (1u << st)) && s->dwell_src[st])
+			from_field(j, &open, sf_state_key(st), s->dwell_src[st]);
+	}
+	if (s->handshake_ns >= 0 && s->handshake_src)
+		from_field(j, &open, "handshake", s->handshake_src);
+	if (s->lifetime_ns >= 0 && s->lifetime_src)
+		from_field(j, &open, "lifetime", s->lifetime_src);
+	if (open)
+		json__obj_close(j);
+}
+
 static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_segs *g, const struct sf_clock *clk)
 {
 	struct sf_summary s;
@@ -306,7 +342,9 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	int i;
 
 	sf_flow__summarize(f, &s);
-	partial = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED | SF_PART_VANISHED)) || s.gap;
+	partial = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED | SF_PART_VANISHED |
+				 SF_PART_END_UNSEEN)) ||
+		  s.gap;
 
 	json__lit(j, "role", sf_role_name(f->role));
 	for (i = 0; i < s.path_len; i++) {
@@ -337,12 +375,21 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	else
 		us(j, "observed", s.end_ts - s.start_ts);
 	json__obj_close(j);
+	durations_from(j, &s);
 
-	if (s.time_wait_inferred) {
+	if (s.time_wait_inferred || s.handoff_ts) {
+		/* no state event announces TIME_WAIT: Linux hands the socket
+		 * to a time-wait socket, in FIN_WAIT_2 until the peer's FIN */
 		json__obj_open(j, "time_wait");
 		json__bool(j, "inferred", true);
 		json__lit(j, "from", sf_state_name(s.time_wait_from));
-		time_field(j, "entered", f->state_ts[SF_TCP_CLOSE], clk);
+		if (s.tw_entered_ts) {
+			time_field(j, "entered", s.tw_entered_ts, clk);
+			json__lit(j, "entered_from", src_name(s.tw_entered_src));
+		} else {
+			json__null(j, "entered");
+		}
+		time_field(j, "handoff", s.handoff_ts, clk);
 		json__obj_close(j);
 	}
 	if (f->syn_retrans || f->synack_retrans || f->fin_retrans) {
@@ -380,6 +427,8 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 			json__lit(j, NULL, "evicted");
 		if (f->partial & SF_PART_VANISHED)
 			json__lit(j, NULL, "vanished");
+		if (f->partial & SF_PART_END_UNSEEN)
+			json__lit(j, NULL, "end_not_observed");
 		json__arr_close(j);
 	}
 	if ((f->partial & SF_PART_OUT_OF_ORDER) || f->duplicates) {
@@ -483,7 +532,8 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 	}
 	if (r->entered) {
 		time_field(j, "entered", r->entered, clk);
-		us(j, "dwell_us", r->exited - r->entered);
+		json__lit(j, "entered_from", src_name(r->entered_src));
+		us(j, "dwell_us", r->exited > r->entered ? r->exited - r->entered : 0);
 	} else {
 		json__null(j, "entered");
 	}
@@ -498,7 +548,7 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 
 	switch (rec->type) {
 	case SF_REC_FLOW:
-		common_head(j, "flow", f, f->closed ? f->state_ts[SF_TCP_CLOSE] : f->last_ts, clk);
+		common_head(j, "flow", f, sf_flow__end_ts(f), clk);
 		flow_body(j, f, rec->segs, clk);
 		break;
 	case SF_REC_LISTEN_START:

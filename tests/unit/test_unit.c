@@ -116,6 +116,19 @@ static struct synfin_event ev(__u64 sk, __u64 gen, __u64 ts, __u8 old, __u8 new)
 	if ((old == SF_TCP_CLOSE && (new == SF_TCP_SYN_SENT || new == SF_TCP_LISTEN)) ||
 	    (old == SF_TCP_LISTEN && new == SF_TCP_SYN_RECV))
 		e.flags = SF_F_NEW_GEN;
+	/* as the BPF side says it: the peer's FIN had come (SOCK_DONE) */
+	if (new == SF_TCP_CLOSE)
+		e.flags = SF_F_CLOSE_INFO | SF_F_PEER_FIN;
+	return e;
+}
+
+/* FIN_WAIT2 -> CLOSE without the peer's FIN: the orphan's hand-over to a
+ * time-wait socket that still waits for it */
+static struct synfin_event handover(__u64 sk, __u64 gen, __u64 ts)
+{
+	struct synfin_event e = ev(sk, gen, ts, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE);
+
+	e.flags = SF_F_CLOSE_INFO;
 	return e;
 }
 
@@ -208,7 +221,10 @@ static void test_server_seed_path(void)
 	EXPECT(recs[0].sum.close == SF_CLOSE_NORMAL);
 	EXPECT_STR(recs[0].sum.closer, "peer");
 	EXPECT(!recs[0].sum.time_wait_inferred);
-	EXPECT(recs[0].sum.handshake_ns == 20);
+	/* the kernel creates the child socket at the final ACK: without the
+	 * SYN captured, its 20 ns in SYN_RECV are not the half-open phase */
+	EXPECT(recs[0].sum.handshake_ns == -1);
+	EXPECT(!(recs[0].sum.have_dwell & (1u << SF_TCP_SYN_RECV)));
 	EXPECT(recs[0].sum.dwell[SF_TCP_CLOSE_WAIT] == 500);
 	EXPECT(recs[0].sum.dwell[SF_TCP_LAST_ACK] == 100);
 	EXPECT(recs[0].sum.lifetime_ns == 9100);
@@ -1065,13 +1081,19 @@ static void test_segments_client(void)
 	feed(t, seg(101, lp, true, true, F_FIN | F_ACK, 1001, 5001));
 	feed(t, seg(110, lp, false, false, F_ACK, 5001, 1002));
 	feed(t, ev(sk, 10, 111, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
-	feed(t, ev(sk, 10, 112, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+	feed(t, handover(sk, 10, 112));
 	flow_table__advance(t, 112 + GRACE); /* held: waiting for 6 and 7 */
 	EXPECT(nrec == 0);
 	feed(t, seg(200, lp, false, false, F_FIN | F_ACK, 5001, 1002));
 	feed(t, seg(201, lp, true, true, F_ACK, 1002, 5002));
 	flow_table__advance(t, 201 + GRACE);
 	EXPECT(nrec == 1);
+	/* FIN_WAIT_2 lasted until the peer's FIN, not until the hand-over */
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT");
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 200 - 111);
+	EXPECT(recs[0].sum.dwell_src[SF_TCP_FIN_WAIT2] == SF_SRC_SEGMENT);
+	EXPECT(recs[0].sum.tw_entered_ts == 200 && recs[0].sum.handoff_ts == 112);
+	EXPECT(recs[0].sum.close == SF_CLOSE_NORMAL && recs[0].sum.lifetime_ns == 200 - 10);
 	EXPECT(slot_is(&segs_seen[0], SF_SEG_SYN, true, 1000, 0));
 	EXPECT(slot_is(&segs_seen[0], SF_SEG_SYNACK, false, 5000, 1001));
 	EXPECT(slot_is(&segs_seen[0], SF_SEG_ACK, true, 1001, 5001));
@@ -1246,9 +1268,9 @@ static void test_time_wait_exits(void)
 	b.lport = 5001;
 	c.lport = 5002;
 	d.lport = 5003;
-	tw_table__enter(t, &a, 1, 1, 100, 0, SF_TCP_FIN_WAIT2);
-	tw_table__enter(t, &b, 2, 2, 110, 0, SF_TCP_FIN_WAIT2);
-	tw_table__enter(t, &c, 3, 3, 120, 0, SF_TCP_CLOSING);
+	tw_table__enter(t, &a, 1, 1, 100, 0, SF_TCP_FIN_WAIT2, SF_SRC_EVENT);
+	tw_table__enter(t, &b, 2, 2, 110, 0, SF_TCP_FIN_WAIT2, SF_SRC_EVENT);
+	tw_table__enter(t, &c, 3, 3, 120, 0, SF_TCP_CLOSING, SF_SRC_EVENT);
 	/* a: the peer's FIN, then our ACK: TIME_WAIT proper */
 	EXPECT(tw_table__segment(t, &a, 0x11, false, 150));
 	EXPECT(tw_table__segment(t, &a, 0x10, true, 151));
@@ -1263,7 +1285,9 @@ static void test_time_wait_exits(void)
 	tw_table__seen(t, &d, 400);
 	tw_table__round_end(t, 400);
 	EXPECT(ntw == 3 && tws[2].exit == TW_EXIT_EXPIRED && !tws[2].exact);
-	EXPECT(tws[2].entered == 151 && tws[2].handoff == 100 && tws[2].exited == 400);
+	/* TIME_WAIT began with the peer's FIN, not our ACK of it */
+	EXPECT(tws[2].entered == 150 && tws[2].entered_src == SF_SRC_SEGMENT);
+	EXPECT(tws[2].handoff == 100 && tws[2].exited == 400);
 	tw_table__stats(t, &st);
 	EXPECT(st.now == 1 && st.discovered == 1 && st.kernel == 1);
 	/* without rounds, the clock: 2*MSL after TIME_WAIT began */
@@ -1282,7 +1306,7 @@ static void test_time_wait_bounded(void)
 	ntw = 0;
 	for (int i = 0; i < 3; i++) {
 		k.lport = 6000 + i;
-		tw_table__enter(t, &k, i, i, 10 + i, 0, SF_TCP_FIN_WAIT2);
+		tw_table__enter(t, &k, i, i, 10 + i, 0, SF_TCP_FIN_WAIT2, SF_SRC_EVENT);
 	}
 	EXPECT(ntw == 1 && tws[0].exit == TW_EXIT_EVICTED && tws[0].key->lport == 6000);
 	tw_table__free(t);
@@ -1308,6 +1332,249 @@ static void test_time_wait_from_flow(void)
 	flow_table__free(t);
 }
 
+
+/* ---- FIN_WAIT_2 after the hand-over to a time-wait socket ---------------
+ * The active closer's socket is replaced by a time-wait socket as soon as
+ * it reaches FIN_WAIT_2 (an orphan: close() was called). FIN_WAIT_2 ends,
+ * and TIME_WAIT begins, when the peer's FIN arrives, whatever shows it. */
+
+#define SEC 1000000000ULL
+
+/* a client (local port lp) up to the hand-over at t0 + 3 ms; its FIN (seq
+ * 1001) is acknowledged at t0 + 2 ms; with segs, as captured */
+static void client_to_handover(struct flow_table *t, __u64 sk, __u64 t0, bool segs)
+{
+	const __u16 lp = 40000 + (sk & 0xff);
+
+	feed(t, ev(sk, t0, t0, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(sk, t0, t0 + 100000, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(sk, t0, t0 + 1000000, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	if (segs) {
+		feed(t, seg(t0 + 1000001, lp, true, true, F_FIN | F_ACK, 1001, 5001));
+		feed(t, seg(t0 + 1999999, lp, false, false, F_ACK, 5001, 1002));
+	}
+	feed(t, ev(sk, t0, t0 + 2000000, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	feed(t, handover(sk, t0, t0 + 2000022));
+}
+
+/* The case of the report: the peer's FIN 57.6 ms after the ACK of ours. */
+static void test_handover_peer_fin_later(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .max_time_wait = 16,
+					 .time_wait_rounds = true };
+	struct flow_table_stats st;
+	struct tw_stats tws_;
+	struct flow_table *t = table_cfg(&cfg);
+	const __u16 lp = 40000 + 0x21;
+
+	client_to_handover(t, 0x21, SEC, true);
+	flow_table__advance(t, SEC + 50000000);
+	flow_table__stats(t, &st);
+	/* still open, in FIN_WAIT_2, as the kernel's list says */
+	EXPECT(nrec == 0 && st.open == 1 && st.by_state[SF_TCP_FIN_WAIT2] == 1);
+	feed(t, seg(SEC + 59600000, lp, false, false, F_FIN | F_ACK, 5001, 1002));
+	feed(t, seg(SEC + 59600020, lp, true, true, F_ACK, 1002, 5002));
+	flow_table__advance(t, SEC + 59600020 + GRACE);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT");
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 57600000);
+	EXPECT(recs[0].sum.dwell_src[SF_TCP_FIN_WAIT2] == SF_SRC_SEGMENT);
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT1] == 1000000 && !recs[0].sum.dwell_src[SF_TCP_FIN_WAIT1]);
+	EXPECT(recs[0].sum.tw_entered_ts == SEC + 59600000 && recs[0].sum.tw_entered_src == SF_SRC_SEGMENT);
+	EXPECT(recs[0].sum.handoff_ts == SEC + 2000022);
+	EXPECT(recs[0].sum.end_ts == SEC + 59600000 && sf_flow__end_ts(&recs[0].flow) == SEC + 59600000);
+	EXPECT(recs[0].sum.close == SF_CLOSE_NORMAL && !partial(0));
+	flow_table__tw_stats(t, &tws_);
+	EXPECT(tws_.now == 1);
+	/* the time-wait socket's own record starts TIME_WAIT at the FIN too */
+	flow_table__round_begin(t);
+	flow_table__round_end(t, SEC * 62, true);
+	EXPECT(nrec == 2 && recs[1].type == SF_REC_TIME_WAIT);
+	flow_table__free(t);
+}
+
+/* No segments (--no-segments, or an interface not hooked): the kernel's
+ * list tells, a round at a time, and the record says so. */
+static void test_handover_rounds_only(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .time_wait_rounds = true };
+	struct sf_snapshot_sock tw = { .netns = 4026531840u, .family = 2, .state = SF_TCP_FIN_WAIT2,
+				       .sport = 40000 + 0x22, .dport = 80 };
+	struct flow_table *t = table_cfg(&cfg);
+
+	tw.saddr[0] = 10, tw.saddr[3] = 1;
+	tw.daddr[0] = 10, tw.daddr[3] = 2;
+	client_to_handover(t, 0x22, SEC, false);
+	flow_table__round_begin(t);
+	flow_table__time_wait_seen(t, &tw, 2 * SEC);
+	flow_table__round_end(t, 2 * SEC, true);
+	flow_table__advance(t, 2 * SEC + GRACE);
+	EXPECT(nrec == 0);
+	tw.state = SF_TCP_TIME_WAIT;
+	flow_table__round_begin(t);
+	flow_table__time_wait_seen(t, &tw, 3 * SEC);
+	flow_table__round_end(t, 3 * SEC, true);
+	flow_table__advance(t, 3 * SEC + GRACE);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT");
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 3 * SEC - (SEC + 2000000));
+	EXPECT(recs[0].sum.dwell_src[SF_TCP_FIN_WAIT2] == SF_SRC_ROUND);
+	EXPECT(recs[0].sum.tw_entered_src == SF_SRC_ROUND);
+	EXPECT(recs[0].sum.lifetime_src == SF_SRC_ROUND);
+	flow_table__free(t);
+}
+
+/* The peer never sends its FIN: the time-wait socket gives up (60 s by
+ * default). Stuck detection sees the FIN_WAIT_2 meanwhile. */
+static void test_handover_fin_wait2_timeout(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .time_wait_rounds = true };
+	struct sf_snapshot_sock tw = { .netns = 4026531840u, .family = 2, .state = SF_TCP_FIN_WAIT2,
+				       .sport = 40000 + 0x23, .dport = 80 };
+	struct flow_table_stats st;
+	struct flow_table *t;
+
+	cfg.stuck_ns[SF_TCP_FIN_WAIT2] = 5 * SEC;
+	t = table_cfg(&cfg);
+	tw.saddr[0] = 10, tw.saddr[3] = 1;
+	tw.daddr[0] = 10, tw.daddr[3] = 2;
+	client_to_handover(t, 0x23, SEC, true);
+	for (__u64 r = 2; r <= 61; r++) {
+		flow_table__round_begin(t);
+		flow_table__time_wait_seen(t, &tw, r * SEC);
+		flow_table__round_end(t, r * SEC, true);
+		flow_table__advance(t, r * SEC);
+	}
+	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK && recs[0].state == SF_TCP_FIN_WAIT2);
+	flow_table__stats(t, &st);
+	EXPECT(st.stuck_by_state[SF_TCP_FIN_WAIT2] == 1 && st.by_state[SF_TCP_FIN_WAIT2] == 1);
+	/* gone from the kernel's list */
+	flow_table__round_begin(t);
+	flow_table__round_end(t, 62 * SEC, true);
+	flow_table__advance(t, 62 * SEC + GRACE);
+	EXPECT(nrec == 3);
+	EXPECT(recs[1].type == SF_REC_RESOLVED && recs[1].next_state == SF_TCP_CLOSE);
+	EXPECT(recs[2].type == SF_REC_FLOW);
+	EXPECT_STR(path(2), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>CLOSED");
+	EXPECT(recs[2].sum.close == SF_CLOSE_FIN_WAIT2_TIMEOUT);
+	EXPECT_STR(sf_close_name(recs[2].sum.close), "fin_wait_2_timeout");
+	EXPECT(recs[2].sum.dwell[SF_TCP_FIN_WAIT2] == 61 * SEC - 2000000);
+	EXPECT(recs[2].sum.dwell_src[SF_TCP_FIN_WAIT2] == SF_SRC_ROUND);
+	EXPECT(!recs[2].sum.time_wait_inferred && recs[2].sum.handoff_ts == SEC + 2000022);
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 0 && st.by_state[SF_TCP_FIN_WAIT2] == 0 && st.stuck_by_state[SF_TCP_FIN_WAIT2] == 0);
+	flow_table__free(t);
+}
+
+/* Neither segments of it nor rounds (--no-segments --reconcile-interval 0,
+ * or a replay of such a recording): nothing will show how FIN_WAIT_2
+ * ended. The record says that, and gives no FIN_WAIT_2 duration. */
+static void test_handover_unseen(void)
+{
+	struct flow_table *t = table(64);
+
+	client_to_handover(t, 0x24, SEC, false);
+	flow_table__advance(t, SEC + 2000022 + GRACE);
+	EXPECT(nrec == 1);
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2");
+	EXPECT(!(recs[0].sum.have_dwell & (1u << SF_TCP_FIN_WAIT2)));
+	EXPECT(recs[0].sum.close == SF_CLOSE_UNKNOWN && (recs[0].flow.partial & SF_PART_END_UNSEEN));
+	EXPECT(recs[0].sum.handoff_ts == SEC + 2000022 && !recs[0].sum.tw_entered_ts);
+	EXPECT(recs[0].sum.lifetime_ns == -1);
+	flow_table__free(t);
+}
+
+/* Segments, but no rounds and no FIN from the peer: Linux's default
+ * timeout is assumed, and said to be. A RST ends another one early. */
+static void test_handover_assumed_and_reset(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table *t = table_cfg(&cfg);
+
+	client_to_handover(t, 0x25, SEC, true);
+	client_to_handover(t, 0x26, SEC, true);
+	feed(t, seg(3 * SEC, 40000 + 0x26, false, false, F_RST, 5001, 0));
+	flow_table__advance(t, 3 * SEC + GRACE);
+	EXPECT(nrec == 1 && recs[0].sum.close == SF_CLOSE_RESET);
+	EXPECT(recs[0].flow.rst_recv == SF_TCP_FIN_WAIT2);
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 2 * SEC - 2000000);
+	EXPECT(recs[0].sum.dwell_src[SF_TCP_FIN_WAIT2] == SF_SRC_SEGMENT);
+	flow_table__advance(t, 61 * SEC);
+	EXPECT(nrec == 1);
+	flow_table__advance(t, 63 * SEC);
+	EXPECT(nrec == 2 && recs[1].sum.close == SF_CLOSE_FIN_WAIT2_TIMEOUT);
+	EXPECT(recs[1].sum.dwell[SF_TCP_FIN_WAIT2] == 60 * SEC + 22);
+	EXPECT(recs[1].sum.dwell_src[SF_TCP_FIN_WAIT2] == SF_SRC_ASSUMED);
+	flow_table__free(t);
+}
+
+/* A round saw TIME_WAIT while the FIN waited in the backlog (the rings are
+ * drained into it while the kernel's list is read): the FIN's time wins. */
+static void test_handover_round_then_backlog(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .time_wait_rounds = true };
+	struct sf_snapshot_sock tw = { .netns = 4026531840u, .family = 2, .state = SF_TCP_TIME_WAIT,
+				       .sport = 40000 + 0x27, .dport = 80 };
+	struct flow_table *t = table_cfg(&cfg);
+
+	tw.saddr[0] = 10, tw.saddr[3] = 1;
+	tw.daddr[0] = 10, tw.daddr[3] = 2;
+	client_to_handover(t, 0x27, SEC, true);
+	flow_table__round_begin(t);
+	flow_table__time_wait_seen(t, &tw, 2 * SEC);
+	flow_table__round_end(t, 2 * SEC, true);
+	feed(t, seg(SEC + 500000000, 40000 + 0x27, false, false, F_FIN | F_ACK, 5001, 1002));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	EXPECT(recs[0].sum.tw_entered_ts == SEC + 500000000 && recs[0].sum.tw_entered_src == SF_SRC_SEGMENT);
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 498000000);
+	flow_table__free(t);
+}
+
+/* Recordings made before the BPF side told the hand-over apart: the
+ * segments decide where there are some; else the record says the time
+ * may be the hand-over's. */
+static void test_handover_old_recordings(void)
+{
+	struct flow_table *t = table(64);
+	struct synfin_event e;
+
+	client_to_handover(t, 0x28, SEC, true);
+	flow_table__flush(t);
+	EXPECT(nrec == 0); /* (new-style) handed over, waiting */
+	flow_table__free(t);
+
+	t = table(64);
+	feed(t, ev(0x29, SEC, SEC, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0x29, SEC, SEC + 10, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0x29, SEC, SEC + 20, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, ev(0x29, SEC, SEC + 30, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	e = ev(0x29, SEC, SEC + 40, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE);
+	e.flags = 0;
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 1 && recs[0].sum.time_wait_inferred);
+	EXPECT(recs[0].sum.tw_entered_src == SF_SRC_HANDOVER);
+	EXPECT(recs[0].sum.dwell_src[SF_TCP_FIN_WAIT2] == SF_SRC_HANDOVER);
+	flow_table__free(t);
+
+	/* old style, with segments: the FIN came after the CLOSE event */
+	t = table(64);
+	feed(t, ev(0x2b, SEC, SEC, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0x2b, SEC, SEC + 10, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, ev(0x2b, SEC, SEC + 20, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, seg(SEC + 21, 40000 + 0x2b, true, true, F_FIN | F_ACK, 1001, 5001));
+	feed(t, seg(SEC + 29, 40000 + 0x2b, false, false, F_ACK, 5001, 1002));
+	feed(t, ev(0x2b, SEC, SEC + 30, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	e = ev(0x2b, SEC, SEC + 40, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE);
+	e.flags = 0;
+	feed(t, e);
+	feed(t, seg(SEC + 5000, 40000 + 0x2b, false, false, F_FIN | F_ACK, 5001, 1002));
+	flow_table__flush(t);
+	EXPECT(nrec == 1 && recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 4970);
+	EXPECT(recs[0].sum.tw_entered_src == SF_SRC_SEGMENT);
+	flow_table__free(t);
+}
 
 /* A SYN flood: half-open tracking is capped per listener, and counted;
  * a SYN to a port nobody listens on is not a half-open connection. */
@@ -1668,6 +1935,13 @@ int main(void)
 	RUN(test_time_wait_exits);
 	RUN(test_time_wait_bounded);
 	RUN(test_time_wait_from_flow);
+	RUN(test_handover_peer_fin_later);
+	RUN(test_handover_rounds_only);
+	RUN(test_handover_fin_wait2_timeout);
+	RUN(test_handover_unseen);
+	RUN(test_handover_assumed_and_reset);
+	RUN(test_handover_round_then_backlog);
+	RUN(test_handover_old_recordings);
 	RUN(test_half_open_cap);
 	RUN(test_request_gone_then_adopted);
 	RUN(test_listener_port_learnt_late);
