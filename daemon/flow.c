@@ -69,6 +69,19 @@ struct flow_table {
 				   * one block per flow at most */
 	struct sf_segs seg_view;  /* a small block, as a full one, for a record */
 	struct tw_table *tw;
+	/* flows the last round found gone or in another state, settled by
+	 * the next advance() (see flow_table__round_end) */
+	struct settle {
+		__u32 idx;
+		__u64 sk, gen;
+	} *settle;
+	__u32 nsettle, settle_cap;
+	__u64 settle_ts;	/* the round's time */
+	/* peers (netns, address, port) of the round's sockets that matched
+	 * no flow: a flow that never learnt its local port (its events
+	 * lost) is only gone if no such socket may be it */
+	__u64 *unmatched;
+	__u32 nunmatched, unmatched_cap;
 	double tokens;		/* stuck-record rate limit */
 	__u64 tokens_ts;
 	__u64 recent[RECENT_SLOTS];
@@ -387,6 +400,8 @@ void flow_table__free(struct flow_table *t)
 	free(t->pool);
 	free(t->segs[0].base);
 	free(t->segs[1].base);
+	free(t->settle);
+	free(t->unmatched);
 	tw_table__free(t->tw);
 	free(t);
 }
@@ -1102,6 +1117,9 @@ static void set_birth(struct sf_flow *f, const struct synfin_event *e)
 
 static void drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u64 now);
 static void handover_tuple_taken(struct flow_table *t, struct sf_flow *f, __u64 ts);
+static struct sf_flow *listed_flow(struct flow_table *t, const struct sf_snapshot_sock *s);
+static void listed(struct flow_table *t, struct sf_flow *f, __u8 state);
+static void settle(struct flow_table *t);
 
 /* Segments that came before f knew its tuple wait under that tuple, as a
  * placeholder or a half-open request (the child socket of a listener is
@@ -1744,6 +1762,8 @@ int flow_table__ingest(struct flow_table *t, const struct synfin_event *e)
 
 void flow_table__advance(struct flow_table *t, __u64 now_ns)
 {
+	if (t->nsettle)
+		settle(t);
 	/* without rounds, nothing shows a time-wait socket's FIN_WAIT_2
 	 * timeout: Linux's default is assumed, and the record says so */
 	while (!t->cfg.time_wait_rounds && t->ho.head != SF_NONE) {
@@ -1821,6 +1841,7 @@ static void drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u
 void flow_table__round_begin(struct flow_table *t)
 {
 	t->round++;
+	t->nunmatched = 0;
 	t->st.reconcile_rounds++;
 	if (t->tw)
 		tw_table__round_begin(t->tw);
@@ -1846,6 +1867,14 @@ void flow_table__time_wait_seen(struct flow_table *t, const struct sf_snapshot_s
 			return;
 		}
 	}
+	if (s->state == SF_TCP_FIN_WAIT2) {
+		/* an orphan still in FIN_WAIT_2 has no inode either: a full
+		 * socket, or a hand-over whose event was lost; it lives */
+		struct sf_flow *f = listed_flow(t, s);
+
+		if (f && !f->in_ho)
+			listed(t, f, SF_TCP_FIN_WAIT2);
+	}
 	if (!t->tw)
 		return;
 	tw_key_set(&k, s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport);
@@ -1863,6 +1892,83 @@ void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st)
 		tw_table__stats(t->tw, st);
 	else
 		memset(st, 0, sizeof(*st));
+}
+
+/* The open flow of a socket in the kernel's list, by tuple (listeners by
+ * address): a flow born under our eyes is listed by what it is, not by a
+ * cookie. At start-up, this also keeps a socket whose events came first
+ * from becoming a second, pre-existing flow. */
+static struct sf_flow *listed_flow(struct flow_table *t, const struct sf_snapshot_sock *s)
+{
+	struct sf_tuple k;
+	struct sf_flow *f;
+
+	if (s->state == SF_TCP_LISTEN) {
+		/* the very address (several may share a port: SO_REUSEPORT,
+		 * one per address), one not listed yet this round first */
+		struct sf_flow *any = NULL;
+
+		for (__u32 i = t->lbuckets[listen_hash(s->netns, s->family, s->sport)]; i != SF_NONE;
+		     i = at(t, i)->lnext) {
+			f = at(t, i);
+			if (f->netns != s->netns || f->family != s->family || f->sport != s->sport || f->closed ||
+			    memcmp(f->saddr, s->saddr, 16))
+				continue;
+			if (f->snap_round != t->round)
+				return f;
+			any = f;
+		}
+		return any;
+	}
+	tuple_set(&k, s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport);
+	f = tindex_lookup(t, &k, tuple_hash(&k));
+	return f && !f->closed ? f : NULL;
+}
+
+static __u64 peer_key(__u32 netns, __u8 family, const __u8 *raddr, __u16 rport)
+{
+	static const __u8 any[16];
+	struct sf_tuple k;
+
+	tuple_set(&k, netns, family, any, raddr, 0, rport);
+	return tuple_hash(&k);
+}
+
+static void unmatched_add(struct flow_table *t, __u64 key)
+{
+	if (t->nunmatched == t->unmatched_cap) {
+		__u32 cap = t->unmatched_cap ? t->unmatched_cap * 2 : 256;
+		__u64 *p = realloc(t->unmatched, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		t->unmatched = p;
+		t->unmatched_cap = cap;
+	}
+	t->unmatched[t->nunmatched++] = key;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* a flow without its local port: may it be one of the unmatched sockets? */
+static bool maybe_unmatched(const struct flow_table *t, const struct sf_flow *f)
+{
+	__u64 k = peer_key(f->netns, f->family, f->daddr, f->dport);
+
+	/* a failed allocation lost keys: then anything may be */
+	return t->nunmatched == t->unmatched_cap ||
+	       bsearch(&k, t->unmatched, t->nunmatched, sizeof(k), cmp_u64);
+}
+
+static void listed(struct flow_table *t, struct sf_flow *f, __u8 state)
+{
+	f->snap_round = t->round;
+	f->round_state = state != f->state && !f->in_ho ? state : 0;
 }
 
 int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now, bool create)
@@ -1896,12 +2002,17 @@ int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s,
 		 * the child is a flow of its own, born under our eyes */
 		drop_request(t, f, s->state, now);
 	f = lookup(t, e.sk, e.gen);
+	if (!f && !req)
+		f = listed_flow(t, s);
 	if (f) {
-		f->snap_round = t->round;
+		listed(t, f, s->state);
 		return 1;
 	}
-	if (!create)
+	if (!create) {
+		if (!req)
+			unmatched_add(t, peer_key(s->netns, s->family, s->daddr, s->dport));
 		return -ENOENT;
+	}
 	memcpy(e.saddr, s->saddr, sizeof(e.saddr));
 	memcpy(e.daddr, s->daddr, sizeof(e.daddr));
 	if (s->tgid) {
@@ -1944,26 +2055,68 @@ void flow_table__round_end(struct flow_table *t, __u64 now, bool complete)
 		if (f->ho_round != t->round && f->handover_ts < now)
 			end_handover(t, f, HO_GONE, now);
 	}
-	i = t->lru.head;
-	/* only snapshot flows can vanish unseen: skip the walk without them */
-	while (t->st.snapshot_unjoined && i != SF_NONE) {
+	/* open flows the list did not have, or had in another state: the
+	 * next advance() settles them, once the events read meanwhile are in */
+	t->nsettle = 0;
+	t->settle_ts = now;
+	if (t->nunmatched)
+		qsort(t->unmatched, t->nunmatched, sizeof(*t->unmatched), cmp_u64);
+	for (i = t->lru.head; i != SF_NONE; i = at(t, i)->lru.next) {
 		struct sf_flow *f = at(t, i);
+		bool req = f->gen == SNAP_GEN || f->gen == REQ_GEN;
 
-		i = f->lru.next;
-		if ((f->gen != SNAP_GEN && f->gen != REQ_GEN) || f->snap_round == t->round)
+		if (f->snap_round == t->round ? !f->round_state :
+		    f->placeholder || f->in_ho || f->first_ts >= now ||
+			    (!f->sport && !req && maybe_unmatched(t, f)))
 			continue;
+		if (t->nsettle == t->settle_cap) {
+			__u32 cap = t->settle_cap ? t->settle_cap * 2 : 256;
+			struct settle *p = realloc(t->settle, cap * sizeof(*p));
+
+			if (!p)
+				break; /* the next round tries again */
+			t->settle = p;
+			t->settle_cap = cap;
+		}
+		t->settle[t->nsettle++] = (struct settle){ .idx = i, .sk = f->sk, .gen = f->gen };
+	}
+}
+
+/* See flow_table__round_end. */
+static void settle(struct flow_table *t)
+{
+	__u64 now = t->settle_ts;
+
+	for (__u32 n = 0; n < t->nsettle; n++) {
+		struct sf_flow *f = at(t, t->settle[n].idx);
+		__u8 st = f->round_state;
+
+		/* gone since, or an event since: it lives, or ended as it should */
+		if (f->sk != t->settle[n].sk || f->gen != t->settle[n].gen || f->closed || f->last_ts >= now)
+			continue;
+		f->round_state = 0;
+		if (f->snap_round == t->round) {
+			/* its transitions were lost: the kernel's state, from an
+			 * unknown one (the path shows the gap) */
+			if (!valid_state(st) || st == f->state || (f->seen & (1u << st)))
+				continue;
+			t->st.reconcile_corrected++;
+			enter_at(f, st, 0, now, SF_SRC_ROUND);
+			set_current_state(t, f, st, now);
+			f->last_ts = now;
+			continue;
+		}
 		t->st.reconcile_vanished++;
-		if (f->state == SF_TCP_SYN_RECV) {
+		if (f->state == SF_TCP_SYN_RECV && (f->gen == SNAP_GEN || f->gen == REQ_GEN)) {
 			drop_request(t, f, 0, now); /* expired (or reset) */
 			continue;
 		}
-		/* closed while we were not looking: report what is known */
+		/* closed while we were not looking (or its end was lost) */
 		f->partial |= SF_PART_VANISHED;
-		f->seen |= 1u << SF_TCP_CLOSE;
-		f->state_ts[SF_TCP_CLOSE] = now;
-		f->state_prev[SF_TCP_CLOSE] = f->state;
+		enter_at(f, SF_TCP_CLOSE, f->state, now, SF_SRC_ROUND);
 		mark_closed(t, f, now, SF_TCP_CLOSE);
 	}
+	t->nsettle = 0;
 }
 
 /* ---- summary ---------------------------------------------------------- */

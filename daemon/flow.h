@@ -137,7 +137,7 @@ struct sf_flow {
 	__u8 in_slist;		/* on its state's deadline list */
 	__u8 cq;		/* closed: which closing list (flow.c) */
 	__u32 pile_tgid;	/* CLOSE_WAIT counted for this process (0: not) */
-	__u32 snap_round;	/* last reconcile round that listed it (snapshot flows) */
+	__u32 snap_round;	/* last reconcile round that listed it */
 	char comm[SYNFIN_COMM_LEN];
 	/* table links (indices into the pool) */
 	__u32 hnext;		/* hash chain */
@@ -166,6 +166,7 @@ struct sf_flow {
 	__u8 in_ho;		/* on the handed-over list */
 	__u8 fw2_timeout;	/* ended in FIN_WAIT_2: the peer's FIN never came */
 	__u8 src_assumed;	/* src_other bits are SF_SRC_ASSUMED (else HANDOVER) */
+	__u8 round_state;	/* the state the last round's list gave it, if not f->state */
 };
 
 enum sf_record_type {
@@ -265,7 +266,9 @@ struct flow_table_stats {
 	__u64 half_open;	/* flows started by a SYN at a listener */
 	__u64 half_open_dropped; /* SYNs not tracked: the listener's cap was reached */
 	__u64 reconcile_rounds;
-	__u64 reconcile_vanished; /* snapshot flows gone without an event */
+	__u64 reconcile_vanished; /* flows gone from the kernel's list without an event */
+	__u64 reconcile_corrected; /* flows whose state the kernel's list corrected
+				    * (their transitions were lost) */
 	__u32 snapshot_unjoined;
 	__u32 open;
 	__u32 closing;
@@ -293,7 +296,12 @@ void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st);
  * created), -EINVAL (not a flow: time-wait, or no cookie). */
 void flow_table__round_begin(struct flow_table *t);
 int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now, bool create);
-/* complete: every watched namespace was listed (else nothing vanishes) */
+/* complete: every watched namespace was listed (else nothing vanishes).
+ * Open flows the list did not have, or had in another state, are settled
+ * by the next flow_table__advance(): call it once the events read during
+ * the round are in (a close event may still be on its way). Those then
+ * still open are closed as vanished (their end was lost), or take the
+ * kernel's state (transitions lost): no ghost outlives a round. */
 void flow_table__round_end(struct flow_table *t, __u64 now, bool complete);
 /* A time-wait socket in the kernel's list (state TIME_WAIT, or a
  * FIN_WAIT_2 hand-over socket), within a round. */

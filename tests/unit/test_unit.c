@@ -967,6 +967,9 @@ static void test_reconcile_vanish(void)
 	EXPECT(st.open == 2 && st.reconcile_vanished == 0);
 	flow_table__round_begin(t);
 	flow_table__round_end(t, 3, true);
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 2); /* settled once the round's events are in */
+	flow_table__advance(t, 3);
 	flow_table__flush(t);
 	flow_table__stats(t, &st);
 	EXPECT(st.reconcile_vanished == 2 && st.open == 0 && st.closing == 0);
@@ -1576,6 +1579,97 @@ static void test_handover_old_recordings(void)
 	flow_table__free(t);
 }
 
+/* ---- truth after loss ----------------------------------------------------
+ * Events lost (ring full, daemon stalled): the kernel's list, read every
+ * round, settles what the table believes. */
+
+/* the kernel's view of a flow made by ev(sk, ...): its tuple, state */
+static struct sf_snapshot_sock listed_as(__u64 sk, __u8 state)
+{
+	struct sf_snapshot_sock s = { .cookie = 0x1000 + sk, .netns = 4026531840u, .family = 2,
+				      .state = state, .sport = 40000 + (sk & 0xff), .dport = 80 };
+
+	s.saddr[0] = 10, s.saddr[3] = 1;
+	s.daddr[0] = 10, s.daddr[3] = 2;
+	return s;
+}
+
+static void test_ghost_flows(void)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table_stats st;
+	struct sf_snapshot_sock cw = listed_as(0x32, SF_TCP_CLOSE_WAIT);
+	struct flow_table *t;
+
+	cfg.stuck_ns[SF_TCP_ESTABLISHED] = 0;
+	cfg.stuck_ns[SF_TCP_CLOSE_WAIT] = 5 * SEC;
+	t = table_cfg(&cfg);
+	/* 0x31: its close was lost; 0x32: its FIN (-> CLOSE_WAIT) was lost;
+	 * 0x33: closed, the event still in the backlog at the round;
+	 * 0x34: born after the round began */
+	for (__u64 sk = 0x31; sk <= 0x33; sk++) {
+		feed(t, ev(sk, SEC, SEC, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+		feed(t, ev(sk, SEC, SEC + 10, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	}
+	flow_table__round_begin(t);
+	EXPECT(flow_table__snapshot(t, &cw, 10 * SEC, false) == 1);
+	feed(t, ev(0x34, 10 * SEC + 1, 10 * SEC + 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	flow_table__round_end(t, 10 * SEC, true);
+	feed(t, ev(0x33, SEC, 9 * SEC, SF_TCP_ESTABLISHED, SF_TCP_CLOSE)); /* the backlog */
+	flow_table__advance(t, 10 * SEC);
+	flow_table__stats(t, &st);
+	EXPECT(st.reconcile_vanished == 1 && st.reconcile_corrected == 1);
+	EXPECT(st.open == 2 && st.by_state[SF_TCP_CLOSE_WAIT] == 1 && st.by_state[SF_TCP_SYN_SENT] == 1);
+	flow_table__advance(t, 10 * SEC + GRACE);
+	EXPECT(nrec == 2);
+	for (int i = 0; i < 2; i++) {
+		if (recs[i].flow.sk == 0x31) {
+			EXPECT(recs[i].flow.partial & SF_PART_VANISHED);
+			EXPECT_STR(path(i), "CLOSED>SYN_SENT>ESTABLISHED>CLOSED");
+		} else {
+			EXPECT(recs[i].flow.sk == 0x33 && !(recs[i].flow.partial & SF_PART_VANISHED));
+		}
+	}
+	/* the corrected one is watched in its real state */
+	flow_table__advance(t, 16 * SEC);
+	EXPECT(nrec == 3 && recs[2].type == SF_REC_STUCK && recs[2].state == SF_TCP_CLOSE_WAIT);
+	/* it goes too: stuck resolved, the record says where it is unsure */
+	flow_table__round_begin(t);
+	flow_table__round_end(t, 20 * SEC, true);
+	flow_table__advance(t, 20 * SEC + GRACE);
+	/* (0x34, not listed either, goes with it) */
+	EXPECT(nrec == 6 && recs[3].type == SF_REC_RESOLVED && recs[4].type == SF_REC_FLOW);
+	{
+		int i = recs[4].flow.sk == 0x32 ? 4 : 5;
+
+		EXPECT(recs[i].flow.sk == 0x32);
+		EXPECT_STR(path(i), "CLOSED>SYN_SENT>ESTABLISHED>CLOSE_WAIT>CLOSED");
+		EXPECT(recs[i].sum.gap && (recs[i].flow.partial & SF_PART_VANISHED));
+	}
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 0 && st.stuck_by_state[SF_TCP_CLOSE_WAIT] == 0);
+	flow_table__free(t);
+}
+
+/* At start-up the hooks attach first: a socket whose events came before
+ * the snapshot is one flow, not a second, pre-existing one. */
+static void test_snapshot_after_attach(void)
+{
+	struct flow_table *t = table(64);
+	struct sf_snapshot_sock e = listed_as(0x35, SF_TCP_ESTABLISHED);
+	struct flow_table_stats st;
+
+	feed(t, ev(0x35, SEC, SEC, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+	feed(t, ev(0x35, SEC, SEC + 10, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	flow_table__round_begin(t);
+	EXPECT(flow_table__snapshot(t, &e, 2 * SEC, true) == 1);
+	flow_table__round_end(t, 2 * SEC, true);
+	flow_table__advance(t, 2 * SEC);
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 1 && st.snapshot_flows == 0 && st.reconcile_vanished == 0);
+	flow_table__free(t);
+}
+
 /* A SYN flood: half-open tracking is capped per listener, and counted;
  * a SYN to a port nobody listens on is not a half-open connection. */
 static void test_half_open_cap(void)
@@ -1942,6 +2036,8 @@ int main(void)
 	RUN(test_handover_assumed_and_reset);
 	RUN(test_handover_round_then_backlog);
 	RUN(test_handover_old_recordings);
+	RUN(test_ghost_flows);
+	RUN(test_snapshot_after_attach);
 	RUN(test_half_open_cap);
 	RUN(test_request_gone_then_adopted);
 	RUN(test_listener_port_learnt_late);
