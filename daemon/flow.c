@@ -217,26 +217,24 @@ void ft_hash_link(struct flow_table *t, struct sf_flow *f)
 }
 
 /* The record of an active closer is out; its time-wait socket lives on. */
-static void track_time_wait(struct flow_table *t, struct sf_flow *f)
+static void track_time_wait(struct flow_table *t, struct sf_flow *f, const struct sf_summary *s)
 {
-	struct sf_summary s;
 	struct tw_key k;
 
-	sf_flow__summarize(f, &s);
-	if (!s.time_wait_inferred)
+	if (!s->time_wait_inferred)
 		return;
 	ft_tw_key_of(f, &k);
 	/* TIME_WAIT began when the flow record says (the peer's FIN); a
 	 * hand-over time that may be earlier than that FIN is no entry */
-	tw_table__enter(t->tw, &k, f->sk, f->gen, s.handoff_ts,
-			s.tw_entered_src == SF_SRC_HANDOVER ? 0 : s.tw_entered_ts, s.time_wait_from,
-			s.tw_entered_src);
+	tw_table__enter(t->tw, &k, f->sk, f->gen, s->handoff_ts,
+			s->tw_entered_src == SF_SRC_HANDOVER ? 0 : s->tw_entered_ts, s->time_wait_from,
+			s->tw_entered_src);
 }
 
 /* Hand the flow to the sink, then drop it from every index. */
 static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 {
-	struct sf_record rec = { .flow = f, .segs = flow_table__segs(t, f) };
+	struct sf_record rec = { .flow = f, .segs = ft_segs_view(t, f), .sum = &t->sum };
 
 	if (f->placeholder) {
 		/* segments whose flow never showed up */
@@ -258,9 +256,11 @@ static void emit_and_release(struct flow_table *t, struct sf_flow *f)
 		rec.type = SF_REC_FLOW;
 		t->st.flows_emitted++;
 	}
+	/* what it means, decided here once for every output */
+	sf_flow__summarize(f, rec.segs, &t->sum);
 	t->sink(t->sink_ctx, &rec);
 	if (t->tw && rec.type == SF_REC_FLOW && f->closed && f->sport)
-		track_time_wait(t, f);
+		track_time_wait(t, f, &t->sum);
 
 	if (f->closed) {
 		ft_closing_unlink(t, f);

@@ -35,6 +35,18 @@ enum sf_partial {
 	SF_PART_VANISHED = 1 << 4,	 /* gone from the kernel's list, no event seen */
 	SF_PART_END_UNSEEN = 1 << 5,	 /* handed to a time-wait socket in FIN_WAIT_2
 					  * with no way to see how that ended */
+	SF_PART_GAP = 1 << 6,		 /* summary only: a state was entered from one
+					  * never seen (missed transition) */
+};
+
+/* How the teardown went, from the segments. */
+enum sf_teardown {
+	SF_TD_NONE = 0,		/* no FIN, no RST seen */
+	SF_TD_FOUR_WAY,
+	SF_TD_THREE_WAY,	/* 5 rides on 6 */
+	SF_TD_SIMULTANEOUS,	/* the FINs crossed */
+	SF_TD_HALF_CLOSED,	/* one FIN only */
+	SF_TD_RESET,
 };
 
 enum sf_close_kind {
@@ -190,6 +202,7 @@ struct sf_record {
 	__u64 threshold_ns;
 	const struct pileup_event *pileup;
 	const struct sf_segs *segs;	/* the flow's control segments, or NULL */
+	const struct sf_summary *sum;	/* FLOW: what it means, decided once */
 	const struct tw_record *tw;	/* TIME_WAIT */
 };
 
@@ -207,7 +220,8 @@ struct sf_snapshot_sock {
 	__u8 saddr[16], daddr[16];
 };
 
-/* What a finished flow means: derived, never stored. */
+/* What a finished flow means: derived once, when its record goes out, and
+ * handed to every output with it (outputs only format). */
 struct sf_summary {
 	enum sf_close_kind close;
 	const char *closer;	/* "local", "peer", "both" or NULL */
@@ -227,6 +241,15 @@ struct sf_summary {
 	__u8 dwell_src[SF_TCP_NSTATES]; /* enum sf_time_src of each dwell's bounds */
 	__s64 connect_ns, handshake_ns, lifetime_ns; /* -1 = unknown */
 	__u8 handshake_src, lifetime_src;
+	/* reported partial reasons (enum sf_partial, SF_PART_GAP included;
+	 * reordering is an anomaly, not a gap) */
+	__u16 partial_reasons;
+	bool partial;
+	/* from the segments, when there are some */
+	__u8 teardown;		/* enum sf_teardown */
+	__u16 seg_listed;	/* slots a record lists (5 is not when it is 6) */
+	__u16 acks_checked;	/* slots that answer a segment we have */
+	__u16 acks_ok;		/* ... and acknowledge it right (its sequence + 1) */
 };
 
 typedef void (*sf_sink_fn)(void *ctx, const struct sf_record *rec);
@@ -310,9 +333,9 @@ void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st);
 /* How loopback segments were captured (see the config field). */
 void flow_table__set_loopback_mirror(struct flow_table *t, bool on);
 
-void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s);
-/* The flow's segments, or NULL: valid while the record is being handled. */
-const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct sf_flow *f);
+/* g: the flow's segments, or NULL */
+void sf_flow__summarize(const struct sf_flow *f, const struct sf_segs *g, struct sf_summary *s);
+const char *sf_teardown_name(unsigned int td); /* NULL for SF_TD_NONE */
 
 const char *sf_state_name(unsigned int state);
 const char *sf_state_key(unsigned int state); /* lower-case JSON key */

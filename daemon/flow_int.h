@@ -68,6 +68,7 @@ struct flow_table {
 	struct seg_pool segs[2];  /* [0] handshake-only blocks, [1] full ones:
 				   * one block per flow at most */
 	struct sf_segs seg_view;  /* a small block, as a full one, for a record */
+	struct sf_summary sum;	  /* the record going out */
 	struct tw_table *tw;
 	/* flows the last round found gone or in another state, settled by
 	 * the next advance() (see flow_table__round_end) */
@@ -336,6 +337,7 @@ void ft_segs_free(struct flow_table *t, struct sf_flow *f);
 struct sf_segs *ft_segs_full(struct flow_table *t, struct sf_flow *f);
 void ft_segs_absorb(struct flow_table *t, struct sf_flow *f, struct sf_flow *from);
 void ft_ingest_segment(struct flow_table *t, const struct synfin_event *e);
+const struct sf_segs *ft_segs_view(struct flow_table *t, const struct sf_flow *f);
 void ft_tw_key_of(const struct sf_flow *f, struct tw_key *k);
 /* flow_life.c */
 struct sf_flow *ft_new_flow(struct flow_table *t, const struct synfin_event *e);

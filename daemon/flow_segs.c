@@ -79,18 +79,17 @@ struct sf_flow *ft_tindex_lookup(struct flow_table *t, const struct sf_tuple *k,
 	return closed;
 }
 
-const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct sf_flow *f)
+/* The flow's segments as a whole block, or NULL: valid until the next
+ * call (a record reads any slot; a small block has the first three). */
+const struct sf_segs *ft_segs_view(struct flow_table *t, const struct sf_flow *f)
 {
-	struct flow_table *w = (struct flow_table *)t;
-
 	if (f->segs == SF_NONE)
 		return NULL;
 	if (f->segs & SEGS_FULL)
 		return at_segs(t, f);
-	/* a record reads any slot: give it a whole block */
-	memset(&w->seg_view, 0, sizeof(w->seg_view));
-	memcpy(&w->seg_view, at_segs(t, f), SF_SEGS_SMALL);
-	return &w->seg_view;
+	memset(&t->seg_view, 0, sizeof(t->seg_view));
+	memcpy(&t->seg_view, at_segs(t, f), SF_SEGS_SMALL);
+	return &t->seg_view;
 }
 
 /* a zeroed block of pool full (0 or 1) as f->segs knows it, or SF_NONE */

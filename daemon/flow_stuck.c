@@ -24,7 +24,7 @@ static void emit_stuck(struct flow_table *t, struct sf_flow *f, enum sf_record_t
 		.age_lower_bound = !seen(f, f->state),
 		.age_ns = now > entry_ts(f) ? now - entry_ts(f) : 0,
 		.threshold_ns = t->cfg.stuck_ns[f->state],
-		.segs = flow_table__segs(t, f),
+		.segs = ft_segs_view(t, f),
 	};
 
 	t->sink(t->sink_ctx, &rec);

@@ -4,6 +4,7 @@
  * derived from the states seen, never stored.
  */
 #include <errno.h>
+#include <netinet/tcp.h>
 #include "flow_int.h"
 
 static const char *const state_names[SF_TCP_NSTATES] = {
@@ -178,7 +179,73 @@ __u64 sf_flow__end_ts(const struct sf_flow *f)
 	return f->last_ts;
 }
 
-void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s)
+const char *sf_teardown_name(unsigned int td)
+{
+	static const char *const n[] = {
+		[SF_TD_FOUR_WAY] = "four_way",	   [SF_TD_THREE_WAY] = "three_way",
+		[SF_TD_SIMULTANEOUS] = "simultaneous", [SF_TD_HALF_CLOSED] = "half_closed",
+		[SF_TD_RESET] = "reset",
+	};
+
+	return td < sizeof(n) / sizeof(n[0]) ? n[td] : NULL;
+}
+
+/* 5 and 6 are one segment: the peer's FIN acknowledges ours */
+static bool fin_acks_fin(const struct sf_segs *g)
+{
+	return have(g, SF_SEG_FIN1_ACK) && have(g, SF_SEG_FIN2) &&
+	       g->slot[SF_SEG_FIN1_ACK].ts == g->slot[SF_SEG_FIN2].ts &&
+	       g->slot[SF_SEG_FIN1_ACK].seq == g->slot[SF_SEG_FIN2].seq;
+}
+
+static enum sf_teardown teardown_shape(const struct sf_segs *g)
+{
+	const struct sf_seg_rec *f1 = &g->slot[SF_SEG_FIN1], *f2 = &g->slot[SF_SEG_FIN2];
+
+	if (have(g, SF_SEG_RST) && !have(g, SF_SEG_FIN2_ACK))
+		return SF_TD_RESET;
+	if (!have(g, SF_SEG_FIN1))
+		return SF_TD_NONE;
+	if (!have(g, SF_SEG_FIN2))
+		return SF_TD_HALF_CLOSED;
+	/* both FINs left before either was acknowledged: they crossed */
+	if (!have(g, SF_SEG_FIN1_ACK) || g->slot[SF_SEG_FIN1_ACK].ts > f2->ts ||
+	    (f2->flags & TH_ACK && f2->ack != seq_end(f1) && !have(g, SF_SEG_FIN1_ACK)))
+		return SF_TD_SIMULTANEOUS;
+	if (fin_acks_fin(g))
+		return SF_TD_THREE_WAY;
+	return SF_TD_FOUR_WAY;
+}
+
+/* slot -> the slot it acknowledges (0: none) */
+static const __u8 acks_slot[SF_SEG_SLOTS] = {
+	[SF_SEG_SYNACK] = SF_SEG_SYN, [SF_SEG_ACK] = SF_SEG_SYNACK,
+	[SF_SEG_FIN1_ACK] = SF_SEG_FIN1, [SF_SEG_FIN2_ACK] = SF_SEG_FIN2,
+};
+
+static void summarize_segments(const struct sf_segs *g, struct sf_summary *s)
+{
+	s->teardown = teardown_shape(g);
+	s->seg_listed = g->have & ~1u;
+	if (fin_acks_fin(g))
+		s->seg_listed &= ~(1u << SF_SEG_FIN1_ACK);
+	for (int i = 1; i < SF_SEG_SLOTS; i++) {
+		int of = acks_slot[i];
+
+		if (!have(g, i))
+			continue;
+		/* the seed: each answer acknowledges the sequence + 1 */
+		if (!(of && have(g, of)) && i == SF_SEG_FIN2 && fin_acks_fin(g))
+			of = SF_SEG_FIN1;
+		else if (!(of && have(g, of)))
+			continue;
+		s->acks_checked |= 1u << i;
+		if (g->slot[i].ack == seq_end(&g->slot[of]))
+			s->acks_ok |= 1u << i;
+	}
+}
+
+void sf_flow__summarize(const struct sf_flow *f, const struct sf_segs *g, struct sf_summary *s)
 {
 	__u8 order[SF_TCP_NSTATES];
 	__u8 origin;
@@ -256,6 +323,12 @@ void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s)
 		s->lifetime_src = ft_src_of(f, order[0]) > ft_src_of(f, last) ? ft_src_of(f, order[0]) : ft_src_of(f, last);
 	}
 
+	s->partial_reasons = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED |
+					    SF_PART_VANISHED | SF_PART_END_UNSEEN)) |
+			     (s->gap ? SF_PART_GAP : 0);
+	s->partial = s->partial_reasons != 0;
+	if (g)
+		summarize_segments(g, s);
 	if (f->role == SF_ROLE_LISTENER) {
 		s->close = f->closed ? SF_CLOSE_NORMAL : SF_CLOSE_NONE;
 		return;

@@ -70,7 +70,11 @@ static void sink(void *ctx, const struct sf_record *r)
 		return;
 	}
 	recs[nrec].flow = *r->flow;
-	sf_flow__summarize(r->flow, &recs[nrec].sum);
+	/* a flow record comes with what it means, decided once */
+	if (r->sum)
+		recs[nrec].sum = *r->sum;
+	else
+		sf_flow__summarize(r->flow, r->segs, &recs[nrec].sum);
 	nrec++;
 }
 
@@ -1929,6 +1933,7 @@ static void test_json_record(void)
 	EXPECT(nrec == 1);
 	memcpy(recs[0].flow.comm, "x\"y\\\x01\xff", 7);
 	r.flow = &recs[0].flow;
+	r.sum = &recs[0].sum;
 	record_json__record(&j, &r, &clk);
 	EXPECT(j.len > 0 && j.buf[j.len - 1] == '\n');
 	j.buf[j.len - 1] = 0;
