@@ -87,9 +87,11 @@ $(OUT)/segdump: tests/helpers/segdump.c $(OUT)/tc.o $(OUT)/ring.o $(HDRS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/helpers/segdump.c $(OUT)/tc.o $(OUT)/ring.o $(LIBS) -o $@
 
-$(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(HDRS)
+# unit tests: one file per area, each TEST() found by the runner (unit.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+$(OUT)/test_unit: $(UNIT_SRC) tests/unit/unit.h $(CORE_OBJ) $(OUT)/ring.o $(HDRS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(LIBS) -o $@
+	$(Q)$(CC) $(DCFLAGS) -Idaemon $(UNIT_SRC) $(CORE_OBJ) $(OUT)/ring.o $(LIBS) -o $@
 
 deps:
 	$(Q)scripts/install-deps.sh
