@@ -32,7 +32,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # the pure core: no libbpf, shared by the daemon and the unit tests
-CORE_SRC := daemon/flow.c daemon/flow_life.c daemon/flow_segs.c daemon/flow_stuck.c daemon/flow_round.c daemon/flow_summary.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
+CORE_SRC := daemon/aggregate.c daemon/flow.c daemon/flow_life.c daemon/flow_segs.c daemon/flow_stuck.c daemon/flow_round.c daemon/flow_summary.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/main.o
 HDRS := $(wildcard daemon/*.h include/*.h)
