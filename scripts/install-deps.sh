@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
 	# build
-	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev pkg-config
+	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev libjansson-dev pkg-config
 	# run and test
 	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps
 )
