@@ -1226,23 +1226,23 @@ static void trailer(struct ladder *l)
 		if (l->used_ok) {
 			fputs(sep, l->out);
 			put(l, A_OK, l->g->ok);
-			putf(l, A_NONE, " ack = seq+1 of the segment it answers");
+			putf(l, A_NONE, ": ack = seq+1 of the segment it answers");
 			sep = "; ";
 		}
 		if (l->used_bad) {
 			fputs(sep, l->out);
 			put(l, A_BAD, l->g->bad);
-			putf(l, A_NONE, " ack is not seq+1 of the segment it answers");
+			putf(l, A_NONE, ": ack is not seq+1 of the segment it answers");
 			sep = "; ";
 		}
 		if (l->used_missing) {
 			fputs(sep, l->out);
 			repeat(l, A_MISSING, l->g->dash, 2);
-			putf(l, A_NONE, " not seen");
+			putf(l, A_NONE, ": not seen");
 			sep = "; ";
 		}
 		if (l->used_unknown)
-			putf(l, A_NONE, "%s? time not known", sep);
+			putf(l, A_NONE, "%s?: time not known", sep);
 		fputc('\n', l->out);
 	}
 }
