@@ -964,18 +964,35 @@ static void owner(const struct flowrec *f, char *b, size_t n)
 		snprintf(b, n, "no owner known");
 }
 
-static const char *teardown_text(const char *c)
+struct words {
+	const char *key, *text;
+};
+
+/* the text for a record's word, or the word itself */
+static const char *say(const struct words *w, const char *key)
 {
-	if (!strcmp(c, "four_way"))
-		return "four-way";
-	if (!strcmp(c, "three_way"))
-		return "three-way (FIN+ACK together)";
-	if (!strcmp(c, "simultaneous"))
-		return "simultaneous (the FINs crossed)";
-	if (!strcmp(c, "half_closed"))
-		return "half-closed (one FIN only)";
-	return c;
+	for (; w->key; w++)
+		if (!strcmp(w->key, key))
+			return w->text;
+	return key;
 }
+
+static const struct words teardown_words[] = {
+	{ "four_way", "four-way" },
+	{ "three_way", "three-way (FIN+ACK together)" },
+	{ "simultaneous", "simultaneous (the FINs crossed)" },
+	{ "half_closed", "half-closed (one FIN only)" },
+	{ NULL, NULL },
+};
+
+static const struct words reason_words[] = {
+	{ "started_mid_flow", "it existed before synfin started" },
+	{ "birth_not_seen", "its first state change was not observed" },
+	{ "missed_transition", "a state change in between was not observed: a state is missing from its path" },
+	{ "evicted", "synfin's flow table was full: the record ends early" },
+	{ "vanished", "it left the kernel's list unseen" },
+	{ NULL, NULL },
+};
 
 static void title(struct ladder *l)
 {
@@ -1027,9 +1044,9 @@ static void title(struct ladder *l)
 
 		putf(l, A_NONE, "; teardown: ");
 		if (*ta && *tb && strcmp(ta, tb))
-			putf(l, A_NONE, "%s %s, %s %s", l->who[L], teardown_text(ta), l->who[R], teardown_text(tb));
+			putf(l, A_NONE, "%s %s, %s %s", l->who[L], say(teardown_words, ta), l->who[R], say(teardown_words, tb));
 		else
-			putf(l, A_NONE, "%s", teardown_text(*ta ? ta : tb));
+			putf(l, A_NONE, "%s", say(teardown_words, *ta ? ta : tb));
 	}
 	if (l->closer >= 0 && (a->seg_close[0] || a->closer[0]))
 		putf(l, A_NONE, "; first FIN from the %s", l->who[l->closer]);
@@ -1126,21 +1143,6 @@ static void footnotes(struct ladder *l)
 	}
 }
 
-static const char *reason_text(const char *r)
-{
-	if (!strcmp(r, "started_mid_flow"))
-		return "it existed before synfin started";
-	if (!strcmp(r, "birth_not_seen"))
-		return "its first state change was not observed";
-	if (!strcmp(r, "missed_transition"))
-		return "a state change in between was not observed: a state is missing from its path";
-	if (!strcmp(r, "evicted"))
-		return "synfin's flow table was full: the record ends early";
-	if (!strcmp(r, "vanished"))
-		return "it left the kernel's list unseen";
-	return r;
-}
-
 static void span_item(struct ladder *l, bool *first, const char *what, int64_t us)
 {
 	char d[24];
@@ -1168,7 +1170,7 @@ static void trailer(struct ladder *l)
 			continue;
 		for (int i = 0; i < f->nreasons; i++)
 			if (strcmp(f->reasons[i], "vanished") || !l->fn_shown)
-				putf(l, A_NONE, "%s's record is partial: %s.\n", l->who[s], reason_text(f->reasons[i]));
+				putf(l, A_NONE, "%s's record is partial: %s.\n", l->who[s], say(reason_words, f->reasons[i]));
 		if (f->partial && !f->nreasons)
 			putf(l, A_NONE, "%s's record is partial.\n", l->who[s]);
 		if (f->reordered || f->duplicates > 0)

@@ -26,16 +26,6 @@ keep() {
 	echo "make-fixtures: $1.jsonl ($(grep -c '"type":"flow"' "$1.jsonl") flows)"
 }
 
-# wait_line FILE REGEX: a line of a helper's output, 10 s at most
-wait_line() {
-	local i
-	for i in $(seq 100); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # ---- shapes test_closes.sh makes and checks against the wire ---------------
 closes=()
 for pair in tw:three-way sim:simultaneous hc:half-close-data rst:reset ref:refused \
@@ -117,7 +107,7 @@ half_open() {
 	ip netns exec "$1" "$TCPCTL" listen-only --port 20405 --hold 7000 >"$TMP/ho.tcp" &
 	local l=$!
 	cleanup_add "kill $l"
-	wait_line "$TMP/ho.tcp" '^ready' || return 1
+	wait_ready "$l" '^ready' "$TMP/ho.tcp" "$TMP/ho.tcp" || return 1
 	ip netns exec "$1" python3 -c '
 import socket, time
 s = socket.create_connection(("127.0.0.1", 20405))
@@ -146,7 +136,7 @@ print("ready", flush=True)
 c, _ = l.accept(); c.recv(100); c.sendall(b"pong"); c.recv(100); c.close()' >"$TMP/veth.srv" &
 	srv=$!
 	cleanup_add "kill $srv"
-	wait_line "$TMP/veth.srv" '^ready' || exit 1
+	wait_ready "$srv" '^ready' "$TMP/veth.srv" "$TMP/veth.srv" || exit 1
 	ip netns exec "$a" python3 -c '
 import socket, time
 s = socket.create_connection(("10.77.0.2", 20406)); s.sendall(b"ping"); s.recv(100)

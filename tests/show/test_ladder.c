@@ -126,6 +126,18 @@ static void base(struct flowrec *r, const char *id, const char *role, int lport,
 	strcpy(r->owner_source, "connect");
 }
 
+/* a record of span_us from T0 with segment capture on, segments to add */
+static void short_record(struct flowrec *r, const char *id, const char *role, const char *p, const int64_t *dwell,
+			 const char *close, int64_t span_us)
+{
+	base(r, id, role, 40001, 81);
+	path(r, p, dwell);
+	strcpy(r->close, close);
+	r->start_us = T0;
+	r->end_us = T0 + span_us;
+	r->have_segments = true;
+}
+
 /* the seed's client: active opener and active closer, four-way */
 static void client_four_way(struct flowrec *r)
 {
@@ -155,10 +167,12 @@ static void client_four_way(struct flowrec *r)
 	r->lifetime_us = 1081;
 }
 
-/* its server: passive closer */
+/* its server: passive closer; the same segments, seen from the other end
+ * (its start is the SYN's arrival, 10 µs after the client's) */
 static void server_four_way(struct flowrec *r)
 {
 	static const int64_t dwell[] = { -1, 23, 999, 57, 7, -1 };
+	struct flowrec c;
 
 	base(r, "00000000000000d2", "server", 80, 40000);
 	path(r, "LISTEN>SYN_RECEIVED>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED", dwell);
@@ -168,13 +182,13 @@ static void server_four_way(struct flowrec *r)
 	r->start_us = T0 + 10;
 	r->end_us = T0 + 1096;
 	r->have_segments = true;
-	seg(r, 1, "SYN", "S", false, 0, 1000, 0, -1);
-	seg(r, 2, "SYN-ACK", "SA", true, 15, 5000, 1001, 1);
-	seg(r, 3, "ACK", "A", false, 22, 1001, 5001, 1);
-	seg(r, 4, "FIN", "FA", false, 1021, 1001, 5001, -1);
-	seg(r, 5, "ACK", "A", true, 1069, 5001, 1002, 1);
-	seg(r, 6, "FIN", "FA", true, 1080, 5001, 1002, -1);
-	seg(r, 7, "ACK", "A", false, 1085, 1002, 5002, 1);
+	client_four_way(&c);
+	for (int i = 0; i < c.nseg; i++) {
+		r->seg[i] = c.seg[i];
+		r->seg[i].out = !c.seg[i].out;
+		r->seg[i].at_us -= 10;
+	}
+	r->nseg = c.nseg;
 	strcpy(r->seg_close, "four_way");
 	strcpy(r->first_fin, "peer");
 	r->handshake_us = 23;
@@ -288,12 +302,7 @@ static void test_syn_timeout(void)
 	char *s;
 	const char *l;
 
-	base(&c, "00000000000000e3", "client", 40001, 81);
-	path(&c, "CLOSED>SYN_SENT>CLOSED", dwell);
-	strcpy(c.close, "timeout");
-	c.start_us = T0;
-	c.end_us = T0 + 7000000;
-	c.have_segments = true;
+	short_record(&c, "00000000000000e3", "client", "CLOSED>SYN_SENT>CLOSED", dwell, "timeout", 7000000);
 	c.retx.syn = 3;
 	c.error_errno = 110;
 	strcpy(c.error_name, "ETIMEDOUT");
@@ -315,12 +324,7 @@ static void test_refused_ack_checked(void)
 	char *s = NULL;
 	const char *l;
 
-	base(&c, "00000000000000f4", "client", 40002, 82);
-	path(&c, "CLOSED>SYN_SENT>CLOSED", NULL);
-	strcpy(c.close, "refused");
-	c.start_us = T0;
-	c.end_us = T0 + 40;
-	c.have_segments = true;
+	short_record(&c, "00000000000000f4", "client", "CLOSED>SYN_SENT>CLOSED", NULL, "refused", 40);
 	seg(&c, 1, "SYN", "S", true, 10, 999, 0, -1);
 	seg(&c, 0, "RST", "RA", false, 30, 0, 1000, -1);
 	s = draw(&c, NULL, false, false);
@@ -357,12 +361,8 @@ static void test_vanished_half_open(void)
 	char *s;
 	const char *l;
 
-	base(&r, "00000000000000a5", "server", 80, 40003);
-	path(&r, "LISTEN>SYN_RECEIVED>CLOSED", dwell);
-	strcpy(r.close, "never_established");
-	r.start_us = T0;
-	r.end_us = T0 + 3000000;
-	r.have_segments = true;
+	short_record(&r, "00000000000000a5", "server", "LISTEN>SYN_RECEIVED>CLOSED", dwell, "never_established",
+		     3000000);
 	r.retx.synack = 1;
 	r.partial = true;
 	r.nreasons = 1;
@@ -387,13 +387,8 @@ static void test_mid_flow_is_marked(void)
 	struct flowrec r;
 	char *s;
 
-	base(&r, "00000000000000b6", "unknown", 80, 40004);
-	path(&r, "CLOSE_WAIT>LAST_ACK>CLOSED", NULL);
+	short_record(&r, "00000000000000b6", "unknown", "CLOSE_WAIT>LAST_ACK>CLOSED", NULL, "normal", 100);
 	r.dwell_us[1] = 40;
-	strcpy(r.close, "normal");
-	r.start_us = T0;
-	r.end_us = T0 + 100;
-	r.have_segments = true;
 	r.partial = true;
 	r.nreasons = 1;
 	strcpy(r.reasons[0], "started_mid_flow");
