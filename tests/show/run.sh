@@ -111,32 +111,18 @@ else
 fi
 
 # ---- bad flags and bad input ------------------------------------------------
-# expect NAME WANT_RC STDERR_REGEX CMD...: exit status and one stderr line
-expect() {
-	local name=$1 want=$2 re=$3 rc
-	shift 3
-	"$@" >"$TMP/x.out" 2>"$TMP/x.err"
-	rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		fail "$name" "exit $rc, want $want; stderr: $(head -c 200 "$TMP/x.err")"
-	elif [ -n "$re" ] && ! grep -Eq "$re" "$TMP/x.err"; then
-		fail "$name" "stderr does not match /$re/: $(head -c 200 "$TMP/x.err")"
-	else
-		pass "$name"
-	fi
-}
 expect show-unknown-flag 2 'unrecognized option|Try' "$SYNFIN" show --bogus four-way.jsonl
 expect show-bad-color 2 'color' "$SYNFIN" show --color=sometimes four-way.jsonl
 expect show-bad-id 2 'not a flow id' "$SYNFIN" show --id zz four-way.jsonl
 expect show-two-inputs 2 'one input only' "$SYNFIN" show four-way.jsonl reset.jsonl
 expect show-help 0 '' "$SYNFIN" show --help
-check show-help-has-examples grep -q 'EXAMPLES' "$TMP/x.out"
+check show-help-has-examples grep -q 'EXAMPLES' "$TMP/out"
 expect show-missing-file 1 '^synfin show: cannot open .*No such file' "$SYNFIN" show "$TMP/nope.jsonl"
-check show-missing-file-one-line test "$(wc -l <"$TMP/x.err")" -eq 1
+check show-missing-file-one-line test "$(wc -l <"$TMP/err")" -eq 1
 expect show-id-as-file-hint 1 'synfin show --id 0123456789abcdef FILE' "$SYNFIN" show 0123456789abcdef
 head -c 3000 /dev/urandom >"$TMP/garbage"
 expect show-garbage 1 '^synfin show: .*: not JSON Lines \(line 1: ' "$SYNFIN" show "$TMP/garbage"
-check show-garbage-one-line test "$(wc -l <"$TMP/x.err")" -eq 1
+check show-garbage-one-line test "$(wc -l <"$TMP/err")" -eq 1
 : >"$TMP/empty"
 expect show-empty 1 '^synfin show: no flow record in ' "$SYNFIN" show "$TMP/empty"
 grep -v '"type":"flow"' four-way.jsonl >"$TMP/noflow.jsonl"
@@ -147,5 +133,5 @@ expect show-id-not-found 1 'no flow record with id 0000000000000000' \
 { echo '{"type":"flow",'; cat four-way.jsonl; echo 'not json at all'; } >"$TMP/mixed.jsonl"
 expect show-bad-lines-skipped 0 'warning: 2 lines not JSON, skipped \(first: line 1: ' \
 	"$SYNFIN" show "$TMP/mixed.jsonl"
-same show-bad-lines-rest-drawn four-way.expected "$TMP/x.out"
+same show-bad-lines-rest-drawn four-way.expected "$TMP/out"
 exit "$_failed"
