@@ -110,6 +110,24 @@ else
 	skip show-color-on-a-terminal "script (util-linux) not installed"
 fi
 
+# the diagrams README.md and docs/show.md quote are real output: each is
+# one of the golden diagrams, byte for byte
+check show-docs-quote-real-diagrams python3 - "$TOP" <<'PY'
+import glob, re, sys
+top = sys.argv[1]
+real = {open(f).read() for f in glob.glob(f"{top}/tests/show/*.expected")}
+n = 0
+for doc in (f"{top}/README.md", f"{top}/docs/show.md"):
+    for block in re.findall(r"```\n(.*?)```", open(doc).read(), re.S):
+        lines = block.splitlines(keepends=True)
+        if lines and lines[0].startswith("$ synfin show"):
+            lines = lines[1:]
+        if lines and re.match(r"\S+ (→|->) \S+  tcp ", lines[0]):
+            n += 1
+            assert "".join(lines) in real, f"{doc}: a diagram that is not a golden one: {lines[0]}"
+assert n >= 7, f"only {n} diagrams quoted"
+PY
+
 # ---- bad flags and bad input ------------------------------------------------
 expect show-unknown-flag 2 'unrecognized option|Try' "$SYNFIN" show --bogus four-way.jsonl
 expect show-bad-color 2 'color' "$SYNFIN" show --color=sometimes four-way.jsonl
