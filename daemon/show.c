@@ -284,6 +284,9 @@ int show__main(int argc, char **argv)
 			return EXIT_RUNTIME;
 		}
 	}
+	if (f == stdin && isatty(STDIN_FILENO))
+		fprintf(stderr, "synfin show: reading flow records from the terminal (end with Ctrl-D); "
+				"'synfin show --help' for more\n");
 	err = input__read(&in, f);
 	if (f != stdin)
 		fclose(f);
