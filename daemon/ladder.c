@@ -1178,8 +1178,8 @@ static void trailer(struct ladder *l)
 				f->reordered ? "out of order" : "",
 				f->duplicates > 0 ? (f->reordered ? " and twice" : "twice") : "");
 		if (!f->have_segments)
-			putf(l, A_NONE, "%s's record has no segments (capture off): its states only, no arrows.\n",
-				l->who[s]);
+			putf(l, A_NONE, "%s's record lists no segments (capture off, or none were matched to it): "
+				"its states only, no arrows.\n", l->who[s]);
 	}
 
 	/* the phases both records time */

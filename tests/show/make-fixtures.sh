@@ -67,6 +67,9 @@ scenario four-way four_way
 server_first() { ip netns exec "$1" "$TCPCTL" server-first --port 20402 --linger-ms 200 >/dev/null; }
 scenario server-closes server_first
 
+# the seed's picture with segment capture off: states and durations only
+scenario no-segments four_way --no-segments
+
 # half-closed: the peer's FIN comes 1.5 s after the first FIN, later than
 # the active closer's record waits for it (1 s): that record holds one FIN
 half_closed() { ip netns exec "$1" "$TCPCTL" client-first --port 20403 --linger-ms 1500 >/dev/null; }
@@ -147,6 +150,23 @@ time.sleep(0.05); s.close(); time.sleep(0.3)' || exit 1
 	keep veth "$TMP/veth.jsonl"
 }
 want veth && veth
+
+# a connection older than synfin: the server sits in CLOSE_WAIT (the client
+# closed) when synfin starts, then closes; its record starts mid-flow
+mid_flow() {
+	local ns tcp
+	ns=$(ns_create mid-flow) || exit 1
+	ip netns exec "$ns" "$TCPCTL" close-wait --port 20407 --hold 1500 >"$TMP/mid.tcp" &
+	tcp=$!
+	cleanup_add "kill $tcp"
+	wait_ready "$tcp" '^hold' "$TMP/mid.tcp" "$TMP/mid.tcp" || exit 1
+	start_synfin "$TMP/mid-flow.jsonl" "$ns" || exit 1
+	wait "$tcp" || exit 1
+	ns_settle "$ns"
+	stop_synfin || exit 1
+	keep mid-flow "$TMP/mid-flow.jsonl"
+}
+want mid-flow && mid_flow
 
 # ---- the expected diagrams, drawn again ------------------------------------
 for f in *.jsonl; do

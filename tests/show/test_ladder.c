@@ -415,7 +415,7 @@ static void test_no_segments(void)
 	c.have_segments = false;
 	c.nseg = 0;
 	s = draw(&c, NULL, false, false);
-	EXPECT(strstr(s, "has no segments (capture off)"));
+	EXPECT(strstr(s, "lists no segments (capture off, or none were matched to it)"));
 	EXPECT(!strstr(s, "▶") && !strstr(s, "  not seen"));
 	EXPECT(strstr(s, "FIN_WAIT_1") && strstr(s, "TIME_WAIT [1]"));
 out:
