@@ -60,6 +60,7 @@ struct fnote {
 	enum fn_kind kind;
 	unsigned sides;		/* the ends it is about: bit per side */
 	const char *state;	/* the state it is about */
+	bool handover;		/* TIME_WAIT: drawn at the hand-over (the record's end) */
 	int number;		/* given at its first appearance; 0: not drawn yet */
 };
 
@@ -513,16 +514,16 @@ static struct row *fold_target(struct ladder *l, int s, const char *state, int64
 }
 
 /* one footnote for both ends when it says the same about both */
-static int footnote(struct ladder *l, enum fn_kind k, int side, const char *state)
+static int footnote(struct ladder *l, enum fn_kind k, int side, const char *state, bool handover)
 {
 	for (int i = 0; i < l->nfn; i++)
-		if (l->fn[i].kind == k && !strcmp(l->fn[i].state, state)) {
+		if (l->fn[i].kind == k && !strcmp(l->fn[i].state, state) && l->fn[i].handover == handover) {
 			l->fn[i].sides |= 1u << side;
 			return i;
 		}
 	if (l->nfn >= MAX_FN)
 		return -1;
-	l->fn[l->nfn] = (struct fnote){ .kind = k, .sides = 1u << side, .state = state };
+	l->fn[l->nfn] = (struct fnote){ .kind = k, .sides = 1u << side, .state = state, .handover = handover };
 	return l->nfn++;
 }
 
@@ -574,7 +575,7 @@ static void add_states(struct ladder *l, struct row *origin)
 		origin->sattr[s] = A_STATE;
 		if (has_reason(f, "started_mid_flow")) {
 			origin->sattr[s] = A_INFERRED;
-			origin->fn[s] = footnote(l, FN_MID_FLOW, s, f->path[0]);
+			origin->fn[s] = footnote(l, FN_MID_FLOW, s, f->path[0], false);
 		}
 		for (int i = 1; i <= last; i++) {
 			int64_t t = at[i] == NONE ? NONE : at[i] - l->t0;
@@ -594,10 +595,11 @@ static void add_states(struct ladder *l, struct row *origin)
 			r->sattr[s] = A_STATE;
 			if (i == last && !strcmp(f->path[i], "TIME_WAIT") && f->time_wait_inferred) {
 				r->sattr[s] = A_INFERRED;
-				r->fn[s] = footnote(l, FN_TIME_WAIT, s, f->time_wait_from[0] ? f->time_wait_from : "?");
+				r->fn[s] = footnote(l, FN_TIME_WAIT, s, f->time_wait_from[0] ? f->time_wait_from : "?",
+						   f->time_wait_entered_us == NONE || f->time_wait_entered_us == f->end_us);
 			} else if (i == last && !strcmp(f->path[i], "CLOSED") && has_reason(f, "vanished")) {
 				r->sattr[s] = A_INFERRED;
-				r->fn[s] = footnote(l, FN_VANISHED, s, "CLOSED");
+				r->fn[s] = footnote(l, FN_VANISHED, s, "CLOSED", false);
 			}
 			/* the order it was entered in, among rows of unknown time */
 			r->order = r->kind == ROW_STATE ? 1000 * s + i : r->order;
@@ -1118,13 +1120,18 @@ static void footnotes(struct ladder *l)
 			snprintf(who, sizeof(who), "%s", l->who[f->sides == 1 ? L : R]);
 		switch (f->kind) {
 		case FN_TIME_WAIT:
+			/* where the record puts TIME_WAIT's start: at the hand-over
+			 * (its end), or somewhere it learnt otherwise */
 			snprintf(text, sizeof(text),
 				 "%s: TIME_WAIT is inferred, not seen: Linux hands the closing socket (from %s) "
-				 "to a time-wait socket, which reports no state change; this is that hand-over.%s "
+				 "to a time-wait socket, which reports no state change. %s "
 				 "TIME_WAIT lasts 60 s (2*MSL): a time_wait record reports its end.",
 				 who, f->state,
+				 !f->handover ? "It is drawn where the record says it began (time_wait.entered)." :
 				 !strcmp(f->state, "FIN_WAIT_2") ?
-					 " The time-wait socket may still wait there for the peer's FIN (6)." : "");
+					 "This is the hand-over; the time-wait socket may still wait there for the "
+					 "peer's FIN (6)." :
+					 "This is the hand-over.");
 			break;
 		case FN_VANISHED:
 			snprintf(text, sizeof(text),
