@@ -178,14 +178,19 @@ static int input__read(struct input *in, FILE *f)
 	return err;
 }
 
-static const struct input *sort_ctx;
-
-static int by_key(const void *a, const void *b)
+/* by tuple, then start: the two ends of a connection, and a record given
+ * twice, are neighbours that overlap in time */
+static int by_key(const void *a, const void *b, void *ctx)
 {
+	const struct input *in = ctx;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(sort_ctx->keys[x], sort_ctx->keys[y]);
+	int c = strcmp(in->keys[x], in->keys[y]);
 
-	return c ? c : (x > y) - (x < y);
+	if (c)
+		return c;
+	if (in->recs[x].start_us != in->recs[y].start_us)
+		return in->recs[x].start_us < in->recs[y].start_us ? -1 : 1;
+	return (x > y) - (x < y);
 }
 
 #define DUPLICATE (-2)
@@ -196,9 +201,9 @@ static bool same_record(const struct flowrec *a, const struct flowrec *b)
 }
 
 /* partner[i]: the other end of record i, -1 none, or DUPLICATE: record i
- * came before (inputs that overlap). Records are sorted by their tuple so
- * only records of one tuple are compared; in each, every record takes the
- * first unpaired one that mirrors it. */
+ * came before (inputs that overlap). Each record is compared only with the
+ * later records of its tuple that start before it ends: a tuple used for
+ * many connections in turn costs no more than one. */
 static int pair(const struct input *in, ssize_t *partner)
 {
 	size_t *idx = malloc((in->n ? in->n : 1) * sizeof(*idx));
@@ -209,29 +214,25 @@ static int pair(const struct input *in, ssize_t *partner)
 		idx[i] = i;
 		partner[i] = -1;
 	}
-	sort_ctx = in;
-	qsort(idx, in->n, sizeof(*idx), by_key);
-	for (size_t g = 0; g < in->n;) {
-		size_t e = g;
+	qsort_r(idx, in->n, sizeof(*idx), by_key, (void *)in);
+	for (size_t i = 0; i < in->n; i++) {
+		const struct flowrec *a = &in->recs[idx[i]];
 
-		while (e < in->n && !strcmp(in->keys[idx[e]], in->keys[idx[g]]))
-			e++;
-		for (size_t i = g; i < e; i++)
-			for (size_t j = i + 1; j < e; j++)
-				if (partner[idx[j]] != DUPLICATE && same_record(&in->recs[idx[i]], &in->recs[idx[j]]))
-					partner[idx[j]] = DUPLICATE;
-		for (size_t i = g; i < e; i++) {
-			if (partner[idx[i]] != -1)
+		if (partner[idx[i]] == DUPLICATE || a->start_us == FLOWREC_NONE || a->end_us == FLOWREC_NONE)
+			continue;
+		for (size_t j = i + 1; j < in->n && !strcmp(in->keys[idx[j]], in->keys[idx[i]]) &&
+				       in->recs[idx[j]].start_us <= a->end_us; j++) {
+			const struct flowrec *b = &in->recs[idx[j]];
+
+			if (partner[idx[j]] == DUPLICATE)
 				continue;
-			for (size_t j = i + 1; j < e; j++) {
-				if (partner[idx[j]] == -1 && flowrec__mirrors(&in->recs[idx[i]], &in->recs[idx[j]])) {
-					partner[idx[i]] = (ssize_t)idx[j];
-					partner[idx[j]] = (ssize_t)idx[i];
-					break;
-				}
+			if (same_record(a, b)) {
+				partner[idx[j]] = DUPLICATE;
+			} else if (partner[idx[i]] == -1 && partner[idx[j]] == -1 && flowrec__mirrors(a, b)) {
+				partner[idx[i]] = (ssize_t)idx[j];
+				partner[idx[j]] = (ssize_t)idx[i];
 			}
 		}
-		g = e;
 	}
 	free(idx);
 	return 0;
