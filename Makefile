@@ -23,8 +23,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-funct
 	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -lelf -lz
 # synfin show reads flow records back with jansson
-JANSSON  := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
-LIBS     += $(JANSSON)
+LIBS     += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
 ifeq ($(V),1)
 Q :=
@@ -36,11 +35,11 @@ endif
 
 # the pure core: no libbpf, shared by the daemon and the unit tests
 CORE_SRC := daemon/aggregate.c daemon/flow.c daemon/flow_life.c daemon/flow_segs.c daemon/flow_stuck.c daemon/flow_round.c daemon/flow_summary.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
+# synfin show: a flow record read back (jansson), its diagram (pure)
+CORE_SRC += daemon/flowrec.c daemon/ladder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/main.o
-# synfin show: records -> diagrams; the renderer (ladder.c) is pure
-SHOW_OBJ := $(OUT)/flowrec.o $(OUT)/ladder.o
-DAEMON_OBJ += $(SHOW_OBJ) $(OUT)/show.o
+DAEMON_OBJ += $(OUT)/show.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
@@ -99,10 +98,6 @@ $(OUT)/test_unit: $(UNIT_SRC) tests/unit/unit.h $(CORE_OBJ) $(OUT)/ring.o $(HDRS
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(DCFLAGS) -Idaemon $(UNIT_SRC) $(CORE_OBJ) $(OUT)/ring.o $(LIBS) -o $@
 
-$(OUT)/test_ladder: tests/show/test_ladder.c $(SHOW_OBJ) $(HDRS)
-	$(call msg,LINK,$@)
-	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/show/test_ladder.c $(SHOW_OBJ) $(JANSSON) -o $@
-
 deps:
 	$(Q)scripts/install-deps.sh
 
@@ -113,11 +108,11 @@ run:
 
 test:
 	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump $(OUT)/test_ladder
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump
 	$(Q)tests/run.sh
 
 # no root, no kernel: unit + replay + CLI tests
-check: all $(OUT)/test_unit $(OUT)/segdump $(OUT)/test_ladder
+check: all $(OUT)/test_unit $(OUT)/segdump
 	$(Q)tests/run.sh --no-kernel
 
 bench:

@@ -1,18 +1,12 @@
 #!/usr/bin/env bash
-# synfin show, no root: the unit tests of the renderer and the reader
-# (build/test_ladder), then golden tests: flow records of real connections,
+# synfin show, no root (its renderer and reader have unit tests in
+# tests/unit/test_show.c): golden tests: flow records of real connections,
 # one fixture per close shape (tests/show/*.jsonl, made by
 # make-fixtures.sh), drawn and compared byte for byte with their reviewed
 # diagrams, UTF-8 and --ascii; then the command line and bad input.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$TOP/tests/show"
-
-if [ -x "$TOP/build/test_ladder" ]; then
-	"$TOP/build/test_ladder" || _failed=1
-else
-	fail show-unit "build/test_ladder is not built (make check)"
-fi
 
 # ---- golden diagrams ------------------------------------------------------
 # same NAME WANT GOT: PASS if the files are equal, else FAIL with a diff

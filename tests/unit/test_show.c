@@ -1,42 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Unit tests of `synfin show`'s pieces, no root: the renderer (ladder.c)
- * driven by records built here by hand, no JSON involved, checking above
- * all that what a record infers or did not see is drawn as such; and the
- * reader (flowrec.c): key order, records that are not flows, bad lines,
- * the compact segment form, control characters, pairing of two ends.
- * Prints PASS/FAIL per test.
+ * synfin show's pieces: the renderer (ladder.c) driven by records built
+ * here by hand, no JSON involved, checking above all that what a record
+ * infers or did not see is drawn as such; and the reader (flowrec.c): key
+ * order, records that are not flows, bad lines, the compact segment form,
+ * control characters, pairing of two ends.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "unit.h"
 #include "flowrec.h"
 #include "ladder.h"
-
-static int failures;
-static const char *cur_test;
-static bool cur_failed;
-
-#define EXPECT(cond)                                                                  \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			printf("FAIL %s: line %d: %s\n", cur_test, __LINE__, #cond); \
-			cur_failed = true;                                            \
-			goto out;                                                     \
-		}                                                                     \
-	} while (0)
-
-#define RUN(fn)                                  \
-	do {                                     \
-		cur_test = #fn + 5;              \
-		cur_failed = false;              \
-		fn();                            \
-		if (cur_failed)                  \
-			failures++;              \
-		else                             \
-			printf("PASS %s\n", cur_test); \
-	} while (0)
 
 #define T0 1764576000000000LL /* 2025-12-01T08:00:00Z, in µs */
 
@@ -94,7 +66,7 @@ static const char *flat(const char *s)
 	return buf;
 }
 
-static void seg(struct flowrec *r, int n, const char *name, const char *flags, bool out, int64_t at, uint32_t seq,
+static void rec_seg(struct flowrec *r, int n, const char *name, const char *flags, bool out, int64_t at, uint32_t seq,
 		uint32_t ack, int acks_ok)
 {
 	struct flowrec_seg *s = &r->seg[r->nseg++];
@@ -111,7 +83,7 @@ static void seg(struct flowrec *r, int n, const char *name, const char *flags, b
 	s->acks_ok = acks_ok;
 }
 
-static void path(struct flowrec *r, const char *p, const int64_t *dwell)
+static void rec_path(struct flowrec *r, const char *p, const int64_t *dwell)
 {
 	char buf[256], *save, *tok;
 
@@ -150,7 +122,7 @@ static void short_record(struct flowrec *r, const char *id, const char *role, co
 			 const char *close, int64_t span_us)
 {
 	base(r, id, role, 40001, 81);
-	path(r, p, dwell);
+	rec_path(r, p, dwell);
 	strcpy(r->close, close);
 	r->start_us = T0;
 	r->end_us = T0 + span_us;
@@ -163,7 +135,7 @@ static void client_four_way(struct flowrec *r)
 	static const int64_t dwell[] = { -1, 26, 1004, 50, 1, -1 };
 
 	base(r, "00000000000000c1", "client", 40000, 80);
-	path(r, "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT", dwell);
+	rec_path(r, "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT", dwell);
 	strcpy(r->close, "normal");
 	strcpy(r->closer, "local");
 	r->established = true;
@@ -173,13 +145,13 @@ static void client_four_way(struct flowrec *r)
 	strcpy(r->time_wait_from, "FIN_WAIT_2");
 	r->time_wait_entered_us = T0 + 1081;
 	r->have_segments = true;
-	seg(r, 1, "SYN", "S", true, 10, 1000, 0, -1);
-	seg(r, 2, "SYN-ACK", "SA", false, 25, 5000, 1001, 1);
-	seg(r, 3, "ACK", "A", true, 32, 1001, 5001, 1);
-	seg(r, 4, "FIN", "FA", true, 1031, 1001, 5001, -1);
-	seg(r, 5, "ACK", "A", false, 1079, 5001, 1002, 1);
-	seg(r, 6, "FIN", "FA", false, 1090, 5001, 1002, -1);
-	seg(r, 7, "ACK", "A", true, 1095, 1002, 5002, 1);
+	rec_seg(r, 1, "SYN", "S", true, 10, 1000, 0, -1);
+	rec_seg(r, 2, "SYN-ACK", "SA", false, 25, 5000, 1001, 1);
+	rec_seg(r, 3, "ACK", "A", true, 32, 1001, 5001, 1);
+	rec_seg(r, 4, "FIN", "FA", true, 1031, 1001, 5001, -1);
+	rec_seg(r, 5, "ACK", "A", false, 1079, 5001, 1002, 1);
+	rec_seg(r, 6, "FIN", "FA", false, 1090, 5001, 1002, -1);
+	rec_seg(r, 7, "ACK", "A", true, 1095, 1002, 5002, 1);
 	strcpy(r->seg_close, "four_way");
 	strcpy(r->first_fin, "local");
 	r->connect_us = 26;
@@ -194,7 +166,7 @@ static void server_four_way(struct flowrec *r)
 	struct flowrec c;
 
 	base(r, "00000000000000d2", "server", 80, 40000);
-	path(r, "LISTEN>SYN_RECEIVED>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED", dwell);
+	rec_path(r, "LISTEN>SYN_RECEIVED>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED", dwell);
 	strcpy(r->close, "normal");
 	strcpy(r->closer, "peer");
 	r->established = true;
@@ -225,7 +197,7 @@ static void remove_seg(struct flowrec *r, int n)
 		}
 }
 
-static void test_seed_four_way(void)
+TEST(show_seed_four_way)
 {
 	struct flowrec c;
 	char *s;
@@ -246,11 +218,10 @@ static void test_seed_four_way(void)
 	EXPECT((l = line_with(s, "5 ACK")) && strstr(l, "FIN_WAIT_2 1 µs"));
 	EXPECT(!strstr(s, "  not seen"));
 	EXPECT(strstr(s, "server (no record)"));
-out:
 	free(s);
 }
 
-static void test_time_wait_inferred_is_marked(void)
+TEST(show_time_wait_inferred_is_marked)
 {
 	struct flowrec c;
 	char *s = NULL;
@@ -273,11 +244,10 @@ static void test_time_wait_inferred_is_marked(void)
 	c.time_wait_inferred = false;
 	s = draw(&c, NULL, false, false);
 	EXPECT(s && !strstr(s, "inferred") && !strstr(s, "[1]"));
-out:
 	free(s);
 }
 
-static void test_missing_segments_are_not_drawn_as_seen(void)
+TEST(show_missing_segments_are_not_drawn_as_seen)
 {
 	struct flowrec c;
 	char *s;
@@ -301,11 +271,10 @@ static void test_missing_segments_are_not_drawn_as_seen(void)
 	free(s);
 	s = draw(&c, NULL, true, false);
 	EXPECT((l = line_with(s, "3 ACK")) && strstr(l, "not seen") && strstr(l, "...>"));
-out:
 	free(s);
 }
 
-static void test_three_way_has_no_missing_5(void)
+TEST(show_three_way_has_no_missing_5)
 {
 	struct flowrec c;
 	char *s;
@@ -318,11 +287,10 @@ static void test_three_way_has_no_missing_5(void)
 	EXPECT(!strstr(s, "  not seen"));
 	EXPECT((l = line_with(s, "5+6 FIN+ACK")) && strstr(l, "◀"));
 	EXPECT(strstr(s, "three-way (FIN+ACK together)"));
-out:
 	free(s);
 }
 
-static void test_syn_timeout(void)
+TEST(show_syn_timeout)
 {
 	struct flowrec c;
 	static const int64_t dwell[] = { -1, 7000000, -1 };
@@ -333,7 +301,7 @@ static void test_syn_timeout(void)
 	c.retx.syn = 3;
 	c.error_errno = 110;
 	strcpy(c.error_name, "ETIMEDOUT");
-	seg(&c, 1, "SYN", "S", true, 20, 77, 0, -1);
+	rec_seg(&c, 1, "SYN", "S", true, 20, 77, 0, -1);
 	s = draw(&c, NULL, false, false);
 	EXPECT((l = line_with(s, "1 SYN")) && strstr(l, "sent again 3 times (not drawn)"));
 	EXPECT((l = line_with(s, "2 SYN-ACK")) && strstr(l, "not seen"));
@@ -341,19 +309,18 @@ static void test_syn_timeout(void)
 	EXPECT(strstr(s, "error ETIMEDOUT (110)"));
 	/* the answer that never came is drawn before the end */
 	EXPECT(strstr(s, "2 SYN-ACK") < strstr(s, "+7000.000 ms"));
-out:
 	free(s);
 }
 
-static void test_refused_ack_checked(void)
+TEST(show_refused_ack_checked)
 {
 	struct flowrec c;
 	char *s = NULL;
 	const char *l;
 
 	short_record(&c, "00000000000000f4", "client", "CLOSED>SYN_SENT>CLOSED", NULL, "refused", 40);
-	seg(&c, 1, "SYN", "S", true, 10, 999, 0, -1);
-	seg(&c, 0, "RST", "RA", false, 30, 0, 1000, -1);
+	rec_seg(&c, 1, "SYN", "S", true, 10, 999, 0, -1);
+	rec_seg(&c, 0, "RST", "RA", false, 30, 0, 1000, -1);
 	s = draw(&c, NULL, false, false);
 	EXPECT(!strstr(s, "  not seen"));
 	EXPECT((l = line_with(s, "RST")) && strstr(l, "✓") && strstr(l, "◀"));
@@ -362,11 +329,10 @@ static void test_refused_ack_checked(void)
 	s = draw(&c, NULL, false, false);
 	EXPECT((l = line_with(s, "RST [RA]")) && strstr(l, "✗"));
 	EXPECT(strstr(line_with(s, "legend:"), "is not seq+1"));
-out:
 	free(s);
 }
 
-static void test_bad_ack_is_marked(void)
+TEST(show_bad_ack_is_marked)
 {
 	struct flowrec c;
 	char *s;
@@ -377,11 +343,10 @@ static void test_bad_ack_is_marked(void)
 	s = draw(&c, NULL, true, false);
 	EXPECT((l = line_with(s, "3 ACK")) && strstr(l, "BAD"));
 	EXPECT((l = line_with(s, "2 SYN-ACK")) && strstr(l, " ok"));
-out:
 	free(s);
 }
 
-static void test_vanished_half_open(void)
+TEST(show_vanished_half_open)
 {
 	struct flowrec r;
 	static const int64_t dwell[] = { -1, 3000000, -1 };
@@ -395,8 +360,8 @@ static void test_vanished_half_open(void)
 	r.nreasons = 1;
 	strcpy(r.reasons[0], "vanished");
 	r.pid = -1;
-	seg(&r, 1, "SYN", "S", false, 0, 5, 0, -1);
-	seg(&r, 2, "SYN-ACK", "SA", true, 20, 9, 6, 1);
+	rec_seg(&r, 1, "SYN", "S", false, 0, 5, 0, -1);
+	rec_seg(&r, 2, "SYN-ACK", "SA", true, 20, 9, 6, 1);
 	s = draw(&r, NULL, false, false);
 	/* the server on the left, the peer (client) on the right */
 	EXPECT((l = line_with(s, "1 SYN")) && strstr(l, "◀") && strstr(l, "SYN_RECEIVED"));
@@ -405,11 +370,10 @@ static void test_vanished_half_open(void)
 	EXPECT((l = line_with(s, "CLOSED [1]")));
 	EXPECT(strstr(flat(s), "[1] server: CLOSED is not seen: the connection was gone"));
 	EXPECT(strstr(s, "no owner known"));
-out:
 	free(s);
 }
 
-static void test_mid_flow_is_marked(void)
+TEST(show_mid_flow_is_marked)
 {
 	struct flowrec r;
 	char *s;
@@ -419,8 +383,8 @@ static void test_mid_flow_is_marked(void)
 	r.partial = true;
 	r.nreasons = 1;
 	strcpy(r.reasons[0], "started_mid_flow");
-	seg(&r, 6, "FIN", "FA", true, 60, 9, 6, -1);
-	seg(&r, 7, "ACK", "A", false, 90, 6, 10, 1);
+	rec_seg(&r, 6, "FIN", "FA", true, 60, 9, 6, -1);
+	rec_seg(&r, 7, "ACK", "A", false, 90, 6, 10, 1);
 	s = draw(&r, NULL, false, false);
 	EXPECT(strstr(s, "CLOSE_WAIT [1]"));
 	EXPECT(strstr(flat(s), "already in CLOSE_WAIT when synfin started"));
@@ -429,11 +393,10 @@ static void test_mid_flow_is_marked(void)
 	EXPECT(!strstr(s, "SYN"));
 	/* 4 and 5 were before synfin too: not seen, and said so */
 	EXPECT(strstr(line_with(s, "4 FIN"), "not seen"));
-out:
 	free(s);
 }
 
-static void test_no_segments(void)
+TEST(show_no_segments)
 {
 	struct flowrec c;
 	char *s;
@@ -445,11 +408,10 @@ static void test_no_segments(void)
 	EXPECT(strstr(s, "lists no segments (capture off, or none were matched to it)"));
 	EXPECT(!strstr(s, "▶") && !strstr(s, "  not seen"));
 	EXPECT(strstr(s, "FIN_WAIT_1") && strstr(s, "TIME_WAIT [1]"));
-out:
 	free(s);
 }
 
-static void test_ascii_is_ascii(void)
+TEST(show_ascii_is_ascii)
 {
 	struct flowrec c, d;
 	char *s;
@@ -462,11 +424,10 @@ static void test_ascii_is_ascii(void)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		EXPECT(*p < 0x80 && (*p >= 0x20 || *p == '\n'));
 	EXPECT(strstr(s, "caf??"));
-out:
 	free(s);
 }
 
-static void test_color_only_when_asked(void)
+TEST(show_color_only_when_asked)
 {
 	struct flowrec c;
 	char *s = NULL;
@@ -477,11 +438,10 @@ static void test_color_only_when_asked(void)
 	free(s);
 	s = draw(&c, NULL, false, true);
 	EXPECT(s && strstr(s, "\033[36mSYN_SENT") && strstr(s, "\033[0m"));
-out:
 	free(s);
 }
 
-static void test_merged_both_ends(void)
+TEST(show_merged_both_ends)
 {
 	struct flowrec c, d;
 	char *s;
@@ -500,7 +460,6 @@ static void test_merged_both_ends(void)
 	/* one arrow per segment, not one per record */
 	EXPECT(strstr(s, "1 SYN") == strstr(s, "SYN [S]") - 2 && !strstr(strstr(s, "1 SYN") + 1, "1 SYN"));
 	EXPECT(strstr(s, "records: client 00000000000000c1"));
-out:
 	free(s);
 }
 
@@ -534,7 +493,7 @@ static const char line_b[] =
 	"\"local\":{\"port\":56610,\"address\":\"127.0.0.1\"},\"network\":{\"type\":\"ipv4\"},\"netns\":7,"
 	"\"id\":\"a88217a17f12eb9d\",\"type\":\"flow\"}";
 
-static void test_parse_any_key_order(void)
+TEST(show_parse_any_key_order)
 {
 	struct flowrec a, b;
 	char err[128];
@@ -552,12 +511,11 @@ static void test_parse_any_key_order(void)
 	x = draw(&a, NULL, false, false);
 	y = draw(&b, NULL, false, false);
 	EXPECT(x && y && !strcmp(x, y));
-out:
 	free(x);
 	free(y);
 }
 
-static void test_parse_other_and_bad_lines(void)
+TEST(show_parse_other_and_bad_lines)
 {
 	struct flowrec r;
 	char err[128] = "";
@@ -570,11 +528,9 @@ static void test_parse_other_and_bad_lines(void)
 	/* a flow record with nothing in it still parses (and draws) */
 	EXPECT(flowrec__parse("{\"type\":\"flow\"}", 15, &r, err, sizeof(err)) == FLOWREC_FLOW);
 	EXPECT(r.local_port == -1 && r.start_us == FLOWREC_NONE && r.pid == -1);
-out:
-	return;
 }
 
-static void test_parse_compact_segments(void)
+TEST(show_parse_compact_segments)
 {
 	static const char l[] =
 		"{\"type\":\"flow\",\"segments\":{\"teardown\":[[4,\"FIN\",\"out\",400569],[5,\"A\",\"in\",442932],"
@@ -587,11 +543,9 @@ static void test_parse_compact_segments(void)
 	EXPECT(r.seg[0].n == 4 && !strcmp(r.seg[0].name, "FIN") && r.seg[0].out && r.seg[0].at_us == 400569 &&
 	       !r.seg[0].have_seq);
 	EXPECT(r.seg[1].n == 5 && !strcmp(r.seg[1].flags, "A") && !r.seg[1].out);
-out:
-	return;
 }
 
-static void test_parse_time(void)
+TEST(show_parse_time)
 {
 	int64_t a, b;
 
@@ -601,11 +555,9 @@ static void test_parse_time(void)
 	EXPECT(!flowrec__parse_time("2026-11-25T02:39:37Z", &b) && b == 1795574377000000LL);
 	EXPECT(flowrec__parse_time("yesterday", &b) == -EINVAL);
 	EXPECT(flowrec__parse_time("2026-11-25T02:39:37.5", &b) == -EINVAL);
-out:
-	return;
 }
 
-static void test_mirrors(void)
+TEST(show_mirrors)
 {
 	struct flowrec c, d;
 
@@ -633,30 +585,4 @@ static void test_mirrors(void)
 	EXPECT(!flowrec__mirrors(&c, &d));
 	/* nor is a record its own other end */
 	EXPECT(!flowrec__mirrors(&c, &c));
-out:
-	return;
-}
-
-int main(void)
-{
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	RUN(test_seed_four_way);
-	RUN(test_time_wait_inferred_is_marked);
-	RUN(test_missing_segments_are_not_drawn_as_seen);
-	RUN(test_three_way_has_no_missing_5);
-	RUN(test_syn_timeout);
-	RUN(test_refused_ack_checked);
-	RUN(test_bad_ack_is_marked);
-	RUN(test_vanished_half_open);
-	RUN(test_mid_flow_is_marked);
-	RUN(test_no_segments);
-	RUN(test_ascii_is_ascii);
-	RUN(test_color_only_when_asked);
-	RUN(test_merged_both_ends);
-	RUN(test_parse_any_key_order);
-	RUN(test_parse_other_and_bad_lines);
-	RUN(test_parse_compact_segments);
-	RUN(test_parse_time);
-	RUN(test_mirrors);
-	return failures ? 1 : 0;
 }
