@@ -142,7 +142,7 @@ int flowrec__path_index(const struct flowrec *r, const char *name)
 
 /* durations_us is keyed by the lower-case state name: a state entered
  * twice has one key for two dwells, so neither is known */
-static void dwells(struct flowrec *r, json_t *d)
+static void dwells(struct flowrec *r, json_t *d, json_t *from)
 {
 	for (int i = 0; i < r->path_len; i++) {
 		char key[16];
@@ -158,6 +158,7 @@ static void dwells(struct flowrec *r, json_t *d)
 				break;
 		}
 		r->dwell_us[i] = get_int(d, key, -1);
+		get_str(from, key, r->dwell_from[i], sizeof(r->dwell_from[i]));
 	}
 	r->connect_us = get_int(d, "connect", -1);
 	r->handshake_us = get_int(d, "handshake", -1);
@@ -268,7 +269,7 @@ static void fill(struct flowrec *r, json_t *o)
 	endpoint(o, "peer", r->peer_addr, sizeof(r->peer_addr), &r->peer_port);
 	get_str(o, "path", path, sizeof(path));
 	path_split(r, path);
-	dwells(r, json_object_get(o, "durations_us"));
+	dwells(r, json_object_get(o, "durations_us"), json_object_get(o, "durations_from"));
 	r->start_us = get_time(o, "start");
 	r->end_us = get_time(o, "end");
 	get_str(o, "close", r->close, sizeof(r->close));
@@ -280,6 +281,8 @@ static void fill(struct flowrec *r, json_t *o)
 	r->time_wait_inferred = json_is_true(json_object_get(v, "inferred"));
 	get_str(v, "from", r->time_wait_from, sizeof(r->time_wait_from));
 	r->time_wait_entered_us = get_time(v, "entered");
+	get_str(v, "entered_from", r->time_wait_entered_from, sizeof(r->time_wait_entered_from));
+	r->time_wait_handoff_us = get_time(v, "handoff");
 
 	v = json_object_get(o, "reset");
 	get_str(v, "sent_in", r->reset_sent_in, sizeof(r->reset_sent_in));

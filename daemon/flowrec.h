@@ -49,6 +49,9 @@ struct flowrec {
 	int path_len;
 	char path[FLOWREC_MAX_PATH][16];	/* state names, in the order entered */
 	int64_t dwell_us[FLOWREC_MAX_PATH];	/* per path entry; -1 unknown */
+	/* what bounds that dwell when not two state changes (durations_from):
+	 * "segments", "reconcile", "assumed", "handover"; "" state changes */
+	char dwell_from[FLOWREC_MAX_PATH][12];
 	int64_t connect_us, handshake_us, lifetime_us, observed_us;
 
 	int64_t start_us, end_us;	/* Unix time in µs; FLOWREC_NONE */
@@ -59,7 +62,9 @@ struct flowrec {
 	bool time_wait;		/* handed to a time-wait socket */
 	bool time_wait_inferred;
 	char time_wait_from[16];
-	int64_t time_wait_entered_us;
+	int64_t time_wait_entered_us;	/* TIME_WAIT began; FLOWREC_NONE: not stated, or never */
+	char time_wait_entered_from[16];	/* state_event, segments, reconcile, handover; "" older records */
+	int64_t time_wait_handoff_us;	/* the full socket replaced; FLOWREC_NONE */
 
 	char reset_sent_in[16], reset_received_in[16];	/* "" when none */
 	int error_errno;	/* 0 none */

@@ -35,7 +35,7 @@
 enum { L = 0, R = 1 };
 enum row_kind { ROW_ORIGIN, ROW_SEG, ROW_MISSING, ROW_STATE };
 enum attr { A_NONE, A_HEAD, A_STATE, A_INFERRED, A_RST, A_MISSING, A_OK, A_BAD, A_DIM };
-enum fn_kind { FN_TIME_WAIT, FN_VANISHED, FN_MID_FLOW };
+enum fn_kind { FN_TIME_WAIT, FN_VANISHED, FN_MID_FLOW, FN_DURATION };
 
 struct row {
 	enum row_kind kind;
@@ -60,7 +60,7 @@ struct fnote {
 	enum fn_kind kind;
 	unsigned sides;		/* the ends it is about: bit per side */
 	const char *state;	/* the state it is about */
-	bool handover;		/* TIME_WAIT: drawn at the hand-over (the record's end) */
+	const char *how;	/* TIME_WAIT: what showed its start; a duration: what bounds it */
 	int number;		/* given at its first appearance; 0: not drawn yet */
 };
 
@@ -424,6 +424,9 @@ static void add_missing(struct ladder *l)
 	else
 		hi_h = maxh;
 	hi_t = !rst && (any_close(l, "normal", false) || any_close(l, "simultaneous", false)) ? 7 : maxt;
+	/* the peer's FIN never came: the time-wait socket gave up waiting */
+	if (!rst && any_close(l, "fin_wait_2_timeout", false) && hi_t < 6)
+		hi_t = 6;
 
 	for (int n = 1; n <= 7; n++) {
 		struct row *r;
@@ -514,17 +517,28 @@ static struct row *fold_target(struct ladder *l, int s, const char *state, int64
 }
 
 /* one footnote for both ends when it says the same about both */
-static int footnote(struct ladder *l, enum fn_kind k, int side, const char *state, bool handover)
+static int footnote(struct ladder *l, enum fn_kind k, int side, const char *state, const char *how)
 {
 	for (int i = 0; i < l->nfn; i++)
-		if (l->fn[i].kind == k && !strcmp(l->fn[i].state, state) && l->fn[i].handover == handover) {
+		if (l->fn[i].kind == k && !strcmp(l->fn[i].state, state) && !strcmp(l->fn[i].how, how)) {
 			l->fn[i].sides |= 1u << side;
 			return i;
 		}
 	if (l->nfn >= MAX_FN)
 		return -1;
-	l->fn[l->nfn] = (struct fnote){ .kind = k, .sides = 1u << side, .state = state, .handover = handover };
+	l->fn[l->nfn] = (struct fnote){ .kind = k, .sides = 1u << side, .state = state, .how = how };
 	return l->nfn++;
+}
+
+/* What showed TIME_WAIT's start: the record says (entered_from); a record
+ * from before it said put it at the hand-over, the record's end. */
+static const char *time_wait_how(const struct flowrec *f)
+{
+	if (f->time_wait_entered_from[0])
+		return f->time_wait_entered_from;
+	if (f->time_wait_entered_us == NONE || f->time_wait_entered_us == f->end_us)
+		return "handover";
+	return "record";
 }
 
 /* When each state of an end's path was entered: from the record's start
@@ -549,10 +563,14 @@ static void state_times(const struct flowrec *f, int64_t at[FLOWREC_MAX_PATH])
 			acc += f->dwell_us[i];
 		}
 	}
+	/* TIME_WAIT began when the record says; CLOSED is the record's end;
+	 * another last state (FIN_WAIT_2 whose end was not observed) was
+	 * entered where the durations say, the end being something else */
 	if (last >= 1) {
 		if (!strcmp(f->path[last], "TIME_WAIT") && f->time_wait_entered_us != NONE)
 			at[last] = f->time_wait_entered_us;
-		else if (f->end_us != NONE)
+		else if (f->end_us != NONE && (at[last] == NONE || !strcmp(f->path[last], "CLOSED") ||
+					       !strcmp(f->path[last], "TIME_WAIT")))
 			at[last] = f->end_us;
 	}
 	for (int i = last - 1; i >= 1; i--)
@@ -575,7 +593,7 @@ static void add_states(struct ladder *l, struct row *origin)
 		origin->sattr[s] = A_STATE;
 		if (has_reason(f, "started_mid_flow")) {
 			origin->sattr[s] = A_INFERRED;
-			origin->fn[s] = footnote(l, FN_MID_FLOW, s, f->path[0], false);
+			origin->fn[s] = footnote(l, FN_MID_FLOW, s, f->path[0], "");
 		}
 		for (int i = 1; i <= last; i++) {
 			int64_t t = at[i] == NONE ? NONE : at[i] - l->t0;
@@ -596,13 +614,31 @@ static void add_states(struct ladder *l, struct row *origin)
 			if (i == last && !strcmp(f->path[i], "TIME_WAIT") && f->time_wait_inferred) {
 				r->sattr[s] = A_INFERRED;
 				r->fn[s] = footnote(l, FN_TIME_WAIT, s, f->time_wait_from[0] ? f->time_wait_from : "?",
-						   f->time_wait_entered_us == NONE || f->time_wait_entered_us == f->end_us);
+						   time_wait_how(f));
 			} else if (i == last && !strcmp(f->path[i], "CLOSED") && has_reason(f, "vanished")) {
 				r->sattr[s] = A_INFERRED;
-				r->fn[s] = footnote(l, FN_VANISHED, s, "CLOSED", false);
+				r->fn[s] = footnote(l, FN_VANISHED, s, "CLOSED", "");
+			} else if (i < last && f->dwell_us[i] >= 0 && f->dwell_from[i][0] &&
+				   strcmp(f->dwell_from[i], "segments")) {
+				/* bounded by the wire is seen; by a reconcile round, an
+				 * assumption or an old hand-over, it is not quite */
+				r->sattr[s] = A_INFERRED;
+				r->fn[s] = footnote(l, FN_DURATION, s, "", f->dwell_from[i]);
 			}
 			/* the order it was entered in, among rows of unknown time */
 			r->order = r->kind == ROW_STATE ? 1000 * s + i : r->order;
+		}
+		/* the full socket replaced by a time-wait socket, TIME_WAIT not
+		 * begun yet (or never): a moment of its own, no state change */
+		if (f->time_wait && f->time_wait_handoff_us != NONE &&
+		    f->time_wait_handoff_us != f->time_wait_entered_us) {
+			struct row *r = row_new(l, ROW_STATE, f->time_wait_handoff_us - l->t0);
+
+			if (!r)
+				return;
+			snprintf(r->state[s], sizeof(r->state[s]), "(time-wait socket)");
+			r->sattr[s] = A_DIM;
+			r->order = 1000 * s + last;
 		}
 	}
 }
@@ -987,12 +1023,37 @@ static const struct words teardown_words[] = {
 	{ NULL, NULL },
 };
 
+/* what showed TIME_WAIT's start (time_wait.entered_from) */
+static const struct words time_wait_words[] = {
+	{ "segments", "It began when the peer's FIN (6) arrived, as captured." },
+	{ "state_event", "It began at the hand-over: the peer's FIN had come already." },
+	{ "reconcile", "A reconciliation round (the kernel's socket list) saw it: it began up to one "
+		       "--reconcile-interval earlier than drawn." },
+	{ "handover", "It is drawn at the hand-over; from FIN_WAIT_2 the time-wait socket may still "
+		      "have waited for the peer's FIN (6)." },
+	{ "record", "It is drawn where the record says it began (time_wait.entered)." },
+	{ NULL, NULL },
+};
+
+/* what bounds a duration that two state changes do not (durations_from) */
+static const struct words duration_words[] = {
+	{ "reconcile", "a duration marked so ends where a reconciliation round (the kernel's socket "
+		       "list) saw the change: up to one --reconcile-interval later than on the wire." },
+	{ "assumed", "a duration marked so was not seen to end: Linux's default tcp_fin_timeout of "
+		     "60 s is assumed." },
+	{ "handover", "a duration marked so may end at the hand-over to a time-wait socket, earlier "
+		      "than the peer's FIN (a recording made before synfin 0.2)." },
+	{ NULL, NULL },
+};
+
 static const struct words reason_words[] = {
 	{ "started_mid_flow", "it existed before synfin started" },
 	{ "birth_not_seen", "its first state change was not observed" },
 	{ "missed_transition", "a state change in between was not observed: a state is missing from its path" },
 	{ "evicted", "synfin's flow table was full: the record ends early" },
 	{ "vanished", "it left the kernel's list unseen" },
+	{ "end_not_observed", "how its FIN_WAIT_2 ended was not observed (handed to a time-wait socket, "
+			      "neither segments nor reconcile rounds showed the end)" },
 	{ NULL, NULL },
 };
 
@@ -1120,18 +1181,19 @@ static void footnotes(struct ladder *l)
 			snprintf(who, sizeof(who), "%s", l->who[f->sides == 1 ? L : R]);
 		switch (f->kind) {
 		case FN_TIME_WAIT:
-			/* where the record puts TIME_WAIT's start: at the hand-over
-			 * (its end), or somewhere it learnt otherwise */
 			snprintf(text, sizeof(text),
 				 "%s: TIME_WAIT is inferred, not seen: Linux hands the closing socket (from %s) "
-				 "to a time-wait socket, which reports no state change. %s "
-				 "TIME_WAIT lasts 60 s (2*MSL): a time_wait record reports its end.",
-				 who, f->state,
-				 !f->handover ? "It is drawn where the record says it began (time_wait.entered)." :
-				 !strcmp(f->state, "FIN_WAIT_2") ?
-					 "This is the hand-over; the time-wait socket may still wait there for the "
-					 "peer's FIN (6)." :
-					 "This is the hand-over.");
+				 "to a time-wait socket, which reports no state change. %s TIME_WAIT lasts 60 s "
+				 "(2*MSL): a time_wait record reports its end.",
+				 who, f->state, say(time_wait_words, f->how));
+			break;
+		case FN_DURATION:
+			if (say(duration_words, f->how) != f->how)
+				snprintf(text, sizeof(text), "%s: %s", who, say(duration_words, f->how));
+			else
+				snprintf(text, sizeof(text),
+					 "%s: a duration marked so is bounded by %s, not by two state changes.", who,
+					 f->how);
 			break;
 		case FN_VANISHED:
 			snprintf(text, sizeof(text),

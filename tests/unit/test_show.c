@@ -108,7 +108,7 @@ static void base(struct flowrec *r, const char *id, const char *role, int lport,
 	r->local_port = lport;
 	r->peer_port = pport;
 	r->connect_us = r->handshake_us = r->lifetime_us = r->observed_us = -1;
-	r->time_wait_entered_us = FLOWREC_NONE;
+	r->time_wait_entered_us = r->time_wait_handoff_us = FLOWREC_NONE;
 	r->retx = r->seg_retx = (struct flowrec_retx){ -1, -1, -1 };
 	r->syn_to_synack_us = r->synack_to_ack_us = r->fin_to_ack_us = r->fin_to_fin_us = -1;
 	r->fin_to_last_ack_us = r->teardown_us = -1;
@@ -231,19 +231,87 @@ TEST(show_time_wait_inferred_is_marked)
 	s = draw(&c, NULL, false, false);
 	EXPECT((l = line_with(s, "TIME_WAIT")) && strstr(l, "TIME_WAIT [1]"));
 	EXPECT(strstr(s, "[1] client: TIME_WAIT is inferred, not seen"));
-	EXPECT(strstr(flat(s), "This is the hand-over; the time-wait socket may still wait"));
+	/* a record from before time_wait.entered_from: entered is the hand-over */
+	EXPECT(strstr(flat(s), "It is drawn at the hand-over; from FIN_WAIT_2 the time-wait socket may still"));
 	free(s);
 	/* entered when the peer's FIN came (segments), not at the hand-over:
 	 * drawn there, and not called the hand-over */
 	c.time_wait_entered_us = T0 + 1090;
 	s = draw(&c, NULL, false, false);
 	EXPECT((l = line_with(s, "6 FIN")) && strstr(l, "TIME_WAIT [1]"));
-	EXPECT(strstr(flat(s), "drawn where the record says it began") && !strstr(flat(s), "hand-over"));
+	EXPECT(strstr(flat(s), "drawn where the record says it began") && !strstr(flat(s), "drawn at the hand-over"));
 	free(s);
 	/* a TIME_WAIT the record does not call inferred gets no such mark */
 	c.time_wait_inferred = false;
 	s = draw(&c, NULL, false, false);
 	EXPECT(s && !strstr(s, "inferred") && !strstr(s, "[1]"));
+	free(s);
+}
+
+/* today's records: TIME_WAIT begins with the peer's FIN (from the
+ * segments), the hand-over to the time-wait socket came before it */
+TEST(show_time_wait_from_segments_and_handoff)
+{
+	struct flowrec c;
+	char *s;
+	const char *l;
+
+	client_four_way(&c);
+	c.time_wait_handoff_us = T0 + 1081;
+	c.time_wait_entered_us = c.end_us = T0 + 1090;
+	strcpy(c.time_wait_entered_from, "segments");
+	c.dwell_us[4] = 10;
+	strcpy(c.dwell_from[4], "segments");
+	s = draw(&c, NULL, false, false);
+	EXPECT((l = line_with(s, "6 FIN")) && strstr(l, "TIME_WAIT [1]"));
+	EXPECT((l = line_with(s, "(time-wait socket)")) && strstr(l, "+1.081 ms") && !strstr(l, "─"));
+	EXPECT(strstr(s, "(time-wait socket)") < strstr(s, "6 FIN"));
+	EXPECT(strstr(flat(s), "It began when the peer's FIN (6) arrived, as captured."));
+	/* a duration bounded by a captured segment is seen: no mark */
+	EXPECT((l = line_with(s, "5 ACK")) && strstr(l, "FIN_WAIT_2 10 µs") && !strstr(l, "µs ["));
+	free(s);
+}
+
+/* durations bounded by something else than two state changes are marked */
+TEST(show_duration_sources_marked)
+{
+	struct flowrec c;
+	char *s;
+	const char *l;
+
+	client_four_way(&c);
+	strcpy(c.dwell_from[4], "reconcile");
+	strcpy(c.dwell_from[3], "assumed");
+	s = draw(&c, NULL, false, false);
+	EXPECT((l = line_with(s, "FIN_WAIT_2 1 µs")) && strstr(l, "FIN_WAIT_2 1 µs [2]"));
+	EXPECT((l = line_with(s, "FIN_WAIT_1 50 µs")) && strstr(l, "FIN_WAIT_1 50 µs [1]"));
+	EXPECT(strstr(flat(s), "[1] client: a duration marked so was not seen to end"));
+	EXPECT(strstr(flat(s), "[2] client: a duration marked so ends where a reconciliation round"));
+	free(s);
+}
+
+/* the peer never sent its FIN: the time-wait socket gave up */
+TEST(show_fin_wait_2_timeout)
+{
+	struct flowrec c;
+	char *s;
+	const char *l;
+
+	client_four_way(&c);
+	remove_seg(&c, 6);
+	remove_seg(&c, 7);
+	strcpy(c.close, "fin_wait_2_timeout");
+	strcpy(c.seg_close, "half_closed");
+	c.path_len = 6;
+	strcpy(c.path[5], "CLOSED");
+	c.time_wait_entered_us = FLOWREC_NONE;
+	c.time_wait_handoff_us = T0 + 1081;
+	c.end_us = T0 + 61081;
+	s = draw(&c, NULL, false, false);
+	EXPECT((l = line_with(s, "6 FIN")) && strstr(l, "not seen"));
+	EXPECT(!strstr(s, "7 ACK"));
+	EXPECT(strstr(s, "(time-wait socket)") && !strstr(s, "TIME_WAIT ["));
+	EXPECT((l = line_with(s, "+61.081 ms")) && strstr(l, "CLOSED"));
 	free(s);
 }
 
