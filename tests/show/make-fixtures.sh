@@ -67,13 +67,24 @@ scenario four-way four_way
 server_first() { ip netns exec "$1" "$TCPCTL" server-first --port 20402 --linger-ms 200 >/dev/null; }
 scenario server-closes server_first
 
-# the seed's picture with segment capture off: states and durations only
-scenario no-segments four_way --no-segments
+# the seed's picture with segment capture off: states and durations only;
+# the active closer's TIME_WAIT shows in a reconcile round (0.5 s)
+no_segments() {
+	four_way "$1" &&
+		python3 "$TOP/tests/kernel/jsonwait.py" "$TMP/no-segments.jsonl" 5 \
+			"r['type']=='flow' and r['role']=='client'" >/dev/null
+}
+scenario no-segments no_segments --no-segments --reconcile-interval 0.5
 
-# half-closed: the peer's FIN comes 1.5 s after the first FIN, later than
-# the active closer's record waits for it (1 s): that record holds one FIN
-half_closed() { ip netns exec "$1" "$TCPCTL" client-first --port 20403 --linger-ms 1500 >/dev/null; }
-scenario half-closed half_closed
+# half-closed for good: the server keeps its side open for 4 s, the
+# client's time-wait socket waits for its FIN 1 s only (tcp_fin_timeout is
+# per namespace: this one's) and gives up: that record holds one FIN; the
+# server's FIN, late, is answered with a RST
+half_closed() {
+	ip netns exec "$1" sysctl -qw net.ipv4.tcp_fin_timeout=1 &&
+		ip netns exec "$1" "$TCPCTL" client-first --port 20403 --linger-ms 4000 >/dev/null
+}
+scenario half-closed half_closed --reconcile-interval 0.5
 # and that record alone: a connection whose other end is not on this host
 want half-closed && grep '"role":"client"' half-closed.jsonl >half-closed-one-end.jsonl
 

@@ -60,8 +60,13 @@ same show-stdin four-way.expected "$TMP/stdin.out"
 same show-stdin-dash four-way.expected "$TMP/dash.out"
 if command -v jq >/dev/null; then
 	cat *.jsonl | jq -c 'select(.close=="reset")' | "$SYNFIN" show >"$TMP/jq.out" 2>"$TMP/jq.err"
+	# one diagram per connection with a reset record, each saying reset
+	want=$(cat *.jsonl | python3 -c 'import json, sys
+ends = lambda r: frozenset([(r["local"]["address"], r["local"]["port"]), (r["peer"]["address"], r["peer"]["port"])])
+print(len({ends(r) for r in map(json.loads, sys.stdin) if r.get("close") == "reset"}))')
 	check show-jq-select-reset sh -c \
-		'[ "$(grep -c "^close: " "$1")" -eq 2 ] && ! grep "^close: " "$1" | grep -vq reset' sh "$TMP/jq.out"
+		'[ "$(grep -c "^close: " "$1")" -eq "$2" ] && ! grep "^close: " "$1" | grep -vq reset' sh \
+		"$TMP/jq.out" "$want"
 else
 	skip show-jq-select-reset "jq not installed (make deps)"
 fi
