@@ -10,7 +10,7 @@
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_root show-fixtures
-cd "$TOP/tests/show"
+cd "$TOP/tests/show" || exit 1
 
 WANT=" $* "
 want() { [ "$WANT" = "  " ] || [[ "$WANT" == *" $1 "* ]]; }

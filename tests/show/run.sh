@@ -6,7 +6,7 @@
 # diagrams, UTF-8 and --ascii; then the command line and bad input.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
-cd "$TOP/tests/show"
+cd "$TOP/tests/show" || exit 1
 
 # ---- golden diagrams ------------------------------------------------------
 # same NAME WANT GOT: PASS if the files are equal, else FAIL with a diff
@@ -35,7 +35,7 @@ check show-ascii-is-ascii sh -c '! cat "$@" | LC_ALL=C grep -q "[^ -~]"' sh "$TM
 
 # every fixture at once (not the ones cut from another): pairing among many
 # records gives one diagram per connection, each the same as alone
-fixtures=$(ls *.jsonl | grep -v -- '-one-end\.jsonl$')
+fixtures=$(for f in ./*.jsonl; do [[ $f == *-one-end.jsonl ]] || echo "${f#./}"; done)
 # shellcheck disable=SC2086 # one name per word
 cat $fixtures >"$TMP/all.jsonl"
 "$SYNFIN" show "$TMP/all.jsonl" >"$TMP/all.out" 2>/dev/null

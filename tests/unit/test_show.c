@@ -290,6 +290,15 @@ TEST(show_duration_sources_marked)
 	free(s);
 }
 
+/* the client's record with one FIN: the peer's FIN and its ACK taken out */
+static void client_one_fin(struct flowrec *c)
+{
+	client_four_way(c);
+	remove_seg(c, 6);
+	remove_seg(c, 7);
+	strcpy(c->seg_close, "half_closed");
+}
+
 /* the peer never sent its FIN: the time-wait socket gave up */
 TEST(show_fin_wait_2_timeout)
 {
@@ -297,12 +306,8 @@ TEST(show_fin_wait_2_timeout)
 	char *s;
 	const char *l;
 
-	client_four_way(&c);
-	remove_seg(&c, 6);
-	remove_seg(&c, 7);
+	client_one_fin(&c);
 	strcpy(c.close, "fin_wait_2_timeout");
-	strcpy(c.seg_close, "half_closed");
-	c.path_len = 6;
 	strcpy(c.path[5], "CLOSED");
 	c.time_wait_entered_us = FLOWREC_NONE;
 	c.time_wait_handoff_us = T0 + 1081;
@@ -321,10 +326,7 @@ TEST(show_missing_segments_are_not_drawn_as_seen)
 	char *s;
 	const char *l;
 
-	client_four_way(&c);
-	remove_seg(&c, 6);
-	remove_seg(&c, 7);
-	strcpy(c.seg_close, "half_closed");
+	client_one_fin(&c);
 	s = draw(&c, NULL, false, false);
 	EXPECT((l = line_with(s, "6 FIN")) && strstr(l, "not seen") && strstr(l, "╌") && !strstr(l, "─") &&
 	       strstr(l, "◀"));
