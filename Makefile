@@ -28,7 +28,7 @@ SYSCONFDIR ?= /etc
 # where systemd looks: its own directory for PREFIX=/usr, else PREFIX/lib/systemd/system
 UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system),$(PREFIX)/lib/systemd/system)
 INSTALL  ?= install
-DOCS     := README.md docs/schema.md docs/service.md
+DOCS     := README.md docs/schema.md docs/service.md docs/show.md
 # shipped in systemd/ : installed as, under SYSCONFDIR
 CONFIGS  := synfin.conf:synfin.conf synfin.default:default/synfin
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
@@ -37,8 +37,10 @@ WARN     := -Wall -Wextra -Wno-missing-field-initializers $(if $(WERROR),-Werror
 DCFLAGS  := $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DSYNFIN_VERSION='"$(VERSION)"' -I$(OUT) -Iinclude
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
-LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -lelf -lz \
-	    $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -lelf -lz
+# synfin show reads flow records back with jansson
+LIBS     += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+LIBS     += $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 ifeq ($(V),1)
 Q :=
@@ -49,9 +51,12 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # the pure core: no libbpf, shared by the daemon and the unit tests
-CORE_SRC := daemon/flow.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
+CORE_SRC := daemon/aggregate.c daemon/flow.c daemon/flow_life.c daemon/flow_segs.c daemon/flow_stuck.c daemon/flow_round.c daemon/flow_summary.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/recorder.c
+# synfin show: a flow record read back (jansson), its diagram (pure)
+CORE_SRC += daemon/flowrec.c daemon/ladder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/netns.o $(OUT)/sockdiag.o $(OUT)/procowner.o $(OUT)/notify.o $(OUT)/main.o
+DAEMON_OBJ += $(OUT)/show.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
@@ -104,9 +109,11 @@ $(OUT)/segdump: tests/helpers/segdump.c $(OUT)/tc.o $(OUT)/ring.o $(HDRS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/helpers/segdump.c $(OUT)/tc.o $(OUT)/ring.o $(LIBS) -o $@
 
-$(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(HDRS)
+# unit tests: one file per area, each TEST() found by the runner (unit.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+$(OUT)/test_unit: $(UNIT_SRC) tests/unit/unit.h $(CORE_OBJ) $(OUT)/ring.o $(HDRS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(LIBS) -o $@
+	$(Q)$(CC) $(DCFLAGS) -Idaemon $(UNIT_SRC) $(CORE_OBJ) $(OUT)/ring.o $(LIBS) -o $@
 
 deps:
 	$(Q)scripts/install-deps.sh

@@ -23,6 +23,7 @@
 #include "tc.h"
 #include "output.h"
 #include "recorder.h"
+#include "show.h"
 
 #ifndef SYNFIN_VERSION
 #define SYNFIN_VERSION "0.1.0"
@@ -873,6 +874,8 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	int err, rc;
 
+	if (argc > 1 && !strcmp(argv[1], "show"))
+		return show__main(argc - 1, argv + 1);
 	argp_err_exit_status = EXIT_USAGE;
 	for (size_t i = 0; i < sizeof(stuck_states) / sizeof(stuck_states[0]); i++)
 		d.o.stuck_s[stuck_states[i].state] = stuck_states[i].def_s;

@@ -24,7 +24,7 @@ unit=$D/usr/lib/systemd/system/synfin.service
 files=$(cd "$D" && find . -type f | sort | tr '\n' ' ')
 want="./etc/default/synfin ./etc/synfin.conf ./usr/lib/systemd/system/synfin.service ./usr/sbin/synfin \
 ./usr/share/doc/synfin/README.md ./usr/share/doc/synfin/schema.md ./usr/share/doc/synfin/service.md \
-./usr/share/man/man8/synfin.8 "
+./usr/share/doc/synfin/show.md ./usr/share/man/man8/synfin.8 "
 if [ "$files" = "$want" ]; then
 	pass service/install-files
 else
@@ -55,9 +55,10 @@ if out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$TOP/man/synfin.8" 2>&1 >
 else
 	fail service/man-warnings "$(head -n 3 <<<"$out" | tr '\n' ' ')"
 fi
-# every long option of --help (argp's own aside) is in the man page
+# every long option of --help, the daemon's and show's (argp's own aside),
+# is in the man page
 missing=
-for opt in $("$SYNFIN" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+for opt in $({ "$SYNFIN" --help; "$SYNFIN" show --help; } | grep -o -- '--[a-z][a-z-]*' | sort -u); do
 	case "$opt" in --help | --usage | --version) continue ;; esac
 	grep -Eq -- "Fl \\\\-${opt#--}( |\$)" "$TOP/man/synfin.8" || missing+=" $opt"
 done
