@@ -3,6 +3,8 @@
 #   sudo make run    install what is missing, build, run the daemon
 #   sudo make test   install what is missing, build, run every test
 #   make bench       the benchmark (root)
+#   make install     binary, service unit, config, man page, docs (PREFIX, DESTDIR)
+#   make deb         the Debian package, into build/deb/
 #   make V=1         show the commands
 
 .DELETE_ON_ERROR:
@@ -17,11 +19,28 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 VERSION  := 0.1.0
 
 CFLAGS   ?= -O2 -g
+
+PREFIX   ?= /usr/local
+SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/synfin
+SYSCONFDIR ?= /etc
+# where systemd looks: its own directory for PREFIX=/usr, else PREFIX/lib/systemd/system
+UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system),$(PREFIX)/lib/systemd/system)
+INSTALL  ?= install
+DOCS     := README.md docs/schema.md docs/service.md docs/show.md
+# shipped in systemd/ : installed as, under SYSCONFDIR
+CONFIGS  := synfin.conf:synfin.conf synfin.default:default/synfin
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB      := $(OUT)/deb/synfin_$(VERSION)_$(DEB_ARCH).deb
 WARN     := -Wall -Wextra -Wno-missing-field-initializers $(if $(WERROR),-Werror)
-DCFLAGS  := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DSYNFIN_VERSION='"$(VERSION)"' -I$(OUT) -Iinclude
+DCFLAGS  := $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DSYNFIN_VERSION='"$(VERSION)"' -I$(OUT) -Iinclude
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -lelf -lz
+# synfin show reads flow records back with jansson
+LIBS     += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+LIBS     += $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 ifeq ($(V),1)
 Q :=
@@ -32,15 +51,19 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # the pure core: no libbpf, shared by the daemon and the unit tests
-CORE_SRC := daemon/flow.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/stats.c \
-	    daemon/recorder.c
+CORE_SRC := daemon/aggregate.c daemon/flow.c daemon/flow_life.c daemon/flow_segs.c daemon/flow_stuck.c daemon/flow_round.c daemon/flow_summary.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/stats.c daemon/recorder.c
+# synfin show: a flow record read back (jansson), its diagram (pure)
+CORE_SRC += daemon/flowrec.c daemon/ladder.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 # kernel-facing: BPF loading and rings, tc, netlink, namespaces, /proc
 KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
 	      $(OUT)/procfs.o $(OUT)/procowner.o
+# outputs, and the daemon's frame: loop, logging, options (the unit tests link these too)
+FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
 # the daemon's top level: one job per file (daemon/daemon.h)
-DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/log.o $(OUT)/loop.o \
-	      $(OUT)/options.o $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o $(OUT)/reconcile.o $(OUT)/main.o
+DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
+	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/main.o
+DAEMON_OBJ += $(OUT)/show.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
@@ -78,7 +101,7 @@ $(OUT)/%.o: daemon/%.c $(HDRS) | $(OUT)
 
 $(OUT)/synfin: $(DAEMON_OBJ)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIBS) -o $@
 
 $(OUT)/tcpctl: tests/helpers/tcpctl.c | $(OUT)
 	$(call msg,CC,$@)
@@ -94,15 +117,11 @@ $(OUT)/segdump: tests/helpers/segdump.c $(SEGDUMP_OBJ) $(HDRS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/helpers/segdump.c $(SEGDUMP_OBJ) $(LIBS) -o $@
 
-$(OUT)/test_unit: tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(HDRS)
+# unit tests: one file per area, each TEST() found by the runner (unit.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+$(OUT)/test_unit: $(UNIT_SRC) tests/unit/unit.h $(CORE_OBJ) $(OUT)/ring.o $(FRAME_OBJ) $(HDRS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_unit.c $(CORE_OBJ) $(OUT)/ring.o $(LIBS) -o $@
-
-# the daemon's frame: loop, outputs, stats and option tables
-UNIT_DAEMON_OBJ := $(CORE_OBJ) $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/loop.o $(OUT)/options.o $(OUT)/log.o
-$(OUT)/test_daemon: tests/unit/test_daemon.c tests/unit/harness.h $(UNIT_DAEMON_OBJ) $(HDRS)
-	$(call msg,LINK,$@)
-	$(Q)$(CC) $(DCFLAGS) -Idaemon tests/unit/test_daemon.c $(UNIT_DAEMON_OBJ) $(LIBS) -o $@
+	$(Q)$(CC) $(DCFLAGS) -Idaemon $(UNIT_SRC) $(CORE_OBJ) $(OUT)/ring.o $(FRAME_OBJ) $(LIBS) -o $@
 
 deps:
 	$(Q)scripts/install-deps.sh
@@ -114,11 +133,11 @@ run:
 
 test:
 	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/test_daemon $(OUT)/segdump
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump
 	$(Q)tests/run.sh
 
 # no root, no kernel: unit + replay + CLI tests
-check: all $(OUT)/test_unit $(OUT)/test_daemon $(OUT)/segdump
+check: all $(OUT)/test_unit $(OUT)/segdump
 	$(Q)tests/run.sh --no-kernel
 
 bench:
@@ -126,10 +145,60 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh
 
+# The unit names the binary, docs and config by their /usr and /etc paths:
+# rewritten for another PREFIX or SYSCONFDIR. A config file already there
+# is the admin's: kept.
+install: $(OUT)/synfin
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -D -m 0755 $(OUT)/synfin $(DESTDIR)$(SBINDIR)/synfin
+	$(Q)$(INSTALL) -d $(DESTDIR)$(UNITDIR)
+	$(Q)sed -e 's|/usr/sbin/synfin|$(SBINDIR)/synfin|' -e 's|/usr/share/doc/synfin|$(DOCDIR)|' \
+		-e 's|/etc/synfin.conf|$(SYSCONFDIR)/synfin.conf|' -e 's|/etc/default/synfin|$(SYSCONFDIR)/default/synfin|' \
+		systemd/synfin.service >$(DESTDIR)$(UNITDIR)/synfin.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/synfin.service
+	$(Q)for f in $(CONFIGS); do \
+		dst=$(DESTDIR)$(SYSCONFDIR)/$${f#*:}; \
+		if [ -e "$$dst" ]; then echo "  kept     $$dst (yours; the shipped one is systemd/$${f%%:*})"; \
+		else $(INSTALL) -D -m 0644 systemd/$${f%%:*} "$$dst"; fi; \
+	done
+	$(Q)$(INSTALL) -D -m 0644 man/synfin.8 $(DESTDIR)$(MANDIR)/man8/synfin.8
+	$(Q)$(INSTALL) -D -m 0644 -t $(DESTDIR)$(DOCDIR) $(DOCS)
+
+# Config files go only while they are as shipped (then they are not yours).
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/synfin $(DESTDIR)$(UNITDIR)/synfin.service $(DESTDIR)$(MANDIR)/man8/synfin.8
+	$(Q)rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
+	$(Q)-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	$(Q)for f in $(CONFIGS); do \
+		dst=$(DESTDIR)$(SYSCONFDIR)/$${f#*:}; \
+		if cmp -s systemd/$${f%%:*} "$$dst"; then rm -f "$$dst"; \
+		elif [ -e "$$dst" ]; then echo "  kept     $$dst (changed: yours)"; fi; \
+	done
+
+# The Debian package, built from a copy of the tree (dpkg-buildpackage
+# writes next to its source: build/deb/ holds it all), then lintian: every
+# tag left is overridden with its reason (debian/synfin.lintian-overrides).
+# Rebuilt when any file of the tree changes.
+DEB_SRC = $(shell find . \( -path ./$(OUT) -o -path ./.git -o -name __pycache__ \) -prune -o -type f -print)
+
+deb: $(DEB)
+
+$(DEB): $(DEB_SRC)
+	$(call msg,DEB,$@)
+	$(Q)rm -rf $(OUT)/deb && mkdir -p $(OUT)/deb/src
+	$(Q)tar -c --exclude=./$(OUT) --exclude=./.git --exclude=__pycache__ -f - . | tar -x -C $(OUT)/deb/src
+	$(Q)cd $(OUT)/deb/src && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || { tail -n 40 ../build.log; exit 1; }
+	$(Q)rm -rf $(OUT)/deb/src
+	$(call msg,LINTIAN,$(OUT)/deb)
+	$(Q)if command -v lintian >/dev/null; then \
+		lintian --fail-on error,warning,info $(@:.deb=.changes) || { rm -f $@; exit 1; }; \
+	else echo "  lintian not installed: the package is not checked" >&2; fi
+
 format:
 	clang-format -i daemon/*.c daemon/*.h include/*.h bpf/*.c bpf/*.h tests/unit/*.c
 
 clean:
 	rm -rf $(OUT)
 
-.PHONY: all deps run test check bench format clean
+.PHONY: all deps run test check bench install uninstall deb format clean

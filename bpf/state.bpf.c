@@ -310,7 +310,16 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		e->oldstate = old;
 		e->newstate = new;
 		/* errors only decide how a connection ended */
-		e->sk_err = new == SF_TCP_CLOSE ? BPF_CORE_READ(sk, sk_err) : 0;
+		e->sk_err = 0;
+		if (new == SF_TCP_CLOSE) {
+			e->sk_err = BPF_CORE_READ(sk, sk_err);
+			/* FIN_WAIT2 -> CLOSE is either the peer's FIN (TIME_WAIT
+			 * begins) or an orphan's hand-over to a time-wait socket
+			 * that still waits for it: SOCK_DONE tells them apart */
+			flags |= SF_F_CLOSE_INFO;
+			if (BPF_CORE_READ(sk, __sk_common.skc_flags) & (1UL << SOCK_DONE))
+				flags |= SF_F_PEER_FIN;
+		}
 		/* only sockets we did not see born need joining by cookie
 		 * (to the start-up snapshot: sock_diag assigns cookies) */
 		e->cookie = (flags & SF_F_NO_ENTRY) ? BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) : 0;

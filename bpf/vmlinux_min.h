@@ -106,6 +106,7 @@ struct sock_common {
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
 	atomic64_t skc_cookie;
+	unsigned long skc_flags;	/* sk->sk_flags: enum sock_flags bits */
 };
 
 struct sock {
@@ -113,6 +114,9 @@ struct sock {
 	int sk_err;
 	u16 sk_protocol;
 };
+
+/* enum sock_flags (include/net/sock.h): stable since 2.6 */
+#define SOCK_DONE 1		/* the peer's FIN was received */
 
 struct inet_sock {
 	struct sock sk;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,9 +73,17 @@ static uint32_t per_ring(uint32_t total, int nrings)
  * mount it in a mount namespace of our own: the host's mounts stay as
  * they are. Returns true when tracepoint ids can be looked up.
  */
+static bool tracefs_here(const char *events)
+{
+	/* AT_EACCESS: as the open() that follows will be, with our effective
+	 * ids and capabilities (plain access() drops them for a non-root
+	 * user: a service user holding CAP_DAC_READ_SEARCH looked denied) */
+	return !faccessat(AT_FDCWD, events, F_OK, AT_EACCESS);
+}
+
 static bool ensure_tracefs(void)
 {
-	if (!access("/sys/kernel/tracing/events", F_OK) || !access("/sys/kernel/debug/tracing/events", F_OK))
+	if (tracefs_here("/sys/kernel/tracing/events") || tracefs_here("/sys/kernel/debug/tracing/events"))
 		return true;
 	if (unshare(CLONE_NEWNS))
 		return false;
@@ -82,7 +91,7 @@ static bool ensure_tracefs(void)
 		return false;
 	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
 		return false;
-	return !access("/sys/kernel/tracing/events", F_OK);
+	return tracefs_here("/sys/kernel/tracing/events");
 }
 
 /* Append to c->describe (at *off; what does not fit is cut). */

@@ -101,21 +101,27 @@ void daemon__fini(struct daemon *d)
 	backlog__free(&d->backlog);
 }
 
+void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st)
+{
+	*st = d->cnt;
+	flow_table__stats(d->table, &st->table);
+	flow_table__tw_stats(d->table, &st->tw);
+	if (d->cap) {
+		capture__counters(d->cap, st->bpf);
+		st->recursion_misses = capture__recursion_misses(d->cap, st->bpf[SF_CNT_NESTED_CAUGHT]);
+	}
+	outputs__counters(d->outputs, &st->out);
+	st->uptime_s = (double)(now - d->start_mono) / 1e9;
+}
+
 void daemon__emit_stats(struct daemon *d, uint64_t now, double interval_s)
 {
-	struct sf_stats st = d->cnt;
+	struct sf_stats st;
 	struct sf_record rec = { .type = SF_REC_STATS, .at = now, .stats = &st };
 
 	/* what is queued is written first: the line counts count it */
 	daemon__flush(d);
-	flow_table__stats(d->table, &st.table);
-	flow_table__tw_stats(d->table, &st.tw);
-	if (d->cap) {
-		capture__counters(d->cap, st.bpf);
-		st.recursion_misses = capture__recursion_misses(d->cap, st.bpf[SF_CNT_NESTED_CAUGHT]);
-	}
-	outputs__counters(d->outputs, &st.out);
-	st.uptime_s = (double)(now - d->start_mono) / 1e9;
+	daemon__gather_stats(d, now, &st);
 	st.interval_s = interval_s;
 	outputs__emit(d->outputs, &rec);
 	d->last_stats = now;

@@ -60,6 +60,8 @@ struct daemon {
 	int exit_rc;		/* set when an output failure ends the run */
 	struct log_ratelimit out_rl;
 	struct backlog backlog;
+	/* live: the service manager's status line, events per second */
+	uint64_t status_events, status_at;
 };
 
 /* daemon.c */
@@ -68,6 +70,8 @@ uint64_t mono_now(void);
  * (said why). */
 int daemon__init(struct daemon *d);
 void daemon__fini(struct daemon *d);
+/* Every counter as it is now (the stats model, stats.h). */
+void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st);
 /* A stats record with the counters as they are now. */
 void daemon__emit_stats(struct daemon *d, uint64_t now, double interval_s);
 /* Write what the outputs hold; failures are reported and decided

@@ -33,6 +33,20 @@ enum sf_partial {
 	SF_PART_OUT_OF_ORDER = 1 << 2, /* arrived older than the last one: reordered, not partial */
 	SF_PART_EVICTED = 1 << 3,	 /* table full: emitted before its end */
 	SF_PART_VANISHED = 1 << 4,	 /* gone from the kernel's list, no event seen */
+	SF_PART_END_UNSEEN = 1 << 5,	 /* handed to a time-wait socket in FIN_WAIT_2
+					  * with no way to see how that ended */
+	SF_PART_GAP = 1 << 6,		 /* summary only: a state was entered from one
+					  * never seen (missed transition) */
+};
+
+/* How the teardown went, from the segments. */
+enum sf_teardown {
+	SF_TD_NONE = 0,		/* no FIN, no RST seen */
+	SF_TD_FOUR_WAY,
+	SF_TD_THREE_WAY,	/* 5 rides on 6 */
+	SF_TD_SIMULTANEOUS,	/* the FINs crossed */
+	SF_TD_HALF_CLOSED,	/* one FIN only */
+	SF_TD_RESET,
 };
 
 enum sf_close_kind {
@@ -46,6 +60,8 @@ enum sf_close_kind {
 	SF_CLOSE_ABORTED,	/* closed by the application before establishment */
 	SF_CLOSE_NEVER_ESTABLISHED, /* server child that never reached ESTABLISHED */
 	SF_CLOSE_UNKNOWN,	/* observed too little to say */
+	SF_CLOSE_FIN_WAIT2_TIMEOUT, /* the peer never sent its FIN: the local
+				     * end's time-wait socket gave up in FIN_WAIT_2 */
 };
 
 struct sf_link {
@@ -133,7 +149,7 @@ struct sf_flow {
 	__u8 in_slist;		/* on its state's deadline list */
 	__u8 cq;		/* closed: which closing list (flow.c) */
 	__u32 pile_tgid;	/* CLOSE_WAIT counted for this process (0: not) */
-	__u32 snap_round;	/* last reconcile round that listed it (snapshot flows) */
+	__u32 snap_round;	/* last reconcile round that listed it */
 	char comm[SYNFIN_COMM_LEN];
 	/* table links (indices into the pool) */
 	__u32 hnext;		/* hash chain */
@@ -148,6 +164,21 @@ struct sf_flow {
 	__u8 half_open_counted;	/* a request counted on its listener */
 	__u8 in_lindex;		/* linked in the listener index */
 	__u32 half_open;	/* listener: requests tracked now */
+	/* The application closed, and the kernel replaced the socket by a
+	 * time-wait socket still in FIN_WAIT_2 (no state event follows): the
+	 * flow stays open in FIN_WAIT_2 until the peer's FIN (segment 6), a
+	 * RST, or the kernel's list shows it in TIME_WAIT or gone. */
+	__u64 handover_ts;	/* 0: not handed over */
+	struct sf_link ho;	/* handed-over list, by handover_ts */
+	__u32 ho_round;		/* last reconcile round that listed its time-wait socket */
+	__u16 src_seg;		/* states entered at a segment's time (bits) */
+	__u16 src_round;	/* ... when a reconcile round saw it */
+	__u16 src_other;	/* ... SF_SRC_ASSUMED or SF_SRC_HANDOVER (src_assumed
+				 * tells which) */
+	__u8 in_ho;		/* on the handed-over list */
+	__u8 fw2_timeout;	/* ended in FIN_WAIT_2: the peer's FIN never came */
+	__u8 src_assumed;	/* src_other bits are SF_SRC_ASSUMED (else HANDOVER) */
+	__u8 round_state;	/* the state the last round's list gave it, if not f->state */
 };
 
 enum sf_record_type {
@@ -174,6 +205,7 @@ struct sf_record {
 	__u64 threshold_ns;
 	const struct pileup_event *pileup;
 	const struct sf_segs *segs;	/* the flow's control segments, or NULL */
+	const struct sf_summary *sum;	/* FLOW: what it means, decided once */
 	const struct tw_record *tw;	/* TIME_WAIT */
 	const struct sf_stats *stats;	/* STATS */
 };
@@ -192,7 +224,8 @@ struct sf_snapshot_sock {
 	__u8 saddr[16], daddr[16];
 };
 
-/* What a finished flow means: derived, never stored. */
+/* What a finished flow means: derived once, when its record goes out, and
+ * handed to every output with it (outputs only format). */
 struct sf_summary {
 	enum sf_close_kind close;
 	const char *closer;	/* "local", "peer", "both" or NULL */
@@ -200,13 +233,27 @@ struct sf_summary {
 	bool gap;		/* a state was entered from one never seen */
 	bool time_wait_inferred;
 	__u8 time_wait_from;	/* state handed over to the time-wait socket */
+	__u64 handoff_ts;	/* full socket -> time-wait socket (0: none) */
+	__u64 tw_entered_ts;	/* TIME_WAIT began (0: unknown / never) */
+	__u8 tw_entered_src;	/* enum sf_time_src of tw_entered_ts */
 	__u8 path[SF_TCP_NSTATES + 2];
 	int path_len;
 	__u64 start_ts, end_ts;
 	/* dwell time per state (ns), valid where have_dwell bit set */
 	__u64 dwell[SF_TCP_NSTATES];
 	__u16 have_dwell;
+	__u8 dwell_src[SF_TCP_NSTATES]; /* enum sf_time_src of each dwell's bounds */
 	__s64 connect_ns, handshake_ns, lifetime_ns; /* -1 = unknown */
+	__u8 handshake_src, lifetime_src;
+	/* reported partial reasons (enum sf_partial, SF_PART_GAP included;
+	 * reordering is an anomaly, not a gap) */
+	__u16 partial_reasons;
+	bool partial;
+	/* from the segments, when there are some */
+	__u8 teardown;		/* enum sf_teardown */
+	__u16 seg_listed;	/* slots a record lists (5 is not when it is 6) */
+	__u16 acks_checked;	/* slots that answer a segment we have */
+	__u16 acks_ok;		/* ... and acknowledge it right (its sequence + 1) */
 };
 
 typedef void (*sf_sink_fn)(void *ctx, const struct sf_record *rec);
@@ -246,7 +293,9 @@ struct flow_table_stats {
 	__u64 half_open;	/* flows started by a SYN at a listener */
 	__u64 half_open_dropped; /* SYNs not tracked: the listener's cap was reached */
 	__u64 reconcile_rounds;
-	__u64 reconcile_vanished; /* snapshot flows gone without an event */
+	__u64 reconcile_vanished; /* flows gone from the kernel's list without an event */
+	__u64 reconcile_corrected; /* flows whose state the kernel's list corrected
+				    * (their transitions were lost) */
 	__u32 snapshot_unjoined;
 	__u32 open;
 	__u32 closing;
@@ -274,7 +323,12 @@ void flow_table__stats(const struct flow_table *t, struct flow_table_stats *st);
  * created), -EINVAL (not a flow: time-wait, or no cookie). */
 void flow_table__round_begin(struct flow_table *t);
 int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now, bool create);
-/* complete: every watched namespace was listed (else nothing vanishes) */
+/* complete: every watched namespace was listed (else nothing vanishes).
+ * Open flows the list did not have, or had in another state, are settled
+ * by the next flow_table__advance(): call it once the events read during
+ * the round are in (a close event may still be on its way). Those then
+ * still open are closed as vanished (their end was lost), or take the
+ * kernel's state (transitions lost): no ghost outlives a round. */
 void flow_table__round_end(struct flow_table *t, __u64 now, bool complete);
 /* A time-wait socket in the kernel's list (state TIME_WAIT, or a
  * FIN_WAIT_2 hand-over socket), within a round. */
@@ -283,13 +337,16 @@ void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st);
 /* How loopback segments were captured (see the config field). */
 void flow_table__set_loopback_mirror(struct flow_table *t, bool on);
 
-void sf_flow__summarize(const struct sf_flow *f, struct sf_summary *s);
-/* The flow's segments, or NULL: valid while the record is being handled. */
-const struct sf_segs *flow_table__segs(const struct flow_table *t, const struct sf_flow *f);
+/* g: the flow's segments, or NULL */
+void sf_flow__summarize(const struct sf_flow *f, const struct sf_segs *g, struct sf_summary *s);
+const char *sf_teardown_name(unsigned int td); /* NULL for SF_TD_NONE */
 
 const char *sf_state_name(unsigned int state);
 const char *sf_state_key(unsigned int state); /* lower-case JSON key */
 const char *sf_close_name(enum sf_close_kind k);
+const char *sf_time_src_name(unsigned int src); /* NULL for SF_SRC_EVENT */
+/* When a flow's record says it ended (or was last seen, if open). */
+__u64 sf_flow__end_ts(const struct sf_flow *f);
 const char *sf_role_name(enum sf_role r);
 const char *sf_owner_src_name(unsigned int src);
 

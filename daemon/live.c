@@ -12,6 +12,7 @@
  *   timer --reconcile-interval                -> the kernel's list again
  *   signalfd                                  -> stop / reopen / stats now
  *   an output pipe's reader went away         -> exit 1
+ *   timers, under systemd                     -> WATCHDOG=1, STATUS=
  *   end of each turn                          -> write what the turn made
  */
 #include <errno.h>
@@ -23,11 +24,14 @@
 #include "daemon.h"
 #include "loop.h"
 #include "netns.h"
+#include "notify.h"
 #include "tc.h"
 
 /* Without a wake-up, the rings are drained this often: the latency of a
  * record on a quiet host, and the grace periods' tick. */
 #define DRAIN_INTERVAL_NS (100ULL * 1000000ULL)
+/* systemd: the line `systemctl status` shows, every few seconds */
+#define NOTIFY_STATUS_NS (5 * 1000000000ULL)
 
 static void on_event(void *ctx, const void *data, size_t size)
 {
@@ -107,8 +111,39 @@ static int on_reconcile_tick(struct loop *l, uint64_t n, void *ctx)
 
 static int on_signal(struct loop *l, int signo, void *ctx)
 {
+	/* systemctl reload: the service manager waits for READY=1 again */
+	if (signo == SIGHUP)
+		notify__reloading();
 	if (daemon__signal(ctx, signo))
 		loop__stop(l, 0);
+	if (signo == SIGHUP)
+		notify__ready();
+	return 0;
+}
+
+/* The loop turns: the service manager's watchdog is fed from it. */
+static int on_watchdog_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	(void)l, (void)n, (void)ctx;
+	notify__watchdog_ping();
+	return 0;
+}
+
+static int on_status_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_now();
+	struct sf_stats st;
+
+	(void)l, (void)n;
+	daemon__gather_stats(d, now, &st);
+	notify__status("%u flows open, %.0f events/s, %llu lost", st.table.open,
+		       now > d->status_at ? (double)(st.table.events - d->status_events) * 1e9 /
+						    (double)(now - d->status_at) :
+					    0.0,
+		       (unsigned long long)(st.bpf[SF_CNT_RB_FULL] + st.recursion_misses));
+	d->status_events = st.table.events;
+	d->status_at = now;
 	return 0;
 }
 
@@ -213,6 +248,7 @@ static int sources(struct daemon *d)
 {
 	uint64_t stats_ns = (uint64_t)(d->o.stats_interval * 1e9);
 	uint64_t reconcile_ns = (uint64_t)(d->o.reconcile_s * 1e9);
+	uint64_t watchdog_ns = notify__watchdog_usec() * 1000 / 2;
 	struct loop *l = d->loop;
 	sigset_t sigs;
 	int err;
@@ -229,6 +265,11 @@ static int sources(struct daemon *d)
 		err = loop__add_timer(l, stats_ns, stats_ns, on_stats_tick, d, NULL);
 	if (!err && reconcile_ns)
 		err = loop__add_timer(l, reconcile_ns, reconcile_ns, on_reconcile_tick, d, NULL);
+	/* twice per watchdog interval, the first at once */
+	if (!err && watchdog_ns)
+		err = loop__add_timer(l, 1, watchdog_ns, on_watchdog_tick, d, NULL);
+	if (!err && notify__enabled())
+		err = loop__add_timer(l, 1, NOTIFY_STATUS_NS, on_status_tick, d, NULL);
 	for (struct output *o = outputs__first(d->outputs); o && !err; o = o->next)
 		if (o->watch_fd >= 0)
 			err = loop__add_fd(l, o->watch_fd, 0, on_output_gone, o, NULL);
@@ -274,15 +315,16 @@ int live__run(struct daemon *d)
 		pr_err("event loop: %s", strerror(-err));
 		return EXIT_RUNTIME;
 	}
-	/* Ready: hooked and snapshot taken. The service's READY=1 belongs
-	 * here; tests/lib.sh waits for this line. */
+	/* Ready: hooked and snapshot taken (tests/lib.sh waits for this
+	 * line; a service manager for READY=1). */
 	pr_info("capturing; Ctrl-C to stop");
-	d->start_mono = d->last_stats = mono_now();
+	notify__ready();
+	d->start_mono = d->last_stats = d->status_at = mono_now();
 
 	err = loop__run(d->loop);
 
-	/* Stopping (the service's STOPPING=1): drain what is left, then
-	 * report everything that closed. */
+	/* Stopping: drain what is left, then report everything that closed. */
+	notify__stopping();
 	capture__poll(d->cap, 0);
 	flow_table__flush(d->table);
 	now = mono_now();

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * synfin: the daemon's entry point. Options, signals, then the live
- * daemon or a replay, then everything taken down; the exit status says
- * how it went (daemon.h). See daemon.h for which file does what.
+ * synfin: the entry point. `synfin show` goes its own way (show.c); the
+ * daemon: options, signals, then the live daemon or a replay, then
+ * everything taken down; the exit status says how it went (daemon.h).
+ * See daemon.h for which file does what.
  */
 #include <signal.h>
+#include <string.h>
 #include "capture.h"
 #include "daemon.h"
 #include "loop.h"
+#include "show.h"
 #include "tc.h"
 
 int main(int argc, char **argv)
@@ -16,6 +19,9 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int rc;
 
+	/* synfin show: a command of its own, with its own options */
+	if (argc > 1 && !strcmp(argv[1], "show"))
+		return show__main(argc - 1, argv + 1);
 	rc = options__parse(&d.o, argc, argv);
 	if (rc)
 		return rc;

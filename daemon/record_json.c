@@ -185,11 +185,6 @@ static bool has(const struct sf_segs *g, int slot)
 	return g->have & (1u << slot);
 }
 
-static __u32 seq_end(const struct sf_seg_rec *r)
-{
-	return r->seq + r->payload + ((r->flags & SF_TH_SEQ_FLAGS) ? 1 : 0);
-}
-
 static void tcp_flags(char *buf, __u8 fl)
 {
 	static const char names[] = "FSRPAUEC";
@@ -201,13 +196,8 @@ static void tcp_flags(char *buf, __u8 fl)
 	buf[n] = 0;
 }
 
-/* slot -> the slot it acknowledges (0: none) */
-static const int acks_slot[SF_SEG_SLOTS] = {
-	[SF_SEG_SYNACK] = SF_SEG_SYN, [SF_SEG_ACK] = SF_SEG_SYNACK,
-	[SF_SEG_FIN1_ACK] = SF_SEG_FIN1, [SF_SEG_FIN2_ACK] = SF_SEG_FIN2,
-};
-
-static void seg_entry(struct json *j, const struct sf_segs *g, int slot, uint64_t start)
+static void seg_entry(struct json *j, const struct sf_segs *g, const struct sf_summary *s, int slot,
+		      uint64_t start)
 {
 	const struct sf_seg_rec *r = &g->slot[slot];
 	char fl[10];
@@ -225,13 +215,9 @@ static void seg_entry(struct json *j, const struct sf_segs *g, int slot, uint64_
 	json__u64(j, "win", r->window);
 	if (r->payload)
 		json__u64(j, "len", r->payload);
-	if (acks_slot[slot] && has(g, acks_slot[slot]))
-		/* the seed: each answer acknowledges the sequence + 1 */
-		json__bool(j, "acks_ok", r->ack == seq_end(&g->slot[acks_slot[slot]]));
-	else if (slot == SF_SEG_FIN2 && has(g, SF_SEG_FIN1_ACK) && g->slot[SF_SEG_FIN1_ACK].ts == r->ts &&
-		 g->slot[SF_SEG_FIN1_ACK].seq == r->seq)
-		/* FIN and the ACK of the first FIN in one segment (5 and 6) */
-		json__bool(j, "acks_ok", r->ack == seq_end(&g->slot[SF_SEG_FIN1]));
+	/* the seed: each answer acknowledges the sequence + 1 */
+	if (s->acks_checked & (1u << slot))
+		json__bool(j, "acks_ok", s->acks_ok & (1u << slot));
 	json__obj_close(j);
 }
 
@@ -241,44 +227,24 @@ static void span(struct json *j, const char *key, const struct sf_segs *g, int a
 		json__u64(j, key, (g->slot[b].ts - g->slot[a].ts) / 1000);
 }
 
-static const char *teardown_shape(const struct sf_segs *g)
+static void segments(struct json *j, const struct sf_segs *g, const struct sf_summary *s)
 {
-	const struct sf_seg_rec *f1 = &g->slot[SF_SEG_FIN1], *f2 = &g->slot[SF_SEG_FIN2];
-
-	if (has(g, SF_SEG_RST) && !has(g, SF_SEG_FIN2_ACK))
-		return "reset";
-	if (!has(g, SF_SEG_FIN1))
-		return NULL;
-	if (!has(g, SF_SEG_FIN2))
-		return "half_closed";
-	/* both FINs left before either was acknowledged: they crossed */
-	if (!has(g, SF_SEG_FIN1_ACK) || g->slot[SF_SEG_FIN1_ACK].ts > f2->ts ||
-	    (f2->flags & 0x10 && f2->ack != seq_end(f1) && !has(g, SF_SEG_FIN1_ACK)))
-		return "simultaneous";
-	if (g->slot[SF_SEG_FIN1_ACK].ts == f2->ts && g->slot[SF_SEG_FIN1_ACK].seq == f2->seq)
-		return "three_way";
-	return "four_way";
-}
-
-static void segments(struct json *j, const struct sf_segs *g, uint64_t start)
-{
-	const char *shape = teardown_shape(g);
+	const char *shape = sf_teardown_name(s->teardown);
 
 	json__obj_open(j, "segments");
 	json__arr_open(j, "handshake");
 	for (int i = SF_SEG_SYN; i <= SF_SEG_ACK; i++)
-		if (has(g, i))
-			seg_entry(j, g, i, start);
+		if (s->seg_listed & (1u << i))
+			seg_entry(j, g, s, i, s->start_ts);
 	json__arr_close(j);
 	json__arr_open(j, "teardown");
 	for (int i = SF_SEG_FIN1; i <= SF_SEG_FIN2_ACK; i++)
-		if (has(g, i) && !(i == SF_SEG_FIN1_ACK && has(g, SF_SEG_FIN2) &&
-				   g->slot[i].ts == g->slot[SF_SEG_FIN2].ts && g->slot[i].seq == g->slot[SF_SEG_FIN2].seq))
-			seg_entry(j, g, i, start);
+		if (s->seg_listed & (1u << i))
+			seg_entry(j, g, s, i, s->start_ts);
 	json__arr_close(j);
 	if (has(g, SF_SEG_RST)) {
 		json__arr_open(j, "reset");
-		seg_entry(j, g, SF_SEG_RST, start);
+		seg_entry(j, g, s, SF_SEG_RST, s->start_ts);
 		json__arr_close(j);
 	}
 	if (shape)
@@ -302,51 +268,102 @@ static void segments(struct json *j, const struct sf_segs *g, uint64_t start)
 	json__obj_close(j);
 }
 
-static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_segs *g, const struct sf_clock *clk)
+static const char *src_name(unsigned int src)
 {
-	struct sf_summary s;
+	const char *n = sf_time_src_name(src);
+
+	return n ? n : "state_event";
+}
+
+/* one "durations_from" member, the object opened by the first */
+static void from_field(struct json *j, bool *open, const char *key, unsigned int src)
+{
+	if (!*open)
+		json__obj_open(j, "durations_from");
+	*open = true;
+	json__lit(j, key, src_name(src));
+}
+
+/* Durations bounded by something else than two state events: where each
+ * bound came from (the less exact of the two). */
+static void durations_from(struct json *j, const struct sf_summary *s)
+{
+	bool open = false;
+
+	for (int i = 0; i < s->path_len; i++) {
+		unsigned int st = s->path[i];
+
+		if ((s->have_dwell & (1u << st)) && s->dwell_src[st])
+			from_field(j, &open, sf_state_key(st), s->dwell_src[st]);
+	}
+	if (s->handshake_ns >= 0 && s->handshake_src)
+		from_field(j, &open, "handshake", s->handshake_src);
+	if (s->lifetime_ns >= 0 && s->lifetime_src)
+		from_field(j, &open, "lifetime", s->lifetime_src);
+	if (open)
+		json__obj_close(j);
+}
+
+/* partial reasons, in the order records list them */
+static const struct {
+	__u16 bit;
+	const char *name;
+} partial_names[] = {
+	{ SF_PART_MID_FLOW, "started_mid_flow" }, { SF_PART_MISSED, "birth_not_seen" },
+	{ SF_PART_GAP, "missed_transition" },	  { SF_PART_EVICTED, "evicted" },
+	{ SF_PART_VANISHED, "vanished" },	  { SF_PART_END_UNSEEN, "end_not_observed" },
+};
+
+static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_segs *g,
+		      const struct sf_summary *s, const struct sf_clock *clk)
+{
 	char path[SF_TCP_NSTATES * 16] = "";
-	bool partial;
 	int i;
 
-	sf_flow__summarize(f, &s);
-	partial = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED | SF_PART_VANISHED)) || s.gap;
-
 	json__lit(j, "role", sf_role_name(f->role));
-	for (i = 0; i < s.path_len; i++) {
+	for (i = 0; i < s->path_len; i++) {
 		if (i)
 			strcat(path, ">");
-		strcat(path, sf_state_name(s.path[i]));
+		strcat(path, sf_state_name(s->path[i]));
 	}
 	json__str_safe(j, "path", path, strlen(path));
-	json__lit(j, "close", sf_close_name(s.close));
-	json__lit(j, "closer", s.closer);
-	json__bool(j, "established", s.established);
-	time_field(j, "start", s.start_ts, clk);
-	time_field(j, "end", s.end_ts, clk);
+	json__lit(j, "close", sf_close_name(s->close));
+	json__lit(j, "closer", s->closer);
+	json__bool(j, "established", s->established);
+	time_field(j, "start", s->start_ts, clk);
+	time_field(j, "end", s->end_ts, clk);
 
 	json__obj_open(j, "durations_us");
-	for (i = 0; i < s.path_len; i++) {
-		unsigned int st = s.path[i];
+	for (i = 0; i < s->path_len; i++) {
+		unsigned int st = s->path[i];
 
-		if (s.have_dwell & (1u << st))
-			us(j, sf_state_key(st), s.dwell[st]);
+		if (s->have_dwell & (1u << st))
+			us(j, sf_state_key(st), s->dwell[st]);
 	}
-	if (s.connect_ns >= 0)
-		us(j, "connect", (uint64_t)s.connect_ns);
-	if (s.handshake_ns >= 0)
-		us(j, "handshake", (uint64_t)s.handshake_ns);
-	if (s.lifetime_ns >= 0)
-		us(j, "lifetime", (uint64_t)s.lifetime_ns);
+	if (s->connect_ns >= 0)
+		us(j, "connect", (uint64_t)s->connect_ns);
+	if (s->handshake_ns >= 0)
+		us(j, "handshake", (uint64_t)s->handshake_ns);
+	if (s->lifetime_ns >= 0)
+		us(j, "lifetime", (uint64_t)s->lifetime_ns);
 	else
-		us(j, "observed", s.end_ts - s.start_ts);
+		us(j, "observed", s->end_ts - s->start_ts);
 	json__obj_close(j);
+	durations_from(j, s);
 
-	if (s.time_wait_inferred) {
+	if (s->time_wait_inferred || s->handoff_ts) {
+		/* no state event announces TIME_WAIT: Linux hands the socket
+		 * to a time-wait socket, in FIN_WAIT_2 until the peer's FIN */
 		json__obj_open(j, "time_wait");
 		json__bool(j, "inferred", true);
-		json__lit(j, "from", sf_state_name(s.time_wait_from));
-		time_field(j, "entered", f->state_ts[SF_TCP_CLOSE], clk);
+		json__lit(j, "from", sf_state_name(s->time_wait_from));
+		if (s->tw_entered_ts) {
+			time_field(j, "entered", s->tw_entered_ts, clk);
+			json__lit(j, "entered_from", src_name(s->tw_entered_src));
+		} else {
+			json__null(j, "entered");
+		}
+		time_field(j, "handoff", s->handoff_ts, clk);
 		json__obj_close(j);
 	}
 	if (f->syn_retrans || f->synack_retrans || f->fin_retrans) {
@@ -369,21 +386,14 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 		json__obj_close(j);
 	}
 	if (g)
-		segments(j, g, s.start_ts);
+		segments(j, g, s);
 	process(j, f);
-	json__bool(j, "partial", partial);
-	if (partial) {
+	json__bool(j, "partial", s->partial);
+	if (s->partial) {
 		json__arr_open(j, "partial_reasons");
-		if (f->partial & SF_PART_MID_FLOW)
-			json__lit(j, NULL, "started_mid_flow");
-		if (f->partial & SF_PART_MISSED)
-			json__lit(j, NULL, "birth_not_seen");
-		if (s.gap)
-			json__lit(j, NULL, "missed_transition");
-		if (f->partial & SF_PART_EVICTED)
-			json__lit(j, NULL, "evicted");
-		if (f->partial & SF_PART_VANISHED)
-			json__lit(j, NULL, "vanished");
+		for (i = 0; i < (int)(sizeof(partial_names) / sizeof(partial_names[0])); i++)
+			if (s->partial_reasons & partial_names[i].bit)
+				json__lit(j, NULL, partial_names[i].name);
 		json__arr_close(j);
 	}
 	if ((f->partial & SF_PART_OUT_OF_ORDER) || f->duplicates) {
@@ -487,7 +497,8 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 	}
 	if (r->entered) {
 		time_field(j, "entered", r->entered, clk);
-		us(j, "dwell_us", r->exited - r->entered);
+		json__lit(j, "entered_from", src_name(r->entered_src));
+		us(j, "dwell_us", r->exited > r->entered ? r->exited - r->entered : 0);
 	} else {
 		json__null(j, "entered");
 	}
@@ -502,8 +513,8 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 
 	switch (rec->type) {
 	case SF_REC_FLOW:
-		common_head(j, "flow", f, f->closed ? f->state_ts[SF_TCP_CLOSE] : f->last_ts, clk);
-		flow_body(j, f, rec->segs, clk);
+		common_head(j, "flow", f, rec->sum->end_ts, clk);
+		flow_body(j, f, rec->segs, rec->sum, clk);
 		break;
 	case SF_REC_LISTEN_START:
 		common_head(j, "listen", f, f->pre_existing ? rec->at : f->state_ts[SF_TCP_LISTEN], clk);

@@ -14,6 +14,7 @@ struct tw {
 	__u32 prev, next;	/* age list (oldest hand-over first), or free list */
 	__u32 round;
 	__u8 from;
+	__u8 entered_src;
 	__u8 pre_existing;
 	__u8 used;
 };
@@ -127,6 +128,7 @@ static void leave(struct tw_table *t, struct tw *w, enum tw_exit how, __u64 at, 
 		.exact = exact,
 		.pre_existing = w->pre_existing,
 		.from = w->from,
+		.entered_src = w->entered_src,
 	};
 	__u32 me = (__u32)(w - t->pool);
 	__u32 *p = &t->buckets[hash(t, &w->key)];
@@ -203,7 +205,7 @@ static struct tw *add(struct tw_table *t, const struct tw_key *k, __u64 handoff)
 }
 
 void tw_table__enter(struct tw_table *t, const struct tw_key *k, __u64 sk, __u64 gen, __u64 handoff,
-		     __u64 entered, __u8 from)
+		     __u64 entered, __u8 from, __u8 entered_src)
 {
 	struct tw *w = find(t, k);
 
@@ -221,6 +223,7 @@ void tw_table__enter(struct tw_table *t, const struct tw_key *k, __u64 sk, __u64
 	w->sk = sk;
 	w->gen = gen;
 	w->entered = entered;
+	w->entered_src = entered_src;
 	w->from = from;
 	t->st.tracked++;
 }
@@ -238,9 +241,11 @@ bool tw_table__segment(struct tw_table *t, const struct tw_key *k, __u8 flags, b
 		 * the SYN is that connection's, not ours) */
 		leave(t, w, TW_EXIT_REUSED, ts, true);
 		return false;
-	} else if (out && !(flags & 0x01) && !w->entered) {
-		/* our ACK of the peer's FIN: TIME_WAIT proper begins */
+	} else if (!out && (flags & 0x01) && !w->entered) {
+		/* the peer's FIN: TIME_WAIT proper begins (a time-wait
+		 * socket in FIN_WAIT2 was waiting for it) */
 		w->entered = ts;
+		w->entered_src = SF_SRC_SEGMENT;
 	}
 	return true;
 }

@@ -13,6 +13,20 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+/* Where a state's entry time came from, when not from its own state event
+ * (the default). Each is a bit in one of sf_flow's src masks
+ * (flow.h); a time-wait socket's entry time says it too. */
+enum sf_time_src {
+	SF_SRC_EVENT = 0,	/* the kernel's state change */
+	SF_SRC_SEGMENT,		/* a captured segment (the SYN, the peer's FIN, a RST) */
+	SF_SRC_ROUND,		/* the kernel's socket list showed the change: at most
+				 * one --reconcile-interval after it happened */
+	SF_SRC_ASSUMED,		/* nothing showed it: Linux's default timeout assumed */
+	SF_SRC_HANDOVER,	/* a recording without SF_F_CLOSE_INFO and without
+				 * segments: the hand-over to the time-wait socket,
+				 * which may have come before the peer's FIN */
+};
+
 struct tw_key {
 	__u32 netns;
 	__u8 family;
@@ -34,12 +48,13 @@ struct tw_record {
 	const struct tw_key *key;
 	__u64 flow_id_sk, flow_id_gen;	/* the flow whose socket this was */
 	__u64 handoff;		/* full socket -> time-wait socket */
-	__u64 entered;		/* TIME_WAIT proper (our ACK of the peer's FIN), 0 = unknown */
+	__u64 entered;		/* TIME_WAIT proper (the peer's FIN arrived), 0 = unknown */
 	__u64 exited;
 	enum tw_exit exit;
 	bool exact;		/* exit seen as it happened (else noticed by polling) */
 	bool pre_existing;	/* found in the kernel's list, hand-over not seen */
 	__u8 from;		/* state handed over from */
+	__u8 entered_src;	/* enum sf_time_src of entered */
 };
 
 typedef void (*tw_sink_fn)(void *ctx, const struct tw_record *r);
@@ -58,7 +73,7 @@ struct tw_table *tw_table__new(__u32 max, tw_sink_fn sink, void *ctx);
 void tw_table__free(struct tw_table *t);
 /* A flow handed its socket to a time-wait socket. */
 void tw_table__enter(struct tw_table *t, const struct tw_key *k, __u64 sk, __u64 gen, __u64 handoff,
-		     __u64 entered, __u8 from);
+		     __u64 entered, __u8 from, __u8 entered_src);
 /* A control segment on a tracked tuple (out: sent by the local end).
  * Returns true if it belonged to a time-wait socket. */
 bool tw_table__segment(struct tw_table *t, const struct tw_key *k, __u8 flags, bool out, __u64 ts);

@@ -55,6 +55,13 @@ enum synfin_owner_source {
 /* event flags */
 #define SF_F_NEW_GEN	(1u << 0) /* BPF started a new generation here */
 #define SF_F_NO_ENTRY	(1u << 1) /* BPF had no per-socket entry (pre-existing or evicted) */
+/* -> CLOSE events only (recordings made before these bits lack both):
+ * SF_F_CLOSE_INFO says SF_F_PEER_FIN was read. The peer's FIN had been
+ * received (SOCK_DONE). A FIN_WAIT2 -> CLOSE without it is the hand-over of
+ * an orphaned socket to a time-wait socket still in FIN_WAIT2, waiting for
+ * that FIN: not the end of FIN_WAIT2. */
+#define SF_F_CLOSE_INFO	(1u << 2)
+#define SF_F_PEER_FIN	(1u << 3)
 
 struct synfin_seg {		/* kind == SF_EV_SEGMENT */
 	__u32 seq;		/* host order */

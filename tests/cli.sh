@@ -4,21 +4,6 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-# expect NAME WANT_RC STDERR_REGEX CMD...
-expect() {
-	local name=$1 want=$2 re=$3 rc
-	shift 3
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		fail "$name" "exit $rc, want $want; stderr: $(head -c 200 "$TMP/err")"
-	elif [ -n "$re" ] && ! grep -Eq "$re" "$TMP/err"; then
-		fail "$name" "stderr does not match /$re/: $(head -c 200 "$TMP/err")"
-	else
-		pass "$name"
-	fi
-}
-
 expect cli-unknown-flag 2 'unrecognized option|Usage|Try' "$SYNFIN" --bogus
 expect cli-bad-interval 2 'stats-interval' "$SYNFIN" --stats-interval abc
 expect cli-negative-interval 2 'stats-interval' "$SYNFIN" -i -5

@@ -43,6 +43,23 @@ check() {
 	fi
 }
 
+# expect NAME WANT_RC STDERR_REGEX CMD...: PASS if CMD exits WANT_RC and
+# its stderr matches (an empty regex matches anything); its output is left
+# in $TMP/out and $TMP/err
+expect() {
+	local name=$1 want=$2 re=$3 rc
+	shift 3
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$name" "exit $rc, want $want; stderr: $(head -c 200 "$TMP/err")"
+	elif [ -n "$re" ] && ! grep -Eq "$re" "$TMP/err"; then
+		fail "$name" "stderr does not match /$re/: $(head -c 200 "$TMP/err")"
+	else
+		pass "$name"
+	fi
+}
+
 # Root-only tests: on CI (CI=true) a missing privilege is a failure, never
 # a skip, because BPF works there. Elsewhere they skip with a reason.
 need_root() {

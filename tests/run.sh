@@ -22,9 +22,10 @@ run() {
 }
 
 run build/test_unit
-run build/test_daemon
 run tests/replay/run.sh
 run tests/cli.sh
+run tests/show/run.sh
+run tests/service.sh
 if [ "$kernel" = 1 ]; then
 	for t in tests/kernel/test_*.sh; do
 		run "$t"

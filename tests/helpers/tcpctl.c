@@ -17,6 +17,7 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -82,7 +83,12 @@ struct options {
 	const char *wait_file2;		/* simultaneous: after both FINs */
 	long send_after_fin;		/* half-close: server bytes after the FIN */
 	long send_before_close;		/* client-first: client bytes before its close */
+	long think_ms;			/* the server's pause between request and answer */
+	const char *server_netns;	/* listen in this namespace (a path) */
+	const char *client_netns;	/* connect from this one */
 };
+
+static struct options *opts;		/* for exchange(): the scenario's timing */
 
 static const char usage_text[] =
 	"usage: tcpctl SCENARIO [options]\n"
@@ -110,6 +116,9 @@ static const char usage_text[] =
 	"  --send-after-fin BYTES half-close: after reading the client's FIN the server sends\n"
 	"                   BYTES in 10 pieces spread over --hold MS (instead of a plain wait);\n"
 	"                   the client must read them all before the server's FIN\n"
+	"  --think-ms MS    the server waits MS between reading the request and answering\n"
+	"  --server-netns PATH, --client-netns PATH  listen in one network namespace (e.g.\n"
+	"                   /var/run/netns/NAME) and connect from another (a veth between them)\n"
 	"  --send-before-close BYTES client-first: the client sends BYTES after the exchange and\n"
 	"                   closes at once (its FIN queued behind them); the server must read\n"
 	"                   them all before the FIN\n"
@@ -437,6 +446,12 @@ static int client_socket(const struct options *o, int flags)
 		struct sockaddr_storage ss = o->addr;
 		int one = 1;
 
+		/* from another namespace the server's address is not ours:
+		 * any local address, that port */
+		if (o->client_netns) {
+			memset(&ss, 0, sizeof(ss));
+			ss.ss_family = o->family;
+		}
 		set_port(&ss, (uint16_t)o->client_port);
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 		    bind(fd, (struct sockaddr *)&ss, o->addr_len) < 0) {
@@ -616,8 +631,10 @@ static int recv_expect(int fd, const char *want, const char *who)
 static int exchange(int cfd, int sfd)
 {
 	if (send_all(cfd, "ping", 4, "client") < 0 ||
-	    recv_expect(sfd, "ping", "server") < 0 ||
-	    send_all(sfd, "pong", 4, "server") < 0 ||
+	    recv_expect(sfd, "ping", "server") < 0)
+		return -1;
+	sleep_ms(opts->think_ms);
+	if (send_all(sfd, "pong", 4, "server") < 0 ||
 	    recv_expect(cfd, "pong", "client") < 0)
 		return -1;
 	return 0;
@@ -950,6 +967,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "wait-file-2", required_argument, NULL, 'W' },
 		{ "send-after-fin", required_argument, NULL, 'B' },
 		{ "send-before-close", required_argument, NULL, 'D' },
+		{ "think-ms", required_argument, NULL, 'T' },
+		{ "server-netns", required_argument, NULL, 'S' },
+		{ "client-netns", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1007,6 +1027,15 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->send_before_close = parse_long("--send-before-close", optarg, 0,
 							  64L * 1024 * 1024);
 			break;
+		case 'T':
+			o->think_ms = parse_long("--think-ms", optarg, 0, 86400000);
+			break;
+		case 'S':
+			o->server_netns = optarg;
+			break;
+		case 'N':
+			o->client_netns = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -1047,6 +1076,20 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 }
 
+static int enter_netns(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		report("entering %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -1055,6 +1098,7 @@ int main(int argc, char **argv)
 	long n;
 
 	parse_args(argc, argv, &o);
+	opts = &o;
 
 	/*
 	 * First, before any socket exists: synfin records the owner's comm
@@ -1100,12 +1144,18 @@ int main(int argc, char **argv)
 		port = get_port(&o.addr);
 		break;
 	default:
+		if (o.server_netns && enter_netns(o.server_netns) < 0)
+			return 1;
 		lfd = open_listener(&o, &port);
 		if (lfd < 0)
 			return 1;
 		set_port(&o.addr, port);
 		break;
 	}
+	/* sockets stay in the namespace they were made in: the listener's
+	 * children are the server's, whatever this process enters now */
+	if (o.client_netns && enter_netns(o.client_netns) < 0)
+		return 1;
 	printf("ready pid=%d port=%u\n", (int)getpid(), port);
 
 	for (n = 0; n < o.count && !ret; n++) {

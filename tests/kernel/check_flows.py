@@ -309,8 +309,15 @@ def tcpstates_problems(events, rec, local, peer, pid, tolerance,
             continue  # tcpstates has no time for the first state
         key = path[i].lower()
         ts_us = e["ms"] * 1000
+        src = (rec.get("durations_from") or {}).get(key)
         if key not in d:
             p.append("no durations_us.%s" % key)
+        elif key == "fin_wait_2" and src in ("segments", "reconcile"):
+            # the socket was handed to a time-wait socket still in
+            # FIN_WAIT_2: tcpstates sees the full socket's part only
+            if d[key] + tolerance < ts_us:
+                p.append("%s: synfin %d us (to the peer's FIN), below tcpstates' %.0f us "
+                         "(to the hand-over)" % (key, d[key], ts_us))
         elif abs(d[key] - ts_us) > tolerance + ts_us / 100:
             p.append("%s: synfin %d us, tcpstates %.0f us" %
                      (key, d[key], ts_us))

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The JSON writer and the record formatter. */
+#include "unit.h"
+
+static const char *escaped(const char *in, size_t n)
+{
+	static struct json j;
+
+	json__reset(&j);
+	json__strn(&j, NULL, in, n);
+	json__newline(&j);
+	j.buf[j.len - 1] = 0;
+	return j.buf;
+}
+
+TEST(json_escaping)
+{
+	EXPECT_STR(escaped("plain", 5), "\"plain\"");
+	EXPECT_STR(escaped("a\"b\\c", 5), "\"a\\\"b\\\\c\"");
+	EXPECT_STR(escaped("\x01\n\t\x7f", 4), "\"\\u0001\\n\\t\\u007f\"");
+	EXPECT_STR(escaped("\xff", 1), "\"\\ufffd\"");
+	EXPECT_STR(escaped("caf\xc3\xa9", 5), "\"caf\xc3\xa9\"");		/* valid UTF-8 kept */
+	EXPECT_STR(escaped("\xc3", 1), "\"\\ufffd\"");			/* truncated sequence */
+	EXPECT_STR(escaped("\xc0\xaf", 2), "\"\\ufffd\\ufffd\"");		/* overlong '/' */
+	EXPECT_STR(escaped("\xed\xa0\x80", 3), "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate */
+	EXPECT_STR(escaped("\xf0\x9f\x98\x80", 4), "\"\xf0\x9f\x98\x80\"");
+}
+
+TEST(json_record)
+{
+	struct flow_table *t = table(16);
+	struct sf_clock clk = { .mono_to_real_ns = 1764000000000000000LL };
+	struct sf_record r = { .type = SF_REC_FLOW };
+	struct json j = {};
+
+	client_seed(t, 0xe4, 0);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	memcpy(recs[0].flow.comm, "x\"y\\\x01\xff", 7);
+	r.flow = &recs[0].flow;
+	r.sum = &recs[0].sum;
+	record_json__record(&j, &r, &clk);
+	EXPECT(j.len > 0 && j.buf[j.len - 1] == '\n');
+	j.buf[j.len - 1] = 0;
+	EXPECT(strstr(j.buf, "\"comm\":\"x\\\"y\\\\\\u0001\\ufffd\"") != NULL);
+	EXPECT(strstr(j.buf, "\"local\":{\"address\":\"10.0.0.1\",\"port\":40228}") != NULL);
+	EXPECT(strstr(j.buf, "\"path\":\"CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT\"") != NULL);
+	EXPECT(strstr(j.buf, "\"durations_us\":{") != NULL);
+	EXPECT(strstr(j.buf, "\"time\":\"2025-11-24T16:00:00.000012Z\"") != NULL);
+	EXPECT(strchr(j.buf, '\n') == NULL);
+	json__free(&j);
+	flow_table__free(t);
+}

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Control segments joined to their flows and numbered as the seed does. */
+#include "unit.h"
+
+/* The client's seven segments, as the seed numbers them, joined to its
+ * flow although SYN and SYN-ACK come before the flow knows its port and
+ * 6 and 7 after the hand-over to the time-wait socket. */
+TEST(segments_client)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .time_wait_hold_ns = 5 * GRACE };
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u64 sk = 0x71;
+	const __u16 lp = 40000 + (sk & 0xff);
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	e = ev(sk, 10, 10, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	e.sport = 0;
+	feed(t, e);
+	feed(t, seg(11, lp, true, true, F_SYN, 1000, 0));
+	feed(t, seg(20, lp, false, false, F_SYN | F_ACK, 5000, 1001));
+	feed(t, ev(sk, 10, 21, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+	feed(t, seg(22, lp, true, true, F_ACK, 1001, 5001));
+	feed(t, ev(sk, 10, 100, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, seg(101, lp, true, true, F_FIN | F_ACK, 1001, 5001));
+	feed(t, seg(110, lp, false, false, F_ACK, 5001, 1002));
+	feed(t, ev(sk, 10, 111, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	feed(t, handover(sk, 10, 112));
+	flow_table__advance(t, 112 + GRACE); /* held: waiting for 6 and 7 */
+	EXPECT(nrec == 0);
+	feed(t, seg(200, lp, false, false, F_FIN | F_ACK, 5001, 1002));
+	feed(t, seg(201, lp, true, true, F_ACK, 1002, 5002));
+	flow_table__advance(t, 201 + GRACE);
+	EXPECT(nrec == 1);
+	/* FIN_WAIT_2 lasted until the peer's FIN, not until the hand-over */
+	EXPECT_STR(path(0), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT");
+	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 200 - 111);
+	EXPECT(recs[0].sum.dwell_src[SF_TCP_FIN_WAIT2] == SF_SRC_SEGMENT);
+	EXPECT(recs[0].sum.tw_entered_ts == 200 && recs[0].sum.handoff_ts == 112);
+	EXPECT(recs[0].sum.close == SF_CLOSE_NORMAL && recs[0].sum.lifetime_ns == 200 - 10);
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_SYN, true, 1000, 0));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_SYNACK, false, 5000, 1001));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_ACK, true, 1001, 5001));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_FIN1, true, 1001, 5001));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_FIN1_ACK, false, 5001, 1002));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_FIN2, false, 5001, 1002));
+	EXPECT(slot_is(&segs_seen[0], SF_SEG_FIN2_ACK, true, 1002, 5002));
+	flow_table__free(t);
+}
+
+/* Closed flows wait for different times (the grace for late events, the
+ * hold for segments 6 and 7 after a time-wait hand-over): whatever list
+ * each waits in, they come out in the order their waits end, and only
+ * once it has ended. */
+TEST(closing_order)
+{
+	struct flow_table_config cfg = { .max_flows = 256, .close_grace_ns = GRACE, .time_wait_hold_ns = 5 * GRACE };
+	struct flow_table *t;
+	bool ordered = true;
+	int held = 0;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	for (int i = 0; i < 20; i++) {
+		__u64 t0 = (__u64)i * 100000, a = 0x100 + i, b = 0x180 + i;
+
+		/* a: active closer with a SYN seen, no segment 7: held */
+		feed(t, ev(a, t0 + 1, t0 + 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+		feed(t, seg(t0 + 2, 40000 + (a & 0xff), true, true, F_SYN, 1000, 0));
+		feed(t, ev(a, t0 + 1, t0 + 3, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+		feed(t, ev(a, t0 + 1, t0 + 4, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+		feed(t, ev(a, t0 + 1, t0 + 5, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+		feed(t, ev(a, t0 + 1, t0 + 6, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+		/* b: passive closer, later: only the grace */
+		feed(t, ev(b, t0 + 10, t0 + 10, SF_TCP_CLOSE, SF_TCP_SYN_SENT));
+		feed(t, ev(b, t0 + 10, t0 + 11, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED));
+		feed(t, ev(b, t0 + 10, t0 + 12, SF_TCP_ESTABLISHED, SF_TCP_CLOSE_WAIT));
+		feed(t, ev(b, t0 + 10, t0 + 13, SF_TCP_CLOSE_WAIT, SF_TCP_LAST_ACK));
+		feed(t, ev(b, t0 + 10, t0 + 50000, SF_TCP_LAST_ACK, SF_TCP_CLOSE));
+	}
+	/* every grace is over, no hold is: the 20 passive closers only */
+	flow_table__advance(t, 19 * 100000 + 50000 + GRACE);
+	EXPECT(nrec == 20);
+	for (int i = 0; i < nrec; i++)
+		if (recs[i].flow.role != SF_ROLE_CLIENT || recs[i].sum.closer == NULL ||
+		    strcmp(recs[i].sum.closer, "peer"))
+			held++;
+	EXPECT(held == 0);
+	flow_table__advance(t, 19 * 100000 + 6 + 5 * GRACE);
+	EXPECT(nrec == 40);
+	for (int i = 1; i < nrec; i++)
+		if (recs[i].flow.emit_at < recs[i - 1].flow.emit_at && i != 20)
+			ordered = false;
+	EXPECT(ordered);
+	flow_table__free(t);
+}
+
+/* The server: SYN, SYN-ACK and ACK all come before the kernel creates the
+ * child socket; a SYN at a listener starts a half-open flow at once,
+ * which the child takes over, its SYN_RECEIVED starting at the SYN. */
+TEST(segments_server_half_open)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table_stats st;
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u16 cp = 40123;
+
+	nrec = 0;
+	cfg.stuck_ns[SF_TCP_SYN_RECV] = 50;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
+	feed(t, seg(10, cp, true, false, F_SYN, 1000, 0)); /* ingress at the server */
+	flow_table__stats(t, &st);
+	EXPECT(st.half_open == 1 && st.open == 2 && st.by_state[SF_TCP_SYN_RECV] == 1); /* + the listener */
+	flow_table__advance(t, 60);
+	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK);
+	EXPECT(recs[0].flow.sport == 80 && recs[0].flow.dport == cp); /* a stuck record names its tuple */
+	nrec = 0;
+	feed(t, seg(12, cp, false, true, F_SYN | F_ACK, 7000, 1001));
+	{
+		/* the listener retransmits the SYN-ACK of this request */
+		struct synfin_event r = ctl(0xdead, 0, 20, SF_EV_SYNACK_RETRANS, SF_TCP_SYN_RECV);
+
+		r.sport = 80;
+		r.dport = cp;
+		memcpy(r.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+		memcpy(r.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+		feed(t, r);
+	}
+	feed(t, seg(30, cp, true, false, F_ACK, 1001, 7001));
+	/* the child: local 10.0.0.2:80, remote 10.0.0.1:cp */
+	e = ev(0x91, 31, 31, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
+	e.sport = 80;
+	e.dport = cp;
+	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+	feed(t, e);
+	e.oldstate = SF_TCP_SYN_RECV;
+	e.newstate = SF_TCP_ESTABLISHED;
+	e.ts_ns = 32;
+	e.flags = 0;
+	feed(t, e);
+	flow_table__stats(t, &st);
+	EXPECT(st.open == 2); /* the request flow is gone; the child and the listener stay */
+	e.oldstate = SF_TCP_ESTABLISHED;
+	e.newstate = SF_TCP_CLOSE;
+	e.ts_ns = 40;
+	feed(t, e);
+	flow_table__flush(t);
+	/* the stuck request resolves into the child, then the child's record */
+	EXPECT(nrec == 2 && recs[0].type == SF_REC_RESOLVED && recs[0].next_state == SF_TCP_ESTABLISHED);
+	EXPECT(recs[1].type == SF_REC_FLOW);
+	EXPECT(slot_is(&segs_seen[1], SF_SEG_SYN, false, 1000, 0));
+	EXPECT(slot_is(&segs_seen[1], SF_SEG_SYNACK, true, 7000, 1001));
+	EXPECT(slot_is(&segs_seen[1], SF_SEG_ACK, false, 1001, 7001));
+	EXPECT(recs[1].flow.state_ts[SF_TCP_SYN_RECV] == 10);
+	EXPECT(recs[1].sum.handshake_ns == 22);
+	EXPECT(recs[1].flow.synack_retrans == 1); /* inherited from the request */
+	EXPECT(!partial(1));
+	flow_table__free(t);
+}
+
+/* A SYN nobody answers: the half-open flow is stuck in SYN_RECEIVED; a
+ * segment no flow claims is counted, not reported. */
+TEST(segments_unclaimed)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .segment_hold_ns = 100 };
+	struct flow_table_stats st;
+	struct flow_table *t;
+
+	nrec = 0;
+	cfg.stuck_ns[SF_TCP_SYN_RECV] = 50;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
+	feed(t, seg(10, 41000, true, false, F_SYN, 1, 0));
+	feed(t, seg(12, 41001, false, true, F_FIN | F_ACK, 9, 9)); /* nobody's */
+	flow_table__advance(t, 70);
+	EXPECT(nrec == 1 && recs[0].type == SF_REC_STUCK && recs[0].state == SF_TCP_SYN_RECV);
+	EXPECT(!recs[0].age_lower_bound && recs[0].age_ns == 60);
+	flow_table__advance(t, 200);
+	flow_table__stats(t, &st);
+	EXPECT(st.segments == 2 && st.segments_unmatched == 1);
+	EXPECT(st.closing == 0 && st.open == 2); /* the request and the listener */
+	flow_table__free(t);
+}
+
+/* A SYN flood: half-open tracking is capped per listener, and counted;
+ * a SYN to a port nobody listens on is not a half-open connection. */
+TEST(half_open_cap)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .max_half_open = 3 };
+	struct flow_table_stats st;
+	struct flow_table *t;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
+	for (int i = 0; i < 10; i++)
+		feed(t, seg(10 + i, 42000 + i, true, false, F_SYN, 1, 0));
+	flow_table__stats(t, &st);
+	EXPECT(st.half_open == 3 && st.half_open_dropped == 7);
+	EXPECT(st.by_state[SF_TCP_SYN_RECV] == 3);
+	flow_table__free(t);
+
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	feed(t, seg(10, 43000, true, false, F_SYN, 1, 0)); /* no listener */
+	flow_table__stats(t, &st);
+	EXPECT(st.half_open == 0 && st.open == 0);
+	flow_table__free(t);
+}
+
+/* listen() without bind(): LISTEN comes with port 0, the port later; the
+ * listener index follows, and many of them churn without a loop. */
+TEST(listener_port_learnt_late)
+{
+	struct flow_table_config cfg = { .max_flows = 32, .close_grace_ns = GRACE };
+	struct flow_table_stats st;
+	struct flow_table *t = table_cfg(&cfg);
+
+	for (__u64 i = 0; i < 200; i++) {
+		struct synfin_event l = ev(0x700 + i % 7, 10 * i + 1, 10 * i + 1, SF_TCP_CLOSE, SF_TCP_LISTEN);
+
+		l.sport = 0;
+		feed(t, l);
+		l.oldstate = SF_TCP_LISTEN;
+		l.newstate = SF_TCP_CLOSE;
+		l.ts_ns = 10 * i + 5;
+		l.sport = 9000 + i % 3;
+		l.flags = 0;
+		feed(t, l);
+		flow_table__advance(t, 10 * i + 5 + GRACE);
+		/* a SYN to those ports must find no stale listener */
+		feed(t, seg(10 * i + 6, 1000 + i, true, false, F_SYN, 1, 0));
+	}
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(st.listen_records == 400 && st.half_open == 0);
+	flow_table__free(t);
+}
+
+/* A dual-stack socket's IPv4 connection: v4-mapped on the socket, plain
+ * IPv4 on the wire; its segments still join it. */
+TEST(segments_v4_mapped)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u64 sk = 0x93;
+	const __u16 lp = 40000 + (sk & 0xff);
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	e = ev(sk, 5, 5, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	e.family = 10;
+	memcpy(e.saddr, (__u8[16]){ [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 }, 16);
+	memcpy(e.daddr, (__u8[16]){ [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 2 }, 16);
+	feed(t, e);
+	feed(t, seg(6, lp, true, true, F_SYN, 77, 0));
+	e.oldstate = SF_TCP_SYN_SENT;
+	e.newstate = SF_TCP_CLOSE;
+	e.ts_ns = 9;
+	e.flags = 0;
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 1 && slot_is(&segs_seen[0], SF_SEG_SYN, true, 77, 0));
+	flow_table__free(t);
+}
