@@ -139,7 +139,7 @@ struct sf_flow *ft_find_listener(struct flow_table *t, __u32 netns, __u8 family,
 		__u8 fam = pass ? 10 : family;
 		__u32 i;
 
-		if (pass && family != 2)
+		if (pass && family != SF_AF_INET)
 			break;
 		for (i = t->lbuckets[listen_hash(netns, fam, port)]; i != SF_NONE; i = at(t, i)->lnext) {
 			struct sf_flow *f = at(t, i);
@@ -147,7 +147,7 @@ struct sf_flow *ft_find_listener(struct flow_table *t, __u32 netns, __u8 family,
 			if (f->netns != netns || f->family != fam || f->sport != port || f->closed)
 				continue;
 			if (all_zero(f->saddr) || (fam == family && !memcmp(f->saddr, laddr, 16)) ||
-			    (fam == 10 && family == 2 && !memcmp(f->saddr + 12, laddr, 4) && f->saddr[10] == 0xff))
+			    (fam == SF_AF_INET6 && family == SF_AF_INET && !memcmp(f->saddr + 12, laddr, 4) && f->saddr[10] == 0xff))
 				return f;
 		}
 	}
@@ -370,7 +370,7 @@ int flow_table__ingest(struct flow_table *t, const struct synfin_event *e)
 
 	if (e->version != SYNFIN_EVENT_VERSION || !e->kind || e->kind >= SF_EV_KIND_MAX ||
 	    (!seg && (!valid_state(e->oldstate) || !valid_state(e->newstate))) ||
-	    (e->family != 2 && e->family != 10)) {
+	    (e->family != SF_AF_INET && e->family != SF_AF_INET6)) {
 		t->st.decode_errors++;
 		return -EINVAL;
 	}

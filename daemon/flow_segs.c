@@ -159,7 +159,7 @@ static void put(struct sf_segs *g, int slot, const struct sf_seg_rec *r)
  * are sent, and seen, at another time), or when no block is left. */
 static bool segs_add(struct flow_table *t, struct sf_flow *f, const struct sf_seg_rec *r)
 {
-	bool syn = r->flags & 0x02, fin = r->flags & 0x01, rst = r->flags & 0x04, ack = r->flags & 0x10;
+	bool syn = r->flags & SF_TH_SYN, fin = r->flags & SF_TH_FIN, rst = r->flags & SF_TH_RST, ack = r->flags & SF_TH_ACK;
 	/* FIN and RST go past slot 3 (and the ACKs of FINs, which need a
 	 * FIN there first) */
 	struct sf_segs *g = fin || rst ? ft_segs_full(t, f) : segs_get(t, f);
@@ -315,7 +315,7 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		f = lookup(t, h, REQ_GEN);
 	if (!f)
 		f = lookup(t, h, SEG_GEN);
-	if (!f && !r.out && (r.flags & 0x12) == 0x02 &&
+	if (!f && !r.out && (r.flags & (SF_TH_SYN | SF_TH_ACK)) == SF_TH_SYN &&
 	    (l = ft_find_listener(t, k.netns, k.family, k.laddr, k.lport))) {
 		/* A SYN reaching a listener: the half-open phase starts now,
 		 * long before the kernel creates the child socket. A flood

@@ -234,14 +234,14 @@ bool tw_table__segment(struct tw_table *t, const struct tw_key *k, __u8 flags, b
 
 	if (!w || ts < w->handoff)
 		return false;
-	if (flags & 0x04) {
+	if (flags & SF_TH_RST) {
 		leave(t, w, TW_EXIT_RESET, ts, true);
-	} else if ((flags & 0x12) == 0x02) {
+	} else if ((flags & (SF_TH_SYN | SF_TH_ACK)) == SF_TH_SYN) {
 		/* a SYN on the tuple: a new connection takes it over (and
 		 * the SYN is that connection's, not ours) */
 		leave(t, w, TW_EXIT_REUSED, ts, true);
 		return false;
-	} else if (!out && (flags & 0x01) && !w->entered) {
+	} else if (!out && (flags & SF_TH_FIN) && !w->entered) {
 		/* the peer's FIN: TIME_WAIT proper begins (a time-wait
 		 * socket in FIN_WAIT2 was waiting for it) */
 		w->entered = ts;
