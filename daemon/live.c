@@ -98,6 +98,17 @@ static int on_stats_tick(struct loop *l, uint64_t n, void *ctx)
 	return 0;
 }
 
+static int on_summary_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_now();
+
+	(void)l, (void)n;
+	flow_table__advance(d->table, now);
+	daemon__emit_summaries(d, now);
+	return 0;
+}
+
 static int on_reconcile_tick(struct loop *l, uint64_t n, void *ctx)
 {
 	struct daemon *d = ctx;
@@ -248,6 +259,7 @@ static int sources(struct daemon *d)
 {
 	uint64_t stats_ns = (uint64_t)(d->o.stats_interval * 1e9);
 	uint64_t reconcile_ns = (uint64_t)(d->o.reconcile_s * 1e9);
+	uint64_t summary_ns = (uint64_t)(d->o.summary_s * 1e9);
 	uint64_t watchdog_ns = notify__watchdog_usec() * 1000 / 2;
 	struct loop *l = d->loop;
 	sigset_t sigs;
@@ -265,6 +277,8 @@ static int sources(struct daemon *d)
 		err = loop__add_timer(l, stats_ns, stats_ns, on_stats_tick, d, NULL);
 	if (!err && reconcile_ns)
 		err = loop__add_timer(l, reconcile_ns, reconcile_ns, on_reconcile_tick, d, NULL);
+	if (!err && summary_ns)
+		err = loop__add_timer(l, summary_ns, summary_ns, on_summary_tick, d, NULL);
 	/* twice per watchdog interval, the first at once */
 	if (!err && watchdog_ns)
 		err = loop__add_timer(l, 1, watchdog_ns, on_watchdog_tick, d, NULL);
@@ -319,7 +333,7 @@ int live__run(struct daemon *d)
 	 * line; a service manager for READY=1). */
 	pr_info("capturing; Ctrl-C to stop");
 	notify__ready();
-	d->start_mono = d->last_stats = d->status_at = mono_now();
+	d->start_mono = d->last_stats = d->status_at = d->last_summary = mono_now();
 
 	err = loop__run(d->loop);
 
@@ -328,6 +342,8 @@ int live__run(struct daemon *d)
 	capture__poll(d->cap, 0);
 	flow_table__flush(d->table);
 	now = mono_now();
+	/* what finished since the last summaries: a shorter interval */
+	daemon__emit_summaries(d, now);
 	daemon__emit_stats(d, now, (double)(now - d->last_stats) / 1e9);
 	daemon__flush(d);
 	if (d->rec_errors)

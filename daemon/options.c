@@ -181,6 +181,39 @@ static int parse_on_output_error(struct opts *o, const char *arg, char *why, siz
 	return 0;
 }
 
+/* arg's index in words (NULL-terminated), or -EINVAL with why said */
+static int pick(const char *arg, const char *const *words, char *why, size_t len)
+{
+	for (int i = 0; words[i]; i++)
+		if (!strcmp(arg, words[i]))
+			return i;
+	snprintf(why, len, "'%s' is not one of %s%s%s%s%s", arg, words[0], words[1] ? ", " : "",
+		 words[1] ? words[1] : "", words[2] ? ", " : "", words[2] ? words[2] : "");
+	return -EINVAL;
+}
+
+static int parse_detail(struct opts *o, const char *arg, char *why, size_t len)
+{
+	static const char *const words[] = { "auto", "summary", "segments", NULL };
+	int i = pick(arg, words, why, len);
+
+	if (i < 0)
+		return i;
+	o->detail = i;
+	return 0;
+}
+
+static int parse_flows(struct opts *o, const char *arg, char *why, size_t len)
+{
+	static const char *const words[] = { "all", "abnormal", "none", NULL };
+	int i = pick(arg, words, why, len);
+
+	if (i < 0)
+		return i;
+	o->flows = i;
+	return 0;
+}
+
 static int parse_verbose(struct opts *o, const char *arg, char *why, size_t len)
 {
 	(void)arg, (void)why, (void)len;
@@ -236,6 +269,17 @@ static const struct opt_def defs[] = {
 	  "Read options from PATH: one 'option value' per line (long names without --), # comments" },
 	CUSTOM("verbose", 'v', NULL, parse_verbose, 1, "Say what is attached on stderr"),
 	CUSTOM("quiet", 'q', NULL, parse_quiet, 1, "Only warnings and errors on stderr (not the 'capturing' line)"),
+	HEADER(3, "Volume (flow records, summaries):"),
+	CUSTOM("detail", 0, "auto|summary|segments", parse_detail, 3,
+	       "How much a flow record says: segments (every control segment listed), summary (a one-line digest of them), or auto (the default): segments for flows that are not normal (refused, timeout, reset, retransmits, an ack not right, partial, never established, stuck), summary for the rest"),
+	CUSTOM("flows", 0, "all|abnormal|none", parse_flows, 3,
+	       "Which flow records are written (default all); the others are still counted in stats and summaries"),
+	U32("sample", "N", sample, 1, 1000000, 0, 3,
+	    "Write 1 in N normal flow records (those not normal always; default 1: all)"),
+	SECONDS("summary-interval", 0, "SEC", summary_s, 86400, 3,
+		"A 'summary' record per listener, remote endpoint, process and cgroup every SEC seconds (default 60, 0 = none)"),
+	U32("summary-top", "N", summary_top, 1, 10000, 0, 3,
+	    "Keys per kind in a summary; the rest are folded into one 'other' entry (default 20)"),
 	HEADER(2, "Stuck connections:"),
 	CUSTOM("stuck", 0, "STATE=SEC", parse_stuck, 2,
 	       "Report a connection in STATE for SEC seconds (0 = never). STATE: syn_sent (default 10), syn_received (10), fin_wait_1 (60), fin_wait_2 (120), close_wait (60), closing (60), last_ack (60). Repeatable"),
@@ -266,6 +310,9 @@ static void defaults(struct opts *o)
 		.stuck_rate = 100,
 		.pileup = { [PILEUP_TIME_WAIT_REMOTE] = 10000, [PILEUP_CLOSE_WAIT_PROCESS] = 100 },
 		.reconcile_s = 10,
+		.sample = 1,
+		.summary_s = 60,
+		.summary_top = 20,
 		.snapshot = true,
 		.segments = true,
 		.accept_owner = true,

@@ -18,6 +18,18 @@
 
 #define OPTS_MAX_IFNAMES 32
 
+enum {
+	OPTS_DETAIL_AUTO = 0,	/* segments for flows not normal, summary for the rest */
+	OPTS_DETAIL_SUMMARY,
+	OPTS_DETAIL_SEGMENTS,
+};
+
+enum {
+	OPTS_FLOWS_ALL = 0,
+	OPTS_FLOWS_ABNORMAL,
+	OPTS_FLOWS_NONE,
+};
+
 struct opts {
 	const char *output;
 	const char *record;
@@ -42,6 +54,11 @@ struct opts {
 	int n_ifnames;
 	bool accept_owner;
 	enum sf_log_level log_level;
+	int detail;			/* OPTS_DETAIL_* */
+	int flows;			/* OPTS_FLOWS_* */
+	uint32_t sample;		/* 1 in N normal flow records written */
+	double summary_s;		/* summary records every SEC, 0 = none */
+	uint32_t summary_top;
 	bool on_output_error_set;	/* given: else chosen per output */
 	enum output_on_error on_output_error;
 };
