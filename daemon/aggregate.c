@@ -256,6 +256,11 @@ static void count_flow(struct agg_counts *c, const struct sf_flow *f, const stru
 	}
 }
 
+void agg_counts__flow(struct agg_counts *c, const struct sf_flow *f, const struct sf_summary *s)
+{
+	count_flow(c, f, s);
+}
+
 void agg__flow(struct agg *a, const struct sf_flow *f, const struct sf_summary *s)
 {
 	struct agg_entry k[AGG_KINDS];

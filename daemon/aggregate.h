@@ -90,6 +90,9 @@ struct agg *agg__new(const struct agg_config *cfg);
 void agg__free(struct agg *a);
 /* a finished flow's record (s: its summary) */
 void agg__flow(struct agg *a, const struct sf_flow *f, const struct sf_summary *s);
+/* one finished flow into c: what agg__flow does for each of its keys
+ * (for cumulative totals without keys) */
+void agg_counts__flow(struct agg_counts *c, const struct sf_flow *f, const struct sf_summary *s);
 /* a stuck record */
 void agg__stuck(struct agg *a, const struct sf_flow *f, __u8 state);
 typedef void (*agg_visit_fn)(void *ctx, const struct agg_entry *e);

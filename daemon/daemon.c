@@ -54,13 +54,18 @@ static void on_record(void *ctx, const struct sf_record *rec)
 
 	if (rec->type == SF_REC_STUCK && d->agg)
 		agg__stuck(d->agg, rec->flow, rec->state);
+	if (rec->type == SF_REC_STUCK && rec->state < SF_TCP_NSTATES)
+		d->total.stuck[rec->state]++;
 	if (rec->type != SF_REC_FLOW) {
 		outputs__emit(d->outputs, rec);
 		return;
 	}
 	abnormal = rec->sum->abnormal;
-	if (d->agg && rec->flow->role != SF_ROLE_LISTENER)
-		agg__flow(d->agg, rec->flow, rec->sum);
+	if (rec->flow->role != SF_ROLE_LISTENER) {
+		if (d->agg)
+			agg__flow(d->agg, rec->flow, rec->sum);
+		agg_counts__flow(&d->total, rec->flow, rec->sum);
+	}
 	if (d->o.flows == OPTS_FLOWS_NONE || (!abnormal && d->o.flows == OPTS_FLOWS_ABNORMAL) ||
 	    (!abnormal && d->normal_seen++ % d->o.sample)) {
 		d->cnt.flows_unwritten++;

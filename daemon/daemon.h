@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
+#include "aggregate.h"
 #include "flow.h"
 #include "log.h"
 #include "options.h"
@@ -50,6 +51,8 @@ struct daemon {
 	struct agg *agg;	/* finished flows since the last summary records */
 	uint64_t last_summary;	/* when they started */
 	uint64_t normal_seen;	/* normal flows, for --sample */
+	struct agg_counts total; /* every finished flow since start: --metrics */
+	struct metrics *metrics;
 	struct outputs *outputs;
 	struct capture *cap;
 	struct tc *tc;

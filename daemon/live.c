@@ -23,6 +23,7 @@
 #include "capture.h"
 #include "daemon.h"
 #include "loop.h"
+#include "metrics.h"
 #include "netns.h"
 #include "notify.h"
 #include "tc.h"
@@ -106,6 +107,30 @@ static int on_summary_tick(struct loop *l, uint64_t n, void *ctx)
 	(void)l, (void)n;
 	flow_table__advance(d->table, now);
 	daemon__emit_summaries(d, now);
+	return 0;
+}
+
+/* A scrape: the counters as they are now, on the loop's thread. */
+static void metrics_gather(void *ctx, struct sf_stats *st, const struct agg_counts **tot)
+{
+	struct daemon *d = ctx;
+
+	daemon__gather_stats(d, mono_now(), st);
+	*tot = &d->total;
+}
+
+static int on_metrics(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	(void)l, (void)fd, (void)events;
+	metrics__run(ctx);
+	return 0;
+}
+
+/* connections that went idle time out */
+static int on_metrics_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	(void)l, (void)n;
+	metrics__run(ctx);
 	return 0;
 }
 
@@ -284,6 +309,10 @@ static int sources(struct daemon *d)
 		err = loop__add_timer(l, 1, watchdog_ns, on_watchdog_tick, d, NULL);
 	if (!err && notify__enabled())
 		err = loop__add_timer(l, 1, NOTIFY_STATUS_NS, on_status_tick, d, NULL);
+	if (!err && d->metrics)
+		err = loop__add_fd(l, metrics__fd(d->metrics), EPOLLIN, on_metrics, d->metrics, NULL);
+	if (!err && d->metrics)
+		err = loop__add_timer(l, 1000000000ULL, 1000000000ULL, on_metrics_tick, d->metrics, NULL);
 	for (struct output *o = outputs__first(d->outputs); o && !err; o = o->next)
 		if (o->watch_fd >= 0)
 			err = loop__add_fd(l, o->watch_fd, 0, on_output_gone, o, NULL);
@@ -324,6 +353,14 @@ int live__run(struct daemon *d)
 	rc = attach(d);
 	if (rc)
 		return rc;
+	if (d->o.metrics) {
+		err = metrics__start(&d->metrics, &d->o.metrics_ss, metrics_gather, d);
+		if (err) {
+			pr_err("--metrics %s: cannot listen: %s", d->o.metrics, strerror(-err));
+			return EXIT_RUNTIME;
+		}
+		pr_info("metrics at http://%s/metrics", d->o.metrics);
+	}
 	err = sources(d);
 	if (err) {
 		pr_err("event loop: %s", strerror(-err));
@@ -339,6 +376,8 @@ int live__run(struct daemon *d)
 
 	/* Stopping: drain what is left, then report everything that closed. */
 	notify__stopping();
+	metrics__stop(d->metrics);
+	d->metrics = NULL;
 	capture__poll(d->cap, 0);
 	flow_table__flush(d->table);
 	now = mono_now();

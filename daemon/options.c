@@ -4,6 +4,8 @@
  * only; what the values mean is the daemon's business.
  */
 #include <argp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -181,6 +183,57 @@ static int parse_on_output_error(struct opts *o, const char *arg, char *why, siz
 	return 0;
 }
 
+/* "127.0.0.1:9100", "[::1]:9100", ":9100" (loopback). A wildcard address
+ * needs any: -EADDRNOTAVAIL; -EINVAL: not an address. */
+static int metrics_addr(const char *addr, bool any, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(addr, ':');
+	char *end;
+	unsigned long port;
+	size_t n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon)
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || !port || port > 65535)
+		return -EINVAL;
+	n = (size_t)(colon - addr);
+	if (n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, addr, n);
+	host[n] = 0;
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = 0;
+		memmove(host, host + 1, n - 1);
+	}
+	if (!*host) { /* ":PORT": loopback */
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (s4->sin_addr.s_addr == htonl(INADDR_ANY) && !any)
+			return -EADDRNOTAVAIL;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) && !any)
+			return -EADDRNOTAVAIL;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 /* arg's index in words (NULL-terminated), or -EINVAL with why said */
 static int pick(const char *arg, const char *const *words, char *why, size_t len)
 {
@@ -280,6 +333,10 @@ static const struct opt_def defs[] = {
 		"A 'summary' record per listener, remote endpoint, process and cgroup every SEC seconds (default 60, 0 = none)"),
 	U32("summary-top", "N", summary_top, 1, 10000, 0, 3,
 	    "Keys per kind in a summary; the rest are folded into one 'other' entry (default 20)"),
+	STRING("metrics", 0, "ADDR:PORT", metrics, 0, 3,
+	       "Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default): 127.0.0.1:9100, [::1]:9100, :9100 (= 127.0.0.1); a wildcard address (0.0.0.0, [::]) needs --metrics-any"),
+	FLAG("metrics-any", 0, SET, metrics_any, 0, 3,
+	     "Let --metrics listen on a wildcard address: every host that reaches this one can read the metrics"),
 	HEADER(2, "Stuck connections:"),
 	CUSTOM("stuck", 0, "STATE=SEC", parse_stuck, 2,
 	       "Report a connection in STATE for SEC seconds (0 = never). STATE: syn_sent (default 10), syn_received (10), fin_wait_1 (60), fin_wait_2 (120), close_wait (60), closing (60), last_ack (60). Repeatable"),
@@ -474,6 +531,16 @@ int options__parse(struct opts *o, int argc, char **argv)
 	argp_err_exit_status = EXIT_USAGE;
 	if (argp_parse(&argp, argc, argv, 0, NULL, o))
 		return EXIT_USAGE;
+	if (o->metrics) {
+		int err = metrics_addr(o->metrics, o->metrics_any, &o->metrics_ss);
+
+		if (err) {
+			fprintf(stderr, "synfin: --metrics %s: %s\nTry 'synfin --help' for more information.\n", o->metrics,
+				err == -EADDRNOTAVAIL ? "a wildcard address serves every host: add --metrics-any to mean it"
+						      : "not ADDR:PORT (127.0.0.1:9100, [::1]:9100, :9100)");
+			return EXIT_USAGE;
+		}
+	}
 	if (o->replay && o->record) {
 		fprintf(stderr, "synfin: --record and --replay cannot be combined\nTry 'synfin --help' for more information.\n");
 		return EXIT_USAGE;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include "../include/synfin.h"
 #include "capture.h"
 #include "log.h"
@@ -59,6 +60,9 @@ struct opts {
 	uint32_t sample;		/* 1 in N normal flow records written */
 	double summary_s;		/* summary records every SEC, 0 = none */
 	uint32_t summary_top;
+	const char *metrics;		/* --metrics ADDR:PORT, NULL: off */
+	bool metrics_any;
+	struct sockaddr_storage metrics_ss; /* from metrics */
 	bool on_output_error_set;	/* given: else chosen per output */
 	enum output_on_error on_output_error;
 };

@@ -62,7 +62,7 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U64("flows", "emitted", COUNTER, table.flows_emitted, "flow records written"),
 	U64("flows", "not_written", COUNTER, flows_unwritten,
 	    "flow records left out by --flows or --sample (still in stats and summaries)"),
-	U64("flows", "summary_records", COUNTER, summary_records, "summary records written"),
+	U64("flows", "summaries", COUNTER, summary_records, "summary records written"),
 	U64("flows", "evicted", COUNTER, table.evicted, "flows evicted from a full table"),
 	U64("flows", "listen_records", COUNTER, table.listen_records, "listen records written"),
 	U64("flows", "half_open", COUNTER, table.half_open, "half-open flows started by a SYN at a listener"),
