@@ -359,3 +359,34 @@ void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx)
 		t->n = 0;
 	}
 }
+
+static const char *const kind_names[AGG_KINDS] = {
+	[AGG_LISTENER] = "listener", [AGG_REMOTE] = "remote",
+	[AGG_PROCESS] = "process",   [AGG_CGROUP] = "cgroup",
+};
+
+static const char *const phase_names[AGG_PHASES] = {
+	[AGG_CONNECT] = "connect",	  [AGG_HANDSHAKE] = "handshake",
+	[AGG_FIN_WAIT_1] = "fin_wait_1", [AGG_FIN_WAIT_2] = "fin_wait_2",
+	[AGG_CLOSE_WAIT] = "close_wait", [AGG_LAST_ACK] = "last_ack",
+};
+
+static const char *const fail_names[AGG_FAIL_KINDS] = {
+	[AGG_FAIL_REFUSED] = "refused", [AGG_FAIL_TIMEOUT] = "timeout",
+	[AGG_FAIL_RESET] = "reset",	[AGG_FAIL_UNREACHABLE] = "unreachable",
+};
+
+const char *agg_kind_name(unsigned int k)
+{
+	return k < AGG_KINDS ? kind_names[k] : "?";
+}
+
+const char *agg_phase_name(unsigned int p)
+{
+	return p < AGG_PHASES ? phase_names[p] : "?";
+}
+
+const char *agg_fail_name(unsigned int r)
+{
+	return r < AGG_FAIL_KINDS ? fail_names[r] : "?";
+}

@@ -103,6 +103,10 @@ void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx);
  * within its log2 bucket (so within a factor of 2); 0 when empty. */
 double agg_hist__quantile_us(const struct agg_hist *h, double q);
 void agg_hist__add(struct agg_hist *h, __u64 us);
+/* names in records and metrics: "listener", "connect", "refused"... */
+const char *agg_kind_name(unsigned int k);
+const char *agg_phase_name(unsigned int p);
+const char *agg_fail_name(unsigned int r);
 /* upper bound of bucket i in microseconds (UINT64_MAX for the last) */
 __u64 agg_hist__bound_us(int i);
 

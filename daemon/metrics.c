@@ -85,16 +85,6 @@ static void stats_text(FILE *f, const struct sf_stats *st)
 	}
 }
 
-static const char *const phase_labels[AGG_PHASES] = {
-	[AGG_FIN_WAIT_1] = "fin_wait_1", [AGG_FIN_WAIT_2] = "fin_wait_2",
-	[AGG_CLOSE_WAIT] = "close_wait", [AGG_LAST_ACK] = "last_ack",
-};
-
-static const char *const fail_labels[AGG_FAIL_KINDS] = {
-	[AGG_FAIL_REFUSED] = "refused", [AGG_FAIL_TIMEOUT] = "timeout",
-	[AGG_FAIL_RESET] = "reset",	[AGG_FAIL_UNREACHABLE] = "unreachable",
-};
-
 /* a log2 histogram of microseconds as a Prometheus histogram in seconds */
 static void hist(FILE *f, const char *name, const char *label, const struct agg_hist *h)
 {
@@ -125,7 +115,7 @@ static void agg_text(FILE *f, const struct agg_counts *c)
 			(unsigned long long)c->closed[i]);
 	head(f, "synfin_connect_failures_total", "client connects that failed, by reason", "counter");
 	for (int i = 0; i < AGG_FAIL_KINDS; i++)
-		fprintf(f, "synfin_connect_failures_total{reason=\"%s\"} %llu\n", fail_labels[i],
+		fprintf(f, "synfin_connect_failures_total{reason=\"%s\"} %llu\n", agg_fail_name(i),
 			(unsigned long long)c->failed[i]);
 	head(f, "synfin_retransmits_total", "SYN, SYN-ACK and FIN retransmits of finished connections", "counter");
 	fprintf(f, "synfin_retransmits_total{segment=\"syn\"} %llu\n", (unsigned long long)c->retrans_syn);
@@ -139,7 +129,7 @@ static void agg_text(FILE *f, const struct agg_counts *c)
 	hist(f, "synfin_handshake_duration_seconds", NULL, &c->phase[AGG_HANDSHAKE]);
 	head(f, "synfin_teardown_phase_duration_seconds", "time in each teardown state", "histogram");
 	for (int p = AGG_FIN_WAIT_1; p < AGG_PHASES; p++) {
-		snprintf(label, sizeof(label), "phase=\"%s\"", phase_labels[p]);
+		snprintf(label, sizeof(label), "phase=\"%s\"", agg_phase_name(p));
 		hist(f, "synfin_teardown_phase_duration_seconds", label, &c->phase[p]);
 	}
 }

@@ -234,37 +234,31 @@ static int metrics_addr(const char *addr, bool any, struct sockaddr_storage *ss)
 	return -EINVAL;
 }
 
-/* arg's index in words (NULL-terminated), or -EINVAL with why said */
-static int pick(const char *arg, const char *const *words, char *why, size_t len)
+/* *out := arg's index in words (NULL-terminated), or -EINVAL with why said */
+static int pick(const char *arg, const char *const *words, int *out, char *why, size_t len)
 {
-	for (int i = 0; words[i]; i++)
-		if (!strcmp(arg, words[i]))
-			return i;
+	for (int i = 0; words[i]; i++) {
+		if (!strcmp(arg, words[i])) {
+			*out = i;
+			return 0;
+		}
+	}
 	snprintf(why, len, "'%s' is not one of %s%s%s%s%s", arg, words[0], words[1] ? ", " : "",
 		 words[1] ? words[1] : "", words[2] ? ", " : "", words[2] ? words[2] : "");
 	return -EINVAL;
 }
 
+static const char *const detail_words[] = { "auto", "summary", "segments", NULL };
+static const char *const flows_words[] = { "all", "abnormal", "none", NULL };
+
 static int parse_detail(struct opts *o, const char *arg, char *why, size_t len)
 {
-	static const char *const words[] = { "auto", "summary", "segments", NULL };
-	int i = pick(arg, words, why, len);
-
-	if (i < 0)
-		return i;
-	o->detail = i;
-	return 0;
+	return pick(arg, detail_words, &o->detail, why, len);
 }
 
 static int parse_flows(struct opts *o, const char *arg, char *why, size_t len)
 {
-	static const char *const words[] = { "all", "abnormal", "none", NULL };
-	int i = pick(arg, words, why, len);
-
-	if (i < 0)
-		return i;
-	o->flows = i;
-	return 0;
+	return pick(arg, flows_words, &o->flows, why, len);
 }
 
 static int parse_verbose(struct opts *o, const char *arg, char *why, size_t len)

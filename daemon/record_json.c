@@ -211,6 +211,15 @@ static void tcp_flags(char *buf, __u8 fl)
 	buf[n] = 0;
 }
 
+static void retransmits(struct json *j, uint64_t syn, uint64_t synack, uint64_t fin)
+{
+	json__obj_open(j, "retransmits");
+	json__u64(j, "syn", syn);
+	json__u64(j, "synack", synack);
+	json__u64(j, "fin", fin);
+	json__obj_close(j);
+}
+
 static void seg_entry(struct json *j, const struct sf_segs *g, const struct sf_summary *s, int slot,
 		      uint64_t start)
 {
@@ -266,11 +275,7 @@ static void segments(struct json *j, const struct sf_segs *g, const struct sf_su
 		json__lit(j, "close", shape);
 	if (has(g, SF_SEG_FIN1))
 		json__lit(j, "first_fin", g->slot[SF_SEG_FIN1].out ? "local" : "peer");
-	json__obj_open(j, "retransmits");
-	json__u64(j, "syn", g->syn_rtx);
-	json__u64(j, "synack", g->synack_rtx);
-	json__u64(j, "fin", g->fin_rtx);
-	json__obj_close(j);
+	retransmits(j, g->syn_rtx, g->synack_rtx, g->fin_rtx);
 	json__obj_open(j, "durations_us");
 	span(j, "syn_to_synack", g, SF_SEG_SYN, SF_SEG_SYNACK);
 	span(j, "synack_to_ack", g, SF_SEG_SYNACK, SF_SEG_ACK);
@@ -330,13 +335,8 @@ static void segments_summary(struct json *j, const struct sf_segs *g, const stru
 	json__str_safe(j, "digest", digest, seg_digest(digest, g, s));
 	if (s->acks_checked)
 		json__bool(j, "acks_ok", s->acks_ok == s->acks_checked);
-	if (g->syn_rtx || g->synack_rtx || g->fin_rtx) {
-		json__obj_open(j, "retransmits");
-		json__u64(j, "syn", g->syn_rtx);
-		json__u64(j, "synack", g->synack_rtx);
-		json__u64(j, "fin", g->fin_rtx);
-		json__obj_close(j);
-	}
+	if (g->syn_rtx || g->synack_rtx || g->fin_rtx)
+		retransmits(j, g->syn_rtx, g->synack_rtx, g->fin_rtx);
 	json__obj_close(j);
 }
 
@@ -484,13 +484,8 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 		time_field(j, "handoff", s->handoff_ts, clk);
 		json__obj_close(j);
 	}
-	if (f->syn_retrans || f->synack_retrans || f->fin_retrans) {
-		json__obj_open(j, "retransmits");
-		json__u64(j, "syn", f->syn_retrans);
-		json__u64(j, "synack", f->synack_retrans);
-		json__u64(j, "fin", f->fin_retrans);
-		json__obj_close(j);
-	}
+	if (f->syn_retrans || f->synack_retrans || f->fin_retrans)
+		retransmits(j, f->syn_retrans, f->synack_retrans, f->fin_retrans);
 	if (f->rst_sent || f->rst_recv) {
 		json__obj_open(j, "reset");
 		json__lit(j, "sent_in", f->rst_sent ? sf_state_name(f->rst_sent) : NULL);
@@ -628,22 +623,6 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 		us(j, "since_handoff_us", r->exited - r->handoff);
 }
 
-static const char *const agg_kind_names[AGG_KINDS] = {
-	[AGG_LISTENER] = "listener", [AGG_REMOTE] = "remote",
-	[AGG_PROCESS] = "process",   [AGG_CGROUP] = "cgroup",
-};
-
-static const char *const agg_phase_names[AGG_PHASES] = {
-	[AGG_CONNECT] = "connect",	  [AGG_HANDSHAKE] = "handshake",
-	[AGG_FIN_WAIT_1] = "fin_wait_1", [AGG_FIN_WAIT_2] = "fin_wait_2",
-	[AGG_CLOSE_WAIT] = "close_wait", [AGG_LAST_ACK] = "last_ack",
-};
-
-static const char *const agg_fail_names[AGG_FAIL_KINDS] = {
-	[AGG_FAIL_REFUSED] = "refused", [AGG_FAIL_TIMEOUT] = "timeout",
-	[AGG_FAIL_RESET] = "reset",	[AGG_FAIL_UNREACHABLE] = "unreachable",
-};
-
 static void agg_key(struct json *j, const struct agg_entry *e)
 {
 	if (e->other) {
@@ -701,7 +680,7 @@ static void summary_record(struct json *j, const struct sf_record *rec, const st
 
 	record_head(j, "summary", rec->at, clk);
 	time_field(j, "since", rec->since, clk);
-	json__lit(j, "kind", agg_kind_names[e->kind]);
+	json__lit(j, "kind", agg_kind_name(e->kind));
 	agg_key(j, e);
 	json__u64(j, "flows", c->flows);
 	json__obj_open(j, "closed");
@@ -712,14 +691,10 @@ static void summary_record(struct json *j, const struct sf_record *rec, const st
 	json__obj_open(j, "failed");
 	for (int i = 0; i < AGG_FAIL_KINDS; i++)
 		if (c->failed[i])
-			json__u64(j, agg_fail_names[i], c->failed[i]);
+			json__u64(j, agg_fail_name(i), c->failed[i]);
 	json__obj_close(j);
 	json__u64(j, "partial", c->partial);
-	json__obj_open(j, "retransmits");
-	json__u64(j, "syn", c->retrans_syn);
-	json__u64(j, "synack", c->retrans_synack);
-	json__u64(j, "fin", c->retrans_fin);
-	json__obj_close(j);
+	retransmits(j, c->retrans_syn, c->retrans_synack, c->retrans_fin);
 	json__obj_open(j, "stuck");
 	for (unsigned int st = 1; st < SF_TCP_NSTATES; st++)
 		if (c->stuck[st])
@@ -728,7 +703,7 @@ static void summary_record(struct json *j, const struct sf_record *rec, const st
 	json__obj_open(j, "phases_us");
 	for (int p = 0; p < AGG_PHASES; p++)
 		if (c->phase[p].count)
-			agg_hist_json(j, agg_phase_names[p], &c->phase[p]);
+			agg_hist_json(j, agg_phase_name(p), &c->phase[p]);
 	json__obj_close(j);
 }
 
