@@ -331,10 +331,13 @@ static void fold(struct agg_counts *into, const struct agg_counts *c)
 		hist_fold(&into->phase[p], &c->phase[p]);
 }
 
-void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx)
+/* each kind's top_n keys, then the rest folded into "other"; reset:
+ * start afresh (drain), else leave every count where it is (visit) */
+static void walk(struct agg *a, agg_visit_fn fn, void *ctx, bool reset)
 {
 	for (int k = 0; k < AGG_KINDS; k++) {
 		struct agg_table *t = &a->k[k];
+		struct agg_entry other = t->other;
 		__u32 n = 0;
 
 		for (__u32 i = 0; i < t->nslots; i++)
@@ -345,19 +348,31 @@ void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx)
 			if (i < a->cfg.top_n) {
 				fn(ctx, a->sorted[i]);
 			} else {
-				fold(&t->other.c, &a->sorted[i]->c);
-				t->other.keys++;
+				fold(&other.c, &a->sorted[i]->c);
+				other.keys++;
 			}
 		}
-		t->other.untracked = t->untracked;
-		if (t->other.c.flows || stuck_total(&t->other.c))
-			fn(ctx, &t->other);
+		other.untracked = t->untracked;
+		if (other.c.flows || stuck_total(&other.c))
+			fn(ctx, &other);
+		if (!reset)
+			continue;
 		memset(t->used, 0, t->nslots);
 		memset(&t->other.c, 0, sizeof(t->other.c));
 		t->other.keys = 0;
 		t->untracked = false;
 		t->n = 0;
 	}
+}
+
+void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx)
+{
+	walk(a, fn, ctx, true);
+}
+
+void agg__visit(struct agg *a, agg_visit_fn fn, void *ctx)
+{
+	walk(a, fn, ctx, false);
 }
 
 static const char *const kind_names[AGG_KINDS] = {

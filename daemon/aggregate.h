@@ -99,6 +99,8 @@ typedef void (*agg_visit_fn)(void *ctx, const struct agg_entry *e);
 /* Visit every kind's top_n keys (most flows first, then most stuck) and
  * its "other" entry, when any; then start afresh. */
 void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx);
+/* The same, leaving every count in place (cumulative metrics). */
+void agg__visit(struct agg *a, agg_visit_fn fn, void *ctx);
 /* The value below which a fraction q of the histogram lies, interpolated
  * within its log2 bucket (so within a factor of 2); 0 when empty. */
 double agg_hist__quantile_us(const struct agg_hist *h, double q);

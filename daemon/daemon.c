@@ -65,6 +65,8 @@ static void on_record(void *ctx, const struct sf_record *rec)
 		if (d->agg)
 			agg__flow(d->agg, rec->flow, rec->sum);
 		agg_counts__flow(&d->total, rec->flow, rec->sum);
+		if (d->total_keys)
+			agg__flow(d->total_keys, rec->flow, rec->sum);
 	}
 	if (d->o.flows == OPTS_FLOWS_NONE || (!abnormal && d->o.flows == OPTS_FLOWS_ABNORMAL) ||
 	    (!abnormal && d->normal_seen++ % d->o.sample)) {
@@ -170,6 +172,7 @@ void daemon__fini(struct daemon *d)
 	flow_table__free(d->table);
 	pileup__free(d->pileups);
 	agg__free(d->agg);
+	agg__free(d->total_keys);
 	backlog__free(&d->backlog);
 }
 

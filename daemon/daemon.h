@@ -53,6 +53,7 @@ struct daemon {
 	uint64_t normal_seen;	/* normal flows, for --sample */
 	struct agg_counts total; /* every finished flow since start: --metrics */
 	struct metrics *metrics;
+	struct agg *total_keys;	/* --metrics-labels: per key since start, never drained */
 	struct outputs *outputs;
 	struct capture *cap;
 	struct tc *tc;

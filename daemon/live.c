@@ -111,12 +111,13 @@ static int on_summary_tick(struct loop *l, uint64_t n, void *ctx)
 }
 
 /* A scrape: the counters as they are now, on the loop's thread. */
-static void metrics_gather(void *ctx, struct sf_stats *st, const struct agg_counts **tot)
+static void metrics_gather(void *ctx, struct sf_stats *st, const struct agg_counts **tot, struct agg **keys)
 {
 	struct daemon *d = ctx;
 
 	daemon__gather_stats(d, mono_now(), st);
 	*tot = &d->total;
+	*keys = d->total_keys;
 }
 
 static int on_metrics(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -354,6 +355,12 @@ int live__run(struct daemon *d)
 	if (rc)
 		return rc;
 	if (d->o.metrics) {
+		struct agg_config ac = { .top_n = d->o.summary_top };
+
+		if (d->o.metrics_labels && !(d->total_keys = agg__new(&ac))) {
+			pr_err("--metrics-labels: out of memory");
+			return EXIT_RUNTIME;
+		}
 		err = metrics__start(&d->metrics, &d->o.metrics_ss, metrics_gather, d);
 		if (err) {
 			pr_err("--metrics %s: cannot listen: %s", d->o.metrics, strerror(-err));

@@ -134,13 +134,94 @@ static void agg_text(FILE *f, const struct agg_counts *c)
 	}
 }
 
-void metrics__text(FILE *f, const struct sf_stats *st, const struct agg_counts *tot)
+/* a label value: printable ASCII, \\ and \" escaped; other bytes (a comm
+ * is untrusted bytes) as _ */
+static void label_value(FILE *f, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\' || c == '"')
+			fprintf(f, "\\%c", c);
+		else
+			fputc(c >= 0x20 && c < 0x7f ? c : '_', f);
+	}
+}
+
+static void key_label(FILE *f, const char *name, const struct agg_entry *e)
+{
+	if (e->other)
+		fprintf(f, "%s=\"other\"", name);
+	else if (e->kind == AGG_LISTENER)
+		fprintf(f, "%s=\"%u\"", name, e->port);
+	else {
+		fprintf(f, "%s=\"", name);
+		label_value(f, e->comm, sizeof(e->comm));
+		fputc('"', f);
+	}
+}
+
+struct keys_ctx {
+	FILE *f;
+	enum agg_kind kind;
+	int what;	/* 0: closed by kind, 1: connect failures */
+};
+
+static void key_series(void *ctx, const struct agg_entry *e)
+{
+	struct keys_ctx *k = ctx;
+	const char *metric = k->kind == AGG_LISTENER ? "synfin_listener" : "synfin_process";
+	const char *label = k->kind == AGG_LISTENER ? "port" : "comm";
+
+	if (e->kind != k->kind)
+		return;
+	if (k->what == 0) {
+		for (size_t i = 0; i < sizeof(e->c.closed) / sizeof(e->c.closed[0]); i++) {
+			if (!e->c.closed[i])
+				continue;
+			fprintf(k->f, "%s_connections_closed_total{", metric);
+			key_label(k->f, label, e);
+			fprintf(k->f, ",kind=\"%s\"} %llu\n", sf_close_name((enum sf_close_kind)i),
+				(unsigned long long)e->c.closed[i]);
+		}
+		return;
+	}
+	for (int i = 0; i < AGG_FAIL_KINDS; i++) {
+		if (!e->c.failed[i])
+			continue;
+		fprintf(k->f, "%s_connect_failures_total{", metric);
+		key_label(k->f, label, e);
+		fprintf(k->f, ",reason=\"%s\"} %llu\n", agg_fail_name(i), (unsigned long long)e->c.failed[i]);
+	}
+}
+
+/* --metrics-labels: the same bound as the summaries (--summary-top) */
+static void keys_text(FILE *f, struct agg *keys)
+{
+	struct keys_ctx k = { f, AGG_LISTENER, 0 };
+
+	head(f, "synfin_listener_connections_closed_total",
+	     "server connections closed, by local port (top ports, the rest as other) and close kind", "counter");
+	agg__visit(keys, key_series, &k);
+	k.kind = AGG_PROCESS;
+	head(f, "synfin_process_connections_closed_total",
+	     "connections closed, by process name (top names, the rest as other) and close kind", "counter");
+	agg__visit(keys, key_series, &k);
+	k.what = 1;
+	head(f, "synfin_process_connect_failures_total",
+	     "client connects that failed, by process name (top names, the rest as other) and reason", "counter");
+	agg__visit(keys, key_series, &k);
+}
+
+void metrics__text(FILE *f, const struct sf_stats *st, const struct agg_counts *tot, struct agg *keys)
 {
 	head(f, "synfin_build_info", "the running synfin", "gauge");
 	fprintf(f, "synfin_build_info{version=\"%s\"} 1\n", SYNFIN_VERSION);
 	stats_text(f, st);
 	if (tot)
 		agg_text(f, tot);
+	if (keys)
+		keys_text(f, keys);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -148,6 +229,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct metrics *m = cls;
 	const struct agg_counts *tot = NULL;
+	struct agg *keys = NULL;
 	struct MHD_Response *resp;
 	struct sf_stats st;
 	char *buf = NULL;
@@ -163,8 +245,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!f)
 		return MHD_NO;
 	if (!strcmp(url, "/metrics")) {
-		m->gather(m->ctx, &st, &tot);
-		metrics__text(f, &st, tot);
+		m->gather(m->ctx, &st, &tot, &keys);
+		metrics__text(f, &st, tot, keys);
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		fputs("synfin: the metrics are at /metrics\n", f);

@@ -15,12 +15,15 @@
 #include "aggregate.h"
 #include "stats.h"
 
-/* The exposition text of st and tot (cumulative). Pure but for f. */
-void metrics__text(FILE *f, const struct sf_stats *st, const struct agg_counts *tot);
+/* The exposition text of st and tot (cumulative); with keys (NULL: none),
+ * per listener port and per process too, top N of each plus "other".
+ * Pure but for f. */
+void metrics__text(FILE *f, const struct sf_stats *st, const struct agg_counts *tot, struct agg *keys);
 
 struct metrics;
 /* What a scrape shows, gathered at the scrape: st and *tot filled. */
-typedef void (*metrics_gather_fn)(void *ctx, struct sf_stats *st, const struct agg_counts **tot);
+typedef void (*metrics_gather_fn)(void *ctx, struct sf_stats *st, const struct agg_counts **tot,
+				  struct agg **keys);
 
 /* Serve on ss (options.c: --metrics). 0 or -errno. */
 int metrics__start(struct metrics **m, const struct sockaddr_storage *ss, metrics_gather_fn fn, void *ctx);

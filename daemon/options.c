@@ -331,6 +331,8 @@ static const struct opt_def defs[] = {
 	       "Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default): 127.0.0.1:9100, [::1]:9100, :9100 (= 127.0.0.1); a wildcard address (0.0.0.0, [::]) needs --metrics-any"),
 	FLAG("metrics-any", 0, SET, metrics_any, 0, 3,
 	     "Let --metrics listen on a wildcard address: every host that reaches this one can read the metrics"),
+	FLAG("metrics-labels", 0, SET, metrics_labels, 0, 3,
+	     "Also per listener port and per process name in --metrics: the --summary-top of each, the rest as 'other'"),
 	HEADER(2, "Stuck connections:"),
 	CUSTOM("stuck", 0, "STATE=SEC", parse_stuck, 2,
 	       "Report a connection in STATE for SEC seconds (0 = never). STATE: syn_sent (default 10), syn_received (10), fin_wait_1 (60), fin_wait_2 (120), close_wait (60), closing (60), last_ack (60). Repeatable"),

@@ -62,6 +62,7 @@ struct opts {
 	uint32_t summary_top;
 	const char *metrics;		/* --metrics ADDR:PORT, NULL: off */
 	bool metrics_any;
+	bool metrics_labels;
 	struct sockaddr_storage metrics_ss; /* from metrics */
 	bool on_output_error_set;	/* given: else chosen per output */
 	enum output_on_error on_output_error;

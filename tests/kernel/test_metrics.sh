@@ -21,7 +21,8 @@ ns=$(ns_create metrics) || {
 MPORT=$((19100 + RANDOM % 400))
 PPORT=$((19600 + RANDOM % 400))
 out=$TMP/synfin.jsonl
-if ! start_synfin "$out" "$ns" --metrics "127.0.0.1:$MPORT"; then
+# 3 ports are labelled, the rest are "other"
+if ! start_synfin "$out" "$ns" --metrics "127.0.0.1:$MPORT" --metrics-labels --summary-top 3; then
 	fail metrics/start "synfin did not start: $(tr '\n' ' ' <"$out.err")"
 	exit 1
 fi
@@ -58,8 +59,11 @@ check metrics/prometheus-scrapes-synfin test "$(query 'up{job="synfin"}')" = 1
 
 before=$(query 'sum(synfin_connections_closed_total)')
 N=7
-ip netns exec "$ns" timeout 30 "$TCPCTL" client-first --count "$N" --linger-ms 1 >/dev/null 2>"$TMP/tcpctl.err" ||
-	fail metrics/tcpctl "$(tr '\n' ' ' <"$TMP/tcpctl.err")"
+# one tcpctl each: a listener (a port) each
+for _ in $(seq "$N"); do
+	ip netns exec "$ns" timeout 30 "$TCPCTL" client-first --linger-ms 1 >/dev/null 2>"$TMP/tcpctl.err" ||
+		fail metrics/tcpctl "$(tr '\n' ' ' <"$TMP/tcpctl.err")"
+done
 ip netns exec "$ns" timeout 30 "$TCPCTL" refused --port 20999 >/dev/null 2>&1
 ns_settle "$ns"
 # the flows' grace period, then two scrapes
@@ -76,6 +80,15 @@ echo "prometheus: sum(synfin_connections_closed_total) $before -> $after; increa
 check metrics/refused-by-reason test "$(query 'synfin_connect_failures_total{reason="refused"}')" = 1
 check metrics/handshake-histogram test "$(query 'synfin_handshake_duration_seconds_count')" = "$N"
 check metrics/events-received python3 -c "assert float('$(query synfin_events_received_total)') > 0"
+check metrics/labels-bounded python3 - "$(curl -sf "$URL")" "$N" <<'PY'
+import sys
+text, n = sys.argv[1], int(sys.argv[2])
+ports = [l for l in text.splitlines() if l.startswith("synfin_listener_connections_closed_total{")]
+assert len(ports) == 4 and sum('port="other"' in l for l in ports) == 1, ports
+assert sum(float(l.split()[-1]) for l in ports) == n, ports
+proc = [l for l in text.splitlines() if l.startswith('synfin_process_connections_closed_total{comm="tcpctl",kind="normal"}')]
+assert proc and float(proc[0].split()[-1]) == 2 * n, proc
+PY
 curl -sf "$URL" >"$TMP/scrape1.txt"
 check metrics/promtool-check-after-traffic sh -c "promtool check metrics <'$TMP/scrape1.txt'"
 cp "$TMP/scrape1.txt" "${METRICS_SCRAPE_KEEP:-/dev/null}" 2>/dev/null
