@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -22,6 +23,8 @@
 #ifndef CAP_BPF
 #define CAP_BPF 39
 #endif
+/* the initial PID namespace's inode number is fixed (linux/proc_ns.h) */
+#define SF_PROC_PID_INIT_INO 0xEFFFFFFCU
 
 struct capture {
 	struct state_bpf *skel;
@@ -33,7 +36,7 @@ struct capture {
 	void *ctx;
 	int ncpus;
 	int nrings;		/* a power of two, CPU id & (nrings - 1) picks one */
-	char describe[512];
+	char describe[600];
 };
 
 int capture__check_privileges(char *msg, size_t len)
@@ -151,6 +154,7 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	int err, i;
 	bool accept_ok = false, extra_ok = true;
 	const char *accept_why = NULL;
+	struct stat st;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		snprintf(msg, len,
@@ -194,6 +198,12 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	 * template in the object only gives the type; libbpf 1.1 cannot
 	 * resize it) */
 	bpf_map__set_max_entries(s->maps.socks, o->max_sockets);
+	if (!stat("/proc/self/ns/pid", &st) && st.st_ino != SF_PROC_PID_INIT_INO) {
+		/* in a container: owners in our own numbering, as /proc gives
+		 * them for the sockets found at start-up */
+		s->rodata->pidns_dev = st.st_dev;
+		s->rodata->pidns_ino = st.st_ino;
+	}
 	if (o->accept_owner && !ensure_tracefs())
 		accept_why = "tracefs not mounted and cannot be mounted privately";
 	if (!o->accept_owner || accept_why) {
@@ -241,13 +251,14 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 			    !attach(c, s->progs.sf_accept_exit, false, msg, len);
 
 	snprintf(c->describe, sizeof(c->describe),
-		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; ring buffers %d x %u KiB (%d CPUs); socket map %u",
+		 "active: inet_sock_set_state (raw_tp)%s; accept owner: %s; netns: %s; pids: %s; ring buffers %d x %u KiB (%d CPUs); socket map %u",
 		 extra_ok ? ", tcp_retransmit_skb, tcp_retransmit_synack, tcp_receive_reset, tcp_send_reset" :
 			    "; DEGRADED: tcp retransmit/reset tracepoints unavailable (no retransmit or reset details)",
 		 accept_ok ? "syscalls:sys_exit_accept{,4}" :
 		 o->accept_owner ? "DEGRADED (syscall tracepoints unavailable: accepted sockets are attributed to the listener's owner until they close)" :
 				   "off (accepted sockets are attributed to the listener's owner until they close)",
-		 o->n_netns ? "filtered" : "all", c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
+		 o->n_netns ? "filtered" : "all",
+		 s->rodata->pidns_ino ? "this PID namespace's (host pid beside)" : "initial PID namespace", c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
 	*out = c;
 	return 0;
 fail:

@@ -138,8 +138,16 @@ static void process(struct json *j, const struct sf_flow *f)
 	if (f->owner_src == SF_OWNER_NONE) {
 		json__null(j, "pid");
 	} else {
-		json__u64(j, "pid", f->tgid);
-		json__u64(j, "tid", f->pid);
+		/* ids in synfin's PID namespace; none for an owner outside it */
+		if (f->tgid) {
+			json__u64(j, "pid", f->tgid);
+			json__u64(j, "tid", f->pid);
+		} else {
+			json__null(j, "pid");
+			json__null(j, "tid");
+		}
+		if (f->host_tgid)
+			json__u64(j, "host_pid", f->host_tgid);
 		json__strn(j, "comm", f->comm, n);
 		if (f->cgroup_id) /* unknown for sockets found at start-up */
 			json__u64(j, "cgroup_id", f->cgroup_id);
