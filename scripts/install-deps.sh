@@ -12,6 +12,11 @@ pkgs=(
 	systemd systemd-container mandoc man-db dpkg-dev debhelper lintian
 )
 
+if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+	echo "install-deps: not a Debian system (no dpkg/apt-get): install by hand: ${pkgs[*]}" >&2
+	exit 1
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
