@@ -5,8 +5,8 @@ container shows (tests/fresh/inside-pidns.sh).
 usage: peer.py --port P --port2 P2 --info FILE --go FILE
 
 Listens on 127.0.0.1:P at once (a socket that exists before synfin starts:
-its owner comes from /proc), writes "pid=L host_pid=H" to FILE, waits (30 s
-at most) for the file --go, then listens on P2 (a listen() synfin sees),
+its owner comes from /proc), writes "pid=L host_pid=H" to FILE, waits (300 s
+at most: the run command builds first) for the file --go, then listens on P2 (a listen() synfin sees),
 connects to P, accepts, sends one byte, closes the client end first, then
 the accepted one, and exits. H is found through the host's /proc, bound
 read-only at /run/host-proc: the entry whose innermost NSpid is our pid in
@@ -53,10 +53,10 @@ def main():
         f.write("pid=%d host_pid=%d\n" % (os.getpid(), host_pid()))
     os.rename(a.info + ".tmp", a.info)
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 300
     while not os.path.exists(a.go):
         if time.monotonic() > deadline:
-            sys.exit("peer: no go in 30 s")
+            sys.exit("peer: no go in 300 s")
         time.sleep(0.05)
 
     lst2 = socket.socket()
