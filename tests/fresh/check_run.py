@@ -72,8 +72,8 @@ def main():
     pre = [r for r in recs if r["type"] == "listen" and port(r, "local") == a.port]
     probs = [] if pre else ["no listen record for port %d" % a.port]
     for r in pre:
-        if r.get("pre_existing") is not True:
-            probs.append("listen %s: pre_existing %r" % (r.get("event"), r.get("pre_existing")))
+        if r.get("event") == "start" and r.get("pre_existing") is not True:
+            probs.append("listen start: pre_existing %r" % r.get("pre_existing"))
         probs += owner_problems("listen " + str(r.get("event")), r, pid, host, ["snapshot"], False)
     report("snapshot-owner", probs)
 

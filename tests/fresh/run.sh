@@ -63,7 +63,9 @@ __test-phase) # R DEST CMD: mounts of a booted machine, then chroot
 __pidns-phase) # T DEST CMD: a container; nspawn takes the cgroups it is
 	# started in (--keep-unit) and makes its own below them. BPF needs the
 	# capabilities, the bpf() and perf_event_open() system calls and a bpffs
-	# of its own; the host's /proc, read-only, lets the peer learn its host pid
+	# of its own; the host's /proc, read-only, lets the peer learn its host
+	# pid. /run private: what nspawn keeps there goes with this namespace
+	mount -t tmpfs -o mode=0755 tmpfs /run || exit 1
 	mount -t bpf bpf "$2/bpffs" || exit 1
 	exec systemd-nspawn --quiet --console=pipe -D "$2/root" --as-pid2 \
 		--register=no --keep-unit --private-network \
