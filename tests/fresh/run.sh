@@ -24,28 +24,38 @@
 #          process's sockets must be the container's, the host's beside;
 #          then the lifecycle kernel test runs there (tests/fresh/inside-pidns.sh).
 #
-# Everything is undone on every exit path: the mounts live in mount
-# namespaces of the phases (they vanish with them), the processes in cgroups
-# made here (killed, then removed depth-first, with what nspawn adds below
-# them), the temporary directory is deleted. Prints PASS/FAIL lines, the
-# time of each phase, and "N passed, N failed, N skipped".
+# Everything is undone on every exit path: each long step runs in cgroups
+# made here (its processes are killed, then the cgroups removed depth-first
+# with what nspawn adds below them) and in a mount namespace of its own (its
+# mounts vanish with it); the temporary directory is deleted. Prints
+# PASS/FAIL lines, the time of each phase, and "N passed, N failed, N skipped".
 #
 # Environment: FRESH_SUITE (bookworm), FRESH_CACHE (/var/cache/synfin-fresh),
 # FRESH_KEEP=1 keeps the temporary directory (its path is printed).
 set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SELF=$TOP/tests/fresh/run.sh
 SUITE=${FRESH_SUITE:-bookworm}
 CACHE=${FRESH_CACHE:-/var/cache/synfin-fresh}
 ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
-TARBALL=$CACHE/debian-$SUITE-minbase-$ARCH.tar.gz
+TARBALL=$CACHE/debian-$SUITE-minbase-$ARCH.tar
 MARK=.synfin-fresh-root # in the root: the suite inside must not come back here
 DEST=/opt/synfin
 
-# Internal: the body of each phase, run by this script itself inside the
-# phase's cgroups and in a mount namespace of its own (unshare -m)
+# Internal: the body of each step, run by this script itself in the step's
+# cgroups and mount namespace (see phase)
 case ${1:-} in
-__test-phase) # R DEST CMD: mounts of a booted machine, then chroot
+__debootstrap) # DIR MIRROR: the root, then its tarball (.debs kept in
+	# the host's apt cache, under the same names)
+	set -e
+	debootstrap --variant=minbase --arch="$ARCH" --cache-dir=/var/cache/apt/archives \
+		"$SUITE" "$2/boot" "$3"
+	tar --numeric-owner --xattrs --xattrs-include='*' -C "$2/boot" -cf "$TARBALL.tmp" .
+	mv "$TARBALL.tmp" "$TARBALL"
+	exit
+	;;
+__test) # R DEST CMD: mounts of a booted machine, then chroot
 	set -e
 	R=$2
 	mount --bind "$R" "$R" # / a mount point, as ip netns exec needs
@@ -60,8 +70,8 @@ __test-phase) # R DEST CMD: mounts of a booted machine, then chroot
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		sh -c "cd $3 && $4"
 	;;
-__pidns-phase) # T DEST CMD: a container; nspawn takes the cgroups it is
-	# started in (--keep-unit) and makes its own below them. BPF needs the
+__pidns) # T DEST CMD: a container; nspawn takes the cgroups it is started
+	# in (--keep-unit) and makes its own below them. BPF needs the
 	# capabilities, the bpf() and perf_event_open() system calls and a bpffs
 	# of its own; the host's /proc, read-only, lets the peer learn its host
 	# pid. /run private: what nspawn keeps there goes with this namespace
@@ -85,6 +95,12 @@ summary() {
 	echo
 	echo "$npass passed, $nfail failed, $nskip skipped"
 }
+# give_up CHECK WHY: a FAIL that ends the test
+give_up() {
+	fail "$1" "$2"
+	summary
+	exit 1
+}
 
 if [ -e "/$MARK" ]; then
 	skip fresh "already inside a fresh root: not nesting one"
@@ -93,13 +109,11 @@ if [ -e "/$MARK" ]; then
 fi
 if [ "$(id -u)" -ne 0 ]; then
 	if [ "${CI:-}" = true ]; then
-		fail fresh "needs root, and CI=true"
-	else
-		skip fresh "needs root (sudo make test-fresh)"
+		give_up fresh "needs root, and CI=true"
 	fi
+	skip fresh "needs root (sudo make test-fresh)"
 	summary
-	[ "$nfail" -eq 0 ]
-	exit
+	exit 0
 fi
 
 T=
@@ -110,7 +124,7 @@ now() { echo "$EPOCHREALTIME"; }
 # secs T0 [T1]: seconds from T0 to T1 (default now), one decimal
 secs() { awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN { printf "%.1f", b - a }'; }
 
-# ---- cgroups: every process of a phase is in one, so none can outlive it
+# ---- cgroups: every process of a step is in one, so none can outlive it
 
 # cgroup v2 mount point (/sys/fs/cgroup on most hosts, .../unified on
 # hybrid ones) and, when mounted, the v1 hierarchies nspawn also uses
@@ -141,21 +155,9 @@ cg_make() {
 	[ -n "$CG_V2" ]
 }
 
-# in_phase CGROUP... -- CMD...: CMD in those cgroups and a mount namespace
-# of its own, at most 30 min
-in_phase() {
-	local d
-	while [ "$1" != -- ]; do
-		echo "$BASHPID" >"$1/cgroup.procs" || return 1
-		shift
-	done
-	shift
-	exec timeout -k 10 1800 unshare -m --propagation private "$@"
-}
-
 # cg_kill DIR: end every process left in DIR (v2; ours: started here)
 cg_kill() {
-	local i p
+	local i
 	[ -d "$1" ] || return 0
 	for i in $(seq 50); do
 		[ -z "$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null)" ] && return 0
@@ -179,8 +181,9 @@ cleanup() {
 		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
 		[ -d "$d" ] && echo "# cleanup: could not remove cgroup $d"
 	done
+	rm -f "$TARBALL.tmp"
 	if [ -n "$T" ] && [ -d "$T" ]; then
-		# the phases' mounts live in their own mount namespaces; if one
+		# the steps' mounts live in their own mount namespaces; if one
 		# is visible here something went wrong: never delete through it
 		if awk -v t="$T/" 'index($5 "/", t) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
 			echo "# cleanup: mounts left under $T: not deleting it"
@@ -194,112 +197,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- tools for this test (the host's, from Debian's archive)
-need=()
-command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v systemd-nspawn >/dev/null || need+=(systemd-container)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "# installing ${need[*]} (apt-get)"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
-		fail fresh/tools "apt-get install ${need[*]} failed"
-		summary
-		exit 1
-	fi
-fi
-
-# ---- the README's commands: its first two indented command lines
-mapfile -t CMDS < <(awk '/^    [^ ]/ { sub(/^ +/, ""); sub(/ +#.*$/, ""); print; if (++n == 2) exit }' "$TOP/README.md")
-RUN_CMD=${CMDS[0]:-}
-TEST_CMD=${CMDS[1]:-}
-if [ -z "$RUN_CMD" ] || [ -z "$TEST_CMD" ]; then
-	fail fresh/readme "no two command lines at the top of README.md"
-	summary
-	exit 1
-fi
-echo "# README: run command '$RUN_CMD', test command '$TEST_CMD'"
-if [ -n "$(git -C "$TOP" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-	echo "# note: uncommitted changes are not tested (git archive HEAD)"
-fi
-
-# ---- the cached root
-# shellcheck disable=SC2016 # apt's own $(FIELD) syntax
-mirror=$(apt-get indextargets --format '$(SITE)' 'Identifier: Packages' 'Component: main' "Release: $SUITE" 2>/dev/null | head -n 1)
-t0=$(now)
-if [ -s "$TARBALL" ]; then
-	TIMES[debootstrap]="cached"
-	pass "fresh/root: $TARBALL (cached)"
-elif [ -z "$mirror" ]; then
-	fail fresh/root "the host's apt sources have no '$SUITE main' to debootstrap from"
-	summary
-	exit 1
-else
-	mkdir -p "$CACHE"
-	T=$(mktemp -d /var/tmp/synfin-fresh.XXXXXX)
-	# debootstrap keeps its .debs in the host's apt cache (same names)
-	if debootstrap --variant=minbase --arch="$ARCH" --cache-dir=/var/cache/apt/archives \
-		"$SUITE" "$T/root" "$mirror" >"$T/debootstrap.log" 2>&1 &&
-		tar --numeric-owner --xattrs --xattrs-include='*' -C "$T/root" -czf "$TARBALL.tmp" . &&
-		mv "$TARBALL.tmp" "$TARBALL"; then
-		TIMES[debootstrap]="$(secs "$t0") s"
-		pass "fresh/root: debootstrap $SUITE minbase from $mirror -> $TARBALL (${TIMES[debootstrap]})"
-	else
-		fail fresh/root "debootstrap failed: $(tail -n 3 "$T/debootstrap.log" | tr '\n' ' ')"
-		rm -f "$TARBALL.tmp"
-		summary
-		exit 1
-	fi
-	rm -rf --one-file-system "$T"
-	T=
-fi
-
-t0=$(now)
-T=$(mktemp -d /var/tmp/synfin-fresh.XXXXXX)
-R=$T/root
-mkdir "$R"
-if ! tar --numeric-owner --xattrs --xattrs-include='*' -C "$R" -xzpf "$TARBALL"; then
-	fail fresh/unpack "cannot unpack $TARBALL (remove it to make it again)"
-	summary
-	exit 1
-fi
-# what the installer writes on a real machine (a minbase root has none)
-cp /etc/resolv.conf "$R/etc/resolv.conf"
-printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$R/etc/hosts"
-# the host's apt sources, the keys they name, its network settings for apt
-rm -f "$R/etc/apt/sources.list"
-srcs=()
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-	[ -f "$f" ] && srcs+=("$f") && cp "$f" "$R$f"
-done
-for k in $(sed -n 's/.*[Ss]igned-[Bb]y[:=] *\([^] ]*\).*/\1/p' "${srcs[@]}" | sort -u); do
-	[ -f "$k" ] && [ ! -e "$R$k" ] && install -D -m 644 "$k" "$R$k"
-done
-cp -n /etc/apt/trusted.gpg.d/* "$R/etc/apt/trusted.gpg.d/" 2>/dev/null
-for f in $(grep -l 'Acquire::' /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null); do
-	cp "$f" "$R/etc/apt/apt.conf.d/"
-done
-mkdir -p "$R$DEST"
-if ! git -C "$TOP" archive HEAD | tar -x -C "$R$DEST"; then
-	fail fresh/unpack "git archive HEAD failed"
-	summary
-	exit 1
-fi
-touch "$R/$MARK"
-TIMES[unpack]="$(secs "$t0") s"
-pass "fresh/unpack: root and tree in $T (${TIMES[unpack]})"
-
-# ---- item 1: without root and without sudo, one clear line, exit 1
-out=$(chroot --userspec=65534:65534 "$R" /usr/bin/env -i PATH=/usr/bin:/bin sh -c "cd $DEST && $TEST_CMD" 2>&1)
-rc=$?
-if [ "$rc" = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"su -c"* ]]; then
-	pass "fresh/not-root: exit 1, '$out'"
-else
-	fail fresh/not-root "as nobody, without sudo: exit $rc, output: $(echo "$out" | head -n 3 | tr '\n' ' ')"
-fi
-
-# ---- phase 1: the test command in a chroot
-# prefixed LOG CMD...: CMD's output, each line as "  | line" and, with its
-# time, into LOG; returns CMD's status
+# prefixed LOG CMD...: CMD's output, each line shown as "  | line" and
+# kept with its time in LOG; returns CMD's status
 prefixed() {
 	local log=$1 line
 	shift
@@ -310,54 +209,144 @@ prefixed() {
 	return "${PIPESTATUS[0]}"
 }
 
-# phase_time LOG REGEX: time of the first line of LOG matching REGEX
-phase_time() { awk -v re="$2" '{ t = $1; sub(/^[^ ]+ /, "") } $0 ~ re { print t; exit }' "$1"; }
+# in_cgroups CGROUP... -- CMD...: CMD in those cgroups and in a mount
+# namespace of its own, 30 min at most; with SIGINT and SIGQUIT back to
+# their defaults (bash ignores them in background jobs: the tests inside
+# stop their daemons with SIGINT)
+in_cgroups() {
+	while [ "$1" != -- ]; do
+		echo "$BASHPID" >"$1/cgroup.procs" || return 1
+		shift
+	done
+	shift
+	exec env --default-signal=INT,QUIT timeout -k 10 1800 unshare -m --propagation private "$@"
+}
 
-if ! cg_make "synfin-fresh-$$-test"; then
-	fail fresh/cgroup "cannot make a cgroup v2 below $(cg_roots | tr '\n' ' ')"
-	summary
-	exit 1
+# step NAME ARG...: this script's internal step ARG... in cgroups and a
+# mount namespace of its own; its output shown and kept in $T/NAME.log.
+# In the background, so that a signal ends the wait at once (cleanup then
+# kills the step). Sets STEP_RC, STEP_T0, STEP_T1.
+step() {
+	local name=$1
+	shift
+	cg_make "synfin-fresh-$$-$name" ||
+		give_up fresh/cgroup "cannot make a cgroup v2 below $(cg_roots | tr '\n' ' ')"
+	STEP_T0=$(now)
+	: >"$T/$name.log"
+	prefixed "$T/$name.log" in_cgroups "${CG_NEW[@]}" -- "$BASH" "$SELF" "$@" &
+	wait $!
+	STEP_RC=$?
+	STEP_T1=$(now)
+	cg_kill "$CG_V2" || echo "# processes left in $CG_V2"
+}
+
+# log_time LOG REGEX: time of the first line of LOG matching REGEX
+log_time() { awk -v re="$2" '{ t = $1; sub(/^[^ ]+ /, "") } $0 ~ re { print t; exit }' "$1"; }
+
+# ---- tools for this test (the host's, from Debian's archive)
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "# installing ${need[*]} (apt-get)"
+	export DEBIAN_FRONTEND=noninteractive
+	{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; } ||
+		give_up fresh/tools "apt-get install ${need[*]} failed"
 fi
-echo "# test command in a chroot of $R:"
+
+# ---- the README's commands: its first two indented command lines
+mapfile -t CMDS < <(awk '/^    [^ ]/ { sub(/^ +/, ""); sub(/ +#.*$/, ""); print; if (++n == 2) exit }' "$TOP/README.md")
+RUN_CMD=${CMDS[0]:-}
+TEST_CMD=${CMDS[1]:-}
+[ -n "$RUN_CMD" ] && [ -n "$TEST_CMD" ] ||
+	give_up fresh/readme "no two command lines at the top of README.md"
+echo "# README: run command '$RUN_CMD', test command '$TEST_CMD'"
+if [ -n "$(git -C "$TOP" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+	echo "# note: uncommitted changes are not tested (git archive HEAD)"
+fi
+T=$(mktemp -d /var/tmp/synfin-fresh.XXXXXX)
+R=$T/root
+
+# ---- the cached root
+if [ -s "$TARBALL" ]; then
+	TIMES[debootstrap]="cached"
+	pass "fresh/root: $TARBALL (cached)"
+else
+	# shellcheck disable=SC2016 # apt's own $(FIELD) syntax
+	mirror=$(apt-get indextargets --format '$(SITE)' 'Identifier: Packages' 'Component: main' "Release: $SUITE" 2>/dev/null | head -n 1)
+	[ -n "$mirror" ] ||
+		give_up fresh/root "the host's apt sources have no '$SUITE main' to debootstrap from"
+	mkdir -p "$CACHE"
+	echo "# debootstrap $SUITE (minbase) from $mirror, once:"
+	step debootstrap __debootstrap "$T" "$mirror"
+	TIMES[debootstrap]="$(secs "$STEP_T0" "$STEP_T1") s"
+	[ "$STEP_RC" -eq 0 ] ||
+		give_up fresh/root "debootstrap failed, exit $STEP_RC (${TIMES[debootstrap]})"
+	pass "fresh/root: debootstrap $SUITE minbase -> $TARBALL (${TIMES[debootstrap]})"
+	rm -rf --one-file-system "${T:?}/boot"
+fi
+
 t0=$(now)
-: >"$T/test.log"
-prefixed "$T/test.log" in_phase "${CG_NEW[@]}" -- "$BASH" "$TOP/tests/fresh/run.sh" __test-phase "$R" "$DEST" "$TEST_CMD"
+mkdir "$R"
+tar --numeric-owner --xattrs --xattrs-include='*' -C "$R" -xpf "$TARBALL" ||
+	give_up fresh/unpack "cannot unpack $TARBALL (remove it to make it again)"
+# what the installer writes on a real machine (a minbase root has none)
+cp /etc/resolv.conf "$R/etc/resolv.conf"
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$R/etc/hosts"
+# the host's apt sources, the keys they name, its network settings for apt
+rm -f "$R/etc/apt/sources.list"
+srcs=()
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+	[ -f "$f" ] && srcs+=("$f") && cp "$f" "$R$f"
+done
+sed -n 's/.*[Ss]igned-[Bb]y[:=] *\([^] ]*\).*/\1/p' "${srcs[@]}" | sort -u | while read -r k; do
+	[ -f "$k" ] && [ ! -e "$R$k" ] && install -D -m 644 "$k" "$R$k"
+done
+cp -n /etc/apt/trusted.gpg.d/* "$R/etc/apt/trusted.gpg.d/" 2>/dev/null
+grep -l 'Acquire::' /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null | while read -r f; do
+	cp "$f" "$R/etc/apt/apt.conf.d/"
+done
+mkdir -p "$R$DEST"
+git -C "$TOP" archive HEAD | tar -x -C "$R$DEST" || give_up fresh/unpack "git archive HEAD failed"
+touch "$R/$MARK"
+TIMES[unpack]="$(secs "$t0") s"
+pass "fresh/unpack: root and tree in $T (${TIMES[unpack]})"
+
+# ---- without root and without sudo: one clear line, exit 1
+out=$(chroot --userspec=65534:65534 "$R" /usr/bin/env -i PATH=/usr/bin:/bin sh -c "cd $DEST && $TEST_CMD" 2>&1)
 rc=$?
-t1=$(now)
-cg_kill "$CG_V2" || echo "# processes left in $CG_V2"
+if [ "$rc" = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"su -c"* ]]; then
+	pass "fresh/not-root: exit 1, '$out'"
+else
+	fail fresh/not-root "as nobody, without sudo: exit $rc, output: $(echo "$out" | head -n 3 | tr '\n' ' ')"
+fi
+
+# ---- the test command in a chroot
+echo "# test command in a chroot of $R:"
+step test __test "$R" "$DEST" "$TEST_CMD"
 closing=$(awk '{ sub(/^[^ ]+ /, "") } /^[0-9]+ passed, [0-9]+ failed/ { l = $0 } END { print l }' "$T/test.log")
-tb=$(phase_time "$T/test.log" '^  (CC|BPF|SKEL|LINK) ')
-ts=$(phase_time "$T/test.log" '^== ')
-TIMES[test]="$(secs "$t0" "$t1") s (deps ${tb:+$(secs "$t0" "$tb") s}, build ${tb:+${ts:+$(secs "$tb" "$ts") s}}, suite ${ts:+$(secs "$ts" "$t1") s})"
-if [ "$rc" -eq 0 ] && [[ $closing == *" 0 failed"* ]]; then
+tb=$(log_time "$T/test.log" '^  (CC|BPF|SKEL|LINK) ')
+ts=$(log_time "$T/test.log" '^== ')
+TIMES[test]="$(secs "$STEP_T0" "$STEP_T1") s (deps ${tb:+$(secs "$STEP_T0" "$tb") s}, build ${tb:+${ts:+$(secs "$tb" "$ts") s}}, suite ${ts:+$(secs "$ts" "$STEP_T1") s})"
+if [ "$STEP_RC" -eq 0 ] && [[ $closing == *" 0 failed"* ]]; then
 	pass "fresh/test-command: '$TEST_CMD': $closing (${TIMES[test]})"
 else
-	fail fresh/test-command "'$TEST_CMD' exited $rc: ${closing:-no closing line} (${TIMES[test]})"
+	fail fresh/test-command "'$TEST_CMD' exited $STEP_RC: ${closing:-no closing line} (${TIMES[test]})"
 fi
 
-# ---- phase 2: the run command in a container (own PID and network namespaces)
-if ! cg_make "synfin-fresh-$$-pidns"; then
-	fail fresh/cgroup "cannot make a cgroup v2 for the container"
-	summary
-	exit 1
-fi
+# ---- the run command in a container (own PID and network namespaces)
 rm -rf "$R$DEST/build" # a first build: its stdout must stay clean too
 mkdir "$T/bpffs"
 echo "# run command in a container (systemd-nspawn) of $R:"
-t0=$(now)
-: >"$T/pidns.log"
-prefixed "$T/pidns.log" in_phase "${CG_NEW[@]}" -- "$BASH" "$TOP/tests/fresh/run.sh" __pidns-phase "$T" "$DEST" "$RUN_CMD"
-rc=$?
-t1=$(now)
-cg_kill "$CG_V2" || echo "# processes left in $CG_V2"
-TIMES[pidns]="$(secs "$t0" "$t1") s"
-# the lines the inner checks printed count here
+step pidns __pidns "$T" "$DEST" "$RUN_CMD"
+TIMES[pidns]="$(secs "$STEP_T0" "$STEP_T1") s"
+# the checks inside printed their own lines: they count here
 p=$(grep -c '^[0-9.]* PASS ' "$T/pidns.log")
 f=$(grep -c '^[0-9.]* FAIL ' "$T/pidns.log")
-if [ "$rc" -eq 0 ] && [ "$f" -eq 0 ] && [ "$p" -gt 0 ]; then
+if [ "$STEP_RC" -eq 0 ] && [ "$f" -eq 0 ] && [ "$p" -gt 0 ]; then
 	pass "fresh/pidns: '$RUN_CMD' in a PID namespace of its own: $p checks passed (${TIMES[pidns]})"
 else
-	fail fresh/pidns "'$RUN_CMD' in a PID namespace of its own: exit $rc, $p checks passed, $f failed (${TIMES[pidns]}):$(grep '^[0-9.]* FAIL ' "$T/pidns.log" | head -n 5 | cut -d' ' -f2- | sed 's/^/ /' | tr '\n' ';')"
+	fail fresh/pidns "'$RUN_CMD' in a PID namespace of its own: exit $STEP_RC, $p checks passed, $f failed (${TIMES[pidns]}):$(grep '^[0-9.]* FAIL ' "$T/pidns.log" | head -n 5 | cut -d' ' -f2- | sed 's/^/ /' | tr '\n' ';')"
 fi
 
 echo
