@@ -195,7 +195,7 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'fail fresh "interrupted by a signal"; summary; exit 130' INT TERM
 
 # prefixed LOG CMD...: CMD's output, each line shown as "  | line" and
 # kept with its time in LOG; returns CMD's status
