@@ -9,7 +9,7 @@ pkgs=(
 	# run and test
 	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps
 	# the service under a real systemd, its man page and Debian package
-	systemd systemd-container mandoc man-db dpkg-dev debhelper lintian
+	systemd systemd-container mandoc man-db dpkg-dev build-essential debhelper lintian
 )
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
