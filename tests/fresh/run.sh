@@ -24,10 +24,11 @@
 #          process's sockets must be the container's, the host's beside;
 #          then the lifecycle kernel test runs there (tests/fresh/inside-pidns.sh).
 #
-# Everything is undone on every exit path: each long step runs in cgroups
-# made here (its processes are killed, then the cgroups removed depth-first
-# with what nspawn adds below them) and in a mount namespace of its own (its
-# mounts vanish with it); the temporary directory is deleted. Prints
+# Everything is undone on every exit path: the test runs in a mount
+# namespace of its own, its root on a tmpfs there; each long step runs in
+# cgroups made here (its processes are killed, then the cgroups removed
+# depth-first with what nspawn adds below them) and in a mount namespace of
+# its own (its mounts vanish with it); the temporary directory is deleted. Prints
 # PASS/FAIL lines, the time of each phase, and "N passed, N failed, N skipped".
 #
 # Environment: FRESH_SUITE (bookworm), FRESH_CACHE (/var/cache/synfin-fresh),
@@ -66,7 +67,9 @@ __test) # R DEST CMD: mounts of a booted machine, then chroot
 	mount --rbind /dev "$R/dev"
 	mount -t tmpfs -o mode=0755 tmpfs "$R/run"
 	mount --bind /var/cache/apt/archives "$R/var/cache/apt/archives"
-	exec chroot "$R" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb CI=true \
+	# the environment of a root login, and the terminal type of the
+	# caller's (as a user's own terminal would give)
+	exec chroot "$R" /usr/bin/env -i HOME=/root LANG=C.UTF-8 CI=true ${TERM:+TERM=$TERM} \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		sh -c "cd $3 && $4"
 	;;
@@ -114,6 +117,12 @@ if [ "$(id -u)" -ne 0 ]; then
 	skip fresh "needs root (sudo make test-fresh)"
 	summary
 	exit 0
+fi
+
+# The whole test in a mount namespace of its own: the tmpfs that holds the
+# root (below) goes with it, however the test ends
+if [ -z "${FRESH_MNTNS:-}" ]; then
+	FRESH_MNTNS=1 exec unshare -m --propagation private "$BASH" "$SELF" "$@"
 fi
 
 T=
@@ -185,10 +194,12 @@ cleanup() {
 	if [ -n "$T" ] && [ -d "$T" ]; then
 		# the steps' mounts live in their own mount namespaces; if one
 		# is visible here something went wrong: never delete through it
-		if awk -v t="$T/" 'index($5 "/", t) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+		if awk -v t="$T/" 'index($5, t) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
 			echo "# cleanup: mounts left under $T: not deleting it"
 		elif [ "${FRESH_KEEP:-0}" = 1 ]; then
 			echo "# kept: $T"
+		elif mountpoint -q "$T"; then
+			umount "$T" && rmdir "$T"
 		else
 			rm -rf --one-file-system "$T"
 		fi
@@ -266,6 +277,12 @@ if [ -n "$(git -C "$TOP" status --porcelain --untracked-files=no 2>/dev/null)" ]
 fi
 T=$(mktemp -d /var/tmp/synfin-fresh.XXXXXX)
 R=$T/root
+# in memory: dpkg's syncs cost nothing, and removing it takes no time (the
+# root grows to ~2.5 GiB); on disk when it is to be kept
+if [ "${FRESH_KEEP:-0}" != 1 ]; then
+	mount -t tmpfs -o mode=0700,size=8g synfin-fresh "$T" ||
+		give_up fresh/tmpfs "cannot mount a tmpfs on $T"
+fi
 
 # ---- the cached root
 if [ -s "$TARBALL" ]; then
