@@ -51,6 +51,11 @@ int replay__header(FILE *f, const char *name, int64_t *mono_to_real_ns, uint32_t
 			 sizeof(struct synfin_event), SYNFIN_EVENT_VERSION);
 		return -EINVAL;
 	}
+	if (h.mono_to_real_ns >= (int64_t)SF_TS_MAX || h.mono_to_real_ns <= -(int64_t)SF_TS_MAX) {
+		snprintf(err, errlen, "%s: clock offset %lld ns is out of range: a corrupted recording", name,
+			 (long long)h.mono_to_real_ns);
+		return -EINVAL;
+	}
 	*mono_to_real_ns = h.mono_to_real_ns;
 	*flags = h.flags;
 	return 0;
