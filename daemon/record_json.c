@@ -7,22 +7,34 @@
 #include "hash.h"
 #include "record_json.h"
 
+/* mono + offset, clamped to [0, INT64_MAX] ns (1970 to 2262): a corrupted
+ * recording may hold any time and any offset, and the sum must not
+ * overflow */
+static int64_t wall_ns(uint64_t mono, int64_t off)
+{
+	uint64_t back;
+
+	if (off >= 0)
+		return mono >= (uint64_t)INT64_MAX - (uint64_t)off ? INT64_MAX : (int64_t)(mono + (uint64_t)off);
+	back = -(uint64_t)off;
+	if (mono <= back)
+		return 0;
+	mono -= back;
+	return mono > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)mono;
+}
+
 void sf_format_time(char *buf, size_t len, uint64_t mono_ns, const struct sf_clock *clk)
 {
 	/* records come in bursts within one second: format the date and
 	 * time of day once per second */
 	static __thread time_t cached_sec = -1;
 	static __thread char cached[24];
-	int64_t real = (int64_t)mono_ns + clk->mono_to_real_ns;
+	int64_t real = wall_ns(mono_ns, clk->mono_to_real_ns);
 	time_t sec = (time_t)(real / 1000000000);
 	long usec = (long)((real % 1000000000) / 1000);
 
 	if (len < 28)
 		return;
-	if (real < 0) {
-		sec = 0;
-		usec = 0;
-	}
 	if (sec != cached_sec) {
 		struct tm tm;
 
@@ -204,7 +216,8 @@ static void seg_entry(struct json *j, const struct sf_segs *g, const struct sf_s
 		json__u64(j, "n", slot);
 	json__lit(j, "segment", slot_names[slot]);
 	json__lit(j, "dir", r->out ? "out" : "in");
-	json__i64(j, "at_us", ((int64_t)r->ts - (int64_t)start) / 1000);
+	/* before the flow's start, for a segment of a reordered stream */
+	json__i64(j, "at_us", r->ts >= start ? (int64_t)((r->ts - start) / 1000) : -(int64_t)((start - r->ts) / 1000));
 	json__lit(j, "flags", fl);
 	json__u64(j, "seq", r->seq);
 	json__u64(j, "ack", r->ack);

@@ -51,3 +51,25 @@ TEST(json_record)
 	json__free(&j);
 	flow_table__free(t);
 }
+
+/* Times from a corrupted recording: clamped to what the formatter can
+ * print (1970 to 2262), never an overflowing sum */
+TEST(json_time_range)
+{
+	struct sf_clock clk = { .mono_to_real_ns = INT64_MAX };
+	char buf[48];
+
+	sf_format_time(buf, sizeof(buf), UINT64_MAX, &clk);
+	EXPECT_STR(buf, "2262-04-11T23:47:16.854775Z");
+	clk.mono_to_real_ns = INT64_MIN;
+	sf_format_time(buf, sizeof(buf), 5, &clk);
+	EXPECT_STR(buf, "1970-01-01T00:00:00.000000Z");
+	sf_format_time(buf, sizeof(buf), UINT64_MAX, &clk);
+	EXPECT_STR(buf, "2262-04-11T23:47:16.854775Z");
+	clk.mono_to_real_ns = 0;
+	sf_format_time(buf, sizeof(buf), (1ULL << 63) + 5, &clk); /* not a negative time */
+	EXPECT_STR(buf, "2262-04-11T23:47:16.854775Z");
+	clk.mono_to_real_ns = -1000;
+	sf_format_time(buf, sizeof(buf), 1000 + 1234567000, &clk);
+	EXPECT_STR(buf, "1970-01-01T00:00:01.234567Z");
+}
