@@ -297,13 +297,15 @@ static void from_field(struct json *j, bool *open, const char *key, unsigned int
  * bound came from (the less exact of the two). */
 static void durations_from(struct json *j, const struct sf_summary *s)
 {
+	unsigned int done = 0; /* as in durations_us */
 	bool open = false;
 
 	for (int i = 0; i < s->path_len; i++) {
 		unsigned int st = s->path[i];
 
-		if ((s->have_dwell & (1u << st)) && s->dwell_src[st])
+		if ((s->have_dwell & (1u << st) & ~done) && s->dwell_src[st])
 			from_field(j, &open, sf_state_key(st), s->dwell_src[st]);
+		done |= 1u << st;
 	}
 	if (s->handshake_ns >= 0 && s->handshake_src)
 		from_field(j, &open, "handshake", s->handshake_src);
@@ -327,6 +329,7 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 		      const struct sf_summary *s, const struct sf_clock *clk)
 {
 	char path[SF_TCP_NSTATES * 16] = "";
+	unsigned int done = 0; /* a state in the path twice has one key */
 	int i;
 
 	json__lit(j, "role", sf_role_name(f->role));
@@ -346,8 +349,9 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	for (i = 0; i < s->path_len; i++) {
 		unsigned int st = s->path[i];
 
-		if (s->have_dwell & (1u << st))
+		if (s->have_dwell & (1u << st) & ~done)
 			us(j, sf_state_key(st), s->dwell[st]);
+		done |= 1u << st;
 	}
 	if (s->connect_ns >= 0)
 		us(j, "connect", (uint64_t)s->connect_ns);

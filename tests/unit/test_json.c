@@ -52,6 +52,34 @@ TEST(json_record)
 	flow_table__free(t);
 }
 
+/* A first event from a state to itself puts that state in the path twice:
+ * its duration is still one key (JSON objects have unique keys) */
+TEST(json_state_twice)
+{
+	struct flow_table *t = table(16);
+	struct sf_clock clk = {};
+	struct sf_record r = { .type = SF_REC_FLOW };
+	struct json j = {};
+	const char *d;
+
+	feed(t, ev(0xe5, 1, 1000, SF_TCP_ESTABLISHED, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xe5, 1, 3000, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, ev(0xe5, 1, 4000, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	feed(t, ev(0xe5, 1, 5000, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	r.flow = &recs[0].flow;
+	r.sum = &recs[0].sum;
+	record_json__record(&j, &r, &clk);
+	EXPECT(j.len > 0);
+	j.buf[j.len - 1] = 0;
+	d = strstr(j.buf, "\"durations_us\":{");
+	EXPECT(d && strstr(d, "\"established\":2,"));
+	EXPECT(!strstr(strstr(d, "\"established\":") + 1, "\"established\":"));
+	json__free(&j);
+	flow_table__free(t);
+}
+
 /* Times from a corrupted recording: clamped to what the formatter can
  * print (1970 to 2262), never an overflowing sum */
 TEST(json_time_range)
