@@ -167,6 +167,15 @@ static void us(struct json *j, const char *key, uint64_t ns)
 	json__u64(j, key, ns / 1000);
 }
 
+/* to - from, unless to is before from: events of a corrupted recording
+ * can be the wrong way round, and the difference taken anyway would print
+ * as 584,942 years. No number is better than that one. */
+static void us_between(struct json *j, const char *key, uint64_t from, uint64_t to)
+{
+	if (to >= from)
+		us(j, key, to - from);
+}
+
 static const char *errno_name(int e)
 {
 	switch (e) {
@@ -360,7 +369,7 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	if (s->lifetime_ns >= 0)
 		us(j, "lifetime", (uint64_t)s->lifetime_ns);
 	else
-		us(j, "observed", s->end_ts - s->start_ts);
+		us_between(j, "observed", s->start_ts, s->end_ts);
 	json__obj_close(j);
 	durations_from(j, s);
 
@@ -469,7 +478,7 @@ static void pileup_record(struct json *j, const struct sf_record *rec, const str
 	json__u64(j, "threshold", p->threshold);
 	time_field(j, "since", p->since, clk);
 	if (!p->start)
-		us(j, "duration_us", p->at - p->since);
+		us_between(j, "duration_us", p->since, p->at);
 }
 
 static const char *const tw_exit_names[] = {
@@ -517,7 +526,7 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 	}
 	time_field(j, "exited", r->exited, clk);
 	if (!r->pre_existing)
-		us(j, "since_handoff_us", r->exited - r->handoff);
+		us_between(j, "since_handoff_us", r->handoff, r->exited);
 }
 
 void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
@@ -540,7 +549,7 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 		common_head(j, "listen", f, f->closed ? f->state_ts[SF_TCP_CLOSE] : f->last_ts, clk);
 		json__lit(j, "event", f->closed ? "stop" : "evicted");
 		if (f->closed && (f->seen & (1u << SF_TCP_LISTEN)))
-			us(j, "duration_us", f->state_ts[SF_TCP_CLOSE] - f->state_ts[SF_TCP_LISTEN]);
+			us_between(j, "duration_us", f->state_ts[SF_TCP_LISTEN], f->state_ts[SF_TCP_CLOSE]);
 		json__u64(j, "connections", f->children);
 		json__u64(j, "synack_retransmits", f->synack_retrans);
 		json__bool(j, "partial", f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED));

@@ -80,6 +80,31 @@ TEST(json_state_twice)
 	flow_table__free(t);
 }
 
+/* A listener's CLOSE timed before its LISTEN (a corrupted recording): no
+ * duration rather than a wrapped one */
+TEST(json_times_reversed)
+{
+	struct flow_table *t = table(16);
+	struct sf_clock clk = {};
+	struct sf_record r = { .type = SF_REC_LISTEN_STOP };
+	struct synfin_event e = ev(0xe6, 1, 5000, SF_TCP_CLOSE, SF_TCP_LISTEN);
+	struct json j = {};
+
+	e.owner_src = SF_OWNER_LISTEN;
+	feed(t, e);
+	e = ev(0xe6, 1, 4000, SF_TCP_LISTEN, SF_TCP_CLOSE);
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 2 && recs[1].type == SF_REC_LISTEN_STOP);
+	r.flow = &recs[1].flow;
+	record_json__record(&j, &r, &clk);
+	EXPECT(j.len > 0);
+	j.buf[j.len - 1] = 0;
+	EXPECT(strstr(j.buf, "\"event\":\"stop\"") && !strstr(j.buf, "duration_us"));
+	json__free(&j);
+	flow_table__free(t);
+}
+
 /* Times from a corrupted recording: clamped to what the formatter can
  * print (1970 to 2262), never an overflowing sum */
 TEST(json_time_range)
