@@ -6,7 +6,7 @@
 #   make install     binary, service unit, config, man page, docs (PREFIX, DESTDIR)
 #   make deb         the Debian package, into build/deb/
 #   make fuzz        the fuzz targets, FUZZ_SECONDS in all (default 600)
-#   make asan-check  unit and replay tests built with ASan+UBSan
+#   make asan-check  unit, replay and CLI tests built with ASan+UBSan
 #   make V=1         show the commands
 
 .DELETE_ON_ERROR:
@@ -174,11 +174,12 @@ run:
 
 test:
 	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump fuzz-build asan-build
 	$(Q)tests/run.sh
 
-# no root, no kernel: unit + replay + CLI tests
-check: all $(OUT)/test_unit $(OUT)/segdump
+# no root, no kernel: unit + replay + CLI tests, again with ASan+UBSan, a
+# short fuzz run
+check: all $(OUT)/test_unit $(OUT)/segdump fuzz-build asan-build
 	$(Q)tests/run.sh --no-kernel
 
 bench:

@@ -213,6 +213,17 @@ def flow_programs():
         ev(0, FW2, CLOSE, flags=CLOSE_INFO, owner=0) + advance(MS, 5) + segment(FIN | ACK, 0, 5001, 1002) + \
         segment(ACK, 1, 1002, 5002) + advance(MS, 50) + segment(RST, 0, 5002, 0) + \
         client_open(gen=1) + advance(S, 70)
+    # a round decided while the segment that says it exactly waited in the
+    # backlog: the segment's earlier time wins
+    to_handover = handshake_segments() + client_open() + segment(FIN | ACK, 1, 1001, 5001) + \
+        ev(0, EST, FW1, owner=5) + segment(ACK, 0, 5001, 1002) + ev(0, FW1, FW2, owner=0) + \
+        ev(0, FW2, CLOSE, flags=CLOSE_INFO, owner=0)
+    p["handover-round-then-backlog"] = settings(tw_rounds=True, lo_mirror=True) + to_handover + \
+        advance(MS, 2) + round_(sock(0, TW, inode=False)) + segment(FIN | ACK, 0, 5001, 1002, dt=(BACK, 900)) + \
+        advance(S, 2)
+    p["handover-gone-then-backlog-rst"] = settings(tw_rounds=True, lo_mirror=True) + to_handover + \
+        advance(MS, 2) + round_(sock(0, FW2, inode=False)) + advance(MS, 2) + round_() + \
+        segment(RST, 0, 5001, 0, dt=(BACK, 900)) + advance(S, 2)
     p["segments-full"] = settings(lo_mirror=True) + listener() + handshake_segments() + client_open() + \
         child() + teardown_segments() + active_close() + passive_close() + advance(S, 4)
     p["segments-placeholder"] = settings(seg_hold_ms=5) + segment(SYN, 1, 7, 0, local=(6, 3), peer=(6, 1)) + \
