@@ -26,6 +26,7 @@ void fuzz_sink__record(void *ctx, const struct sf_record *rec)
 		abort();
 	fuzz_check_line(s->j.buf, s->j.len);
 	s->records++;
+	s->by_type[rec->type]++;
 	if (print_records())
 		fwrite(s->j.buf, 1, s->j.len, stdout), fflush(stdout);
 }
@@ -42,11 +43,13 @@ void fuzz_sink__free(struct fuzz_sink *s)
 	json__free(&s->j);
 }
 
-void fuzz_check_stats(const struct flow_table *t, const struct flow_table_config *cfg)
+void fuzz_check_stats(const struct fuzz_sink *s, const struct flow_table_config *cfg)
 {
+	const struct flow_table *t = s->table;
+	const uint64_t *n = s->by_type;
 	struct flow_table_stats st;
 	struct tw_stats tw;
-	__u64 open = 0, stuck = 0;
+	__u64 open = 0, stuck = 0, tw_exits = 0;
 
 	flow_table__stats(t, &st);
 	flow_table__tw_stats(t, &tw);
@@ -72,4 +75,19 @@ void fuzz_check_stats(const struct flow_table *t, const struct flow_table_config
 		FUZZ_FAIL("snapshot flows unjoined %u > flows held %u", st.snapshot_unjoined, st.open + st.closing);
 	if (cfg->max_time_wait && tw.now > cfg->max_time_wait)
 		FUZZ_FAIL("time-wait tracked %u > max %u", tw.now, cfg->max_time_wait);
+	/* what the stats line says was output, was */
+	for (int i = 0; i <= TW_EXIT_EVICTED; i++)
+		tw_exits += tw.exits[i];
+	if (n[SF_REC_FLOW] != st.flows_emitted || n[SF_REC_LISTEN_START] + n[SF_REC_LISTEN_STOP] != st.listen_records ||
+	    n[SF_REC_STUCK] != st.stuck_total - st.stuck_suppressed || n[SF_REC_RESOLVED] > st.resolved_total ||
+	    n[SF_REC_TIME_WAIT] != tw_exits)
+		FUZZ_FAIL("records: flow %llu, listen %llu, stuck %llu, resolved %llu, time_wait %llu; stats: "
+			  "flows %llu, listen %llu, stuck %llu - %llu suppressed, resolved %llu, time-wait exits %llu",
+			  (unsigned long long)n[SF_REC_FLOW],
+			  (unsigned long long)(n[SF_REC_LISTEN_START] + n[SF_REC_LISTEN_STOP]),
+			  (unsigned long long)n[SF_REC_STUCK], (unsigned long long)n[SF_REC_RESOLVED],
+			  (unsigned long long)n[SF_REC_TIME_WAIT], (unsigned long long)st.flows_emitted,
+			  (unsigned long long)st.listen_records, (unsigned long long)st.stuck_total,
+			  (unsigned long long)st.stuck_suppressed, (unsigned long long)st.resolved_total,
+			  (unsigned long long)tw_exits);
 }

@@ -20,6 +20,7 @@ struct fuzz_sink {
 	struct sf_clock clk;
 	struct flow_table *table;	/* the table under test */
 	uint64_t records;
+	uint64_t by_type[SF_REC_TIME_WAIT + 1];	/* records seen, by enum sf_record_type */
 };
 
 /* sf_sink_fn: ctx is a struct fuzz_sink */
@@ -28,7 +29,8 @@ void fuzz_sink__record(void *ctx, const struct sf_record *rec);
 void fuzz_sink__pileup(void *ctx, const struct pileup_event *ev);
 void fuzz_sink__free(struct fuzz_sink *s);
 
-/* The counts the stats line prints agree with each other. */
-void fuzz_check_stats(const struct flow_table *t, const struct flow_table_config *cfg);
+/* The counts the stats line prints agree with each other and with the
+ * records s saw. */
+void fuzz_check_stats(const struct fuzz_sink *s, const struct flow_table_config *cfg);
 
 #endif /* SYNFIN_FUZZ_COMMON_H */

@@ -322,10 +322,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (op != OP_ROUND)
 			z.started = true;
-		fuzz_check_stats(z.sink.table, &z.cfg);
+		fuzz_check_stats(&z.sink, &z.cfg);
 	}
 	flow_table__flush(z.sink.table);
-	fuzz_check_stats(z.sink.table, &z.cfg);
+	fuzz_check_stats(&z.sink, &z.cfg);
 	flow_table__free(z.sink.table);
 	pileup__free(z.cfg.pileups);
 	fuzz_sink__free(&z.sink);

@@ -61,12 +61,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (flow_table__ingest(sink.table, &e) == 0 && e.ts_ns > last)
 			last = e.ts_ns;
 		flow_table__advance(sink.table, last);
-		fuzz_check_stats(sink.table, &cfg);
+		fuzz_check_stats(&sink, &cfg);
 		i++;
 	}
 	fclose(f);
 	flow_table__flush(sink.table);
-	fuzz_check_stats(sink.table, &cfg);
+	fuzz_check_stats(&sink, &cfg);
 	flow_table__free(sink.table);
 	pileup__free(cfg.pileups);
 	fuzz_sink__free(&sink);
