@@ -7,6 +7,8 @@ flow:   programs in fuzz_flow.c's input format, one per way a connection
         ends and per table mechanism (hand-over, rounds, half-open,
         pile-ups, stuck, eviction, time-wait sockets, segments).
 ring:   rings with records that wrap, busy and discarded ones, budgets.
+show:   the flow records of tests/show/*.jsonl (synfin show's golden inputs),
+        after a style byte (ASCII, colours).
 
 Regression inputs (crashes found and fixed) live next to the seeds, named
 regress-*; this script leaves them alone. Run it again after changing an
@@ -293,6 +295,16 @@ def ring_programs():
     return p
 
 
+# ---- show: fuzz_show.c's format ---------------------------------------------
+
+def show_inputs():
+    out = {}
+    for i, path in enumerate(sorted(glob.glob(os.path.join(TOP, "tests/show/*.jsonl")))):
+        style = i % 4  # bit 0 ASCII, bit 1 colours
+        out[os.path.basename(path)[:-6]] = bytes([style]) + open(path, "rb").read()
+    return out
+
+
 def write(target, progs):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -306,6 +318,7 @@ def write(target, progs):
 
 
 if __name__ == "__main__":
-    for target, progs in (("replay", replay_pieces()), ("flow", flow_programs()), ("ring", ring_programs())):
+    for target, progs in (("replay", replay_pieces()), ("flow", flow_programs()), ("ring", ring_programs()),
+                          ("show", show_inputs())):
         n, size = write(target, progs)
         print(f"{target}: {n} inputs, {size} bytes")

@@ -4,7 +4,7 @@
 # (tests/fuzz/corpus/<target>/), and prints one line per target:
 #   PASS fuzz-<target>: runs, executions per second, inputs found
 #   FAIL fuzz-<target>: the crash file, the sanitizer's first lines
-#   tests/fuzz/run.sh                 20 s per target (what tests/run.sh runs)
+#   tests/fuzz/run.sh                 15 s per target (what tests/run.sh runs)
 #   tests/fuzz/run.sh --seconds N     N seconds in all, split between them
 #   tests/fuzz/run.sh --keep          new inputs kept in build-fuzz/corpus/
 #                                     (else in a temporary directory)
@@ -15,7 +15,7 @@
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
-targets=(replay flow ring)
+targets=(replay flow ring show)
 seconds=
 keep=0
 while [ $# -gt 0 ]; do
@@ -27,10 +27,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-per=$(( ${seconds:-$(( 20 * ${#targets[@]} ))} / ${#targets[@]} ))
+per=$(( ${seconds:-$(( 15 * ${#targets[@]} ))} / ${#targets[@]} ))
 [ "$per" -ge 1 ] || per=1
 
-declare -A max_len=([replay]=12032 [flow]=4096 [ring]=2048)
+declare -A max_len=([replay]=12032 [flow]=4096 [ring]=2048 [show]=16384)
 
 for t in "${targets[@]}"; do
 	bin=$TOP/build-fuzz/fuzz_$t
