@@ -117,6 +117,12 @@ struct synfin_event {
 
 _Static_assert(sizeof(struct synfin_event) == 120, "synfin_event layout changed: bump SYNFIN_EVENT_VERSION");
 
+/* ts_ns and gen are CLOCK_MONOTONIC times: no clock reaches this (146
+ * years of uptime). A time past it is a corrupted recording, and below
+ * it the sums made of times (plus a grace, a threshold, a clock offset
+ * of the same bound) cannot overflow. */
+#define SF_TS_MAX (1ULL << 62)
+
 /* Indices of the BPF-side counters (per-CPU array "counters"). */
 enum synfin_counter {
 	SF_CNT_RB_FULL = 0,	/* ring buffer reserve failed: event lost */

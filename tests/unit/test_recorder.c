@@ -42,6 +42,13 @@ TEST(record_file)
 	EXPECT(memcmp(&back, &e, sizeof(e)) == 0);
 	fclose(f);
 
+	/* a clock offset no clock makes: a corrupted header (the wall clock
+	 * made with it would overflow) */
+	EXPECT(recorder__open(&f, path, INT64_MIN, 0) == 0);
+	fclose(f);
+	EXPECT(replay__open(&f, path, &off, &flags, err, sizeof(err)) == -EINVAL);
+	EXPECT(strstr(err, "clock offset -9223372036854775808 ns is out of range") != NULL);
+
 	f = fopen(path, "w");
 	fputs("this is not a recording, just some garbage text...", f);
 	fclose(f);
