@@ -90,6 +90,7 @@ TEST(json_pid_namespace)
 		json__free(&j);
 		flow_table__free(t);
 	}
+}
 
 /* A first event from a state to itself puts that state in the path twice:
  * its duration is still one key (JSON objects have unique keys) */
