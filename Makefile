@@ -59,10 +59,10 @@ CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
 	      $(OUT)/procfs.o $(OUT)/procowner.o
 # outputs, and the daemon's frame: loop, logging, options (the unit tests link these too)
-FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
+FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
-	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/main.o
+	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/serve.o $(OUT)/main.o
 DAEMON_OBJ += $(OUT)/show.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 

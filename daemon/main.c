@@ -41,6 +41,8 @@ int main(int argc, char **argv)
 	/* hooks first: nothing is captured once we stop reading */
 	tc__close(d.tc);
 	capture__close(d.cap);
+	/* its clients are outputs watched by the loop: before both go */
+	serve__close(&d);
 	loop__free(d.loop);
 	daemon__fini(&d);
 	return rc;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "../include/synfin.h"
 #include "capture.h"
 #include "log.h"
@@ -42,6 +43,11 @@ struct opts {
 	int n_ifnames;
 	bool accept_owner;
 	enum sf_log_level log_level;
+	/* the live socket (out_socket.h) */
+	const char *socket;
+	bool socket_on;
+	gid_t socket_gid;		/* (gid_t)-1: the daemon's group */
+	uint32_t max_clients;
 	bool on_output_error_set;	/* given: else chosen per output */
 	enum output_on_error on_output_error;
 };
