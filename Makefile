@@ -41,6 +41,8 @@ LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -l
 # synfin show reads flow records back with jansson
 LIBS     += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 LIBS     += $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+# synfin top draws with ncurses
+LIBS     += $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 
 ifeq ($(V),1)
 Q :=
@@ -54,6 +56,8 @@ endif
 CORE_SRC := daemon/aggregate.c daemon/flow.c daemon/flow_life.c daemon/flow_segs.c daemon/flow_stuck.c daemon/flow_round.c daemon/flow_summary.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/stats.c daemon/recorder.c
 # synfin show: a flow record read back (jansson), its diagram (pure)
 CORE_SRC += daemon/flowrec.c daemon/ladder.c
+# synfin top's model of the socket's stream (pure)
+CORE_SRC += daemon/top_model.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 # kernel-facing: BPF loading and rings, tc, netlink, namespaces, /proc
 KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
@@ -63,7 +67,7 @@ FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
 	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/serve.o $(OUT)/main.o
-DAEMON_OBJ += $(OUT)/show.o
+DAEMON_OBJ += $(OUT)/show.o $(OUT)/top.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
