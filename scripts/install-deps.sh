@@ -5,9 +5,9 @@ set -euo pipefail
 
 pkgs=(
 	# build
-	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev libjansson-dev libsystemd-dev pkg-config
+	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev libjansson-dev libsystemd-dev libncurses-dev pkg-config
 	# run and test
-	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps
+	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps socat tmux
 	# the service under a real systemd, its man page and Debian package
 	systemd systemd-container mandoc man-db dpkg-dev debhelper lintian
 )
