@@ -15,7 +15,8 @@ expect cli-nan-stuck 2 'stuck' "$SYNFIN" --stuck close_wait=nan
 expect cli-inf-reconcile 2 'reconcile-interval' "$SYNFIN" --reconcile-interval inf
 expect cli-on-output-error-bad 2 'on-output-error' "$SYNFIN" --on-output-error maybe
 expect cli-unknown-command 2 'unknown command' "$SYNFIN" frobnicate
-expect cli-top-not-yet 2 'top' "$SYNFIN" top
+expect cli-top-no-daemon 1 'no synfin daemon at .*start one' "$SYNFIN" top --socket "$TMP/none.sock"
+expect cli-top-bad-flag 2 'unrecognized option' "$SYNFIN" top --frobnicate
 expect cli-record-and-replay 2 'cannot be combined' "$SYNFIN" --record "$TMP/a" --replay "$TMP/b"
 expect cli-help 0 '' "$SYNFIN" --help
 check cli-help-has-examples grep -q 'EXAMPLES' "$TMP/out"
