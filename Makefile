@@ -28,7 +28,7 @@ SYSCONFDIR ?= /etc
 # where systemd looks: its own directory for PREFIX=/usr, else PREFIX/lib/systemd/system
 UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system),$(PREFIX)/lib/systemd/system)
 INSTALL  ?= install
-DOCS     := README.md docs/schema.md docs/service.md docs/show.md
+DOCS     := README.md docs/schema.md docs/service.md docs/show.md docs/top.md
 # shipped in systemd/ : installed as, under SYSCONFDIR
 CONFIGS  := synfin.conf:synfin.conf synfin.default:default/synfin
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
