@@ -101,7 +101,9 @@ static inline void daemon__ingest(struct daemon *d, const struct synfin_event *e
 int live__run(struct daemon *d);
 int replay__run(struct daemon *d);
 
-/* serve.c: the live socket (--socket), 0 or an exit status (said why) */
+/* serve.c: the live socket (--socket), 0 or an exit status (said why).
+ * The default path taken (another daemon) is a warning, not an exit. */
+#define SERVE_DEFAULT_SOCKET "/run/synfin/synfin.sock"
 int serve__open(struct daemon *d);
 void serve__close(struct daemon *d);
 

@@ -295,7 +295,7 @@ static void defaults(struct opts *o)
 		.segments = true,
 		.accept_owner = true,
 		.log_level = SF_LOG_INFO,
-		.socket = "/run/synfin/synfin.sock",
+		.socket = SERVE_DEFAULT_SOCKET,
 		.socket_on = true,
 		.socket_gid = (gid_t)-1,
 		.max_clients = 16,

@@ -89,21 +89,28 @@ int serve__open(struct daemon *d)
 		.greet = greet,
 		.greet_ctx = d,
 	};
+	char why[160];
 	int err;
 
 	if (!d->o.socket_on)
 		return EXIT_OK;
 	err = sock_server__open(&d->sock, &so);
-	if (err == -EADDRINUSE) {
-		pr_err("--socket %s: another synfin serves it (or --no-socket, or another --socket PATH)", d->o.socket);
+	if (!err) {
+		pr_debug("live socket: %s", d->o.socket);
+		return EXIT_OK;
+	}
+	if (err == -EADDRINUSE)
+		snprintf(why, sizeof(why), "another synfin serves it");
+	else
+		snprintf(why, sizeof(why), "%s%s", strerror(-err),
+			 err == -EACCES || err == -EPERM ? " (CAP_DAC_OVERRIDE; CAP_CHOWN for --socket-group)" : "");
+	/* asked for by name: an error; the default: capture goes on */
+	if (strcmp(d->o.socket, SERVE_DEFAULT_SOCKET)) {
+		pr_err("--socket %s: %s", d->o.socket, why);
 		return EXIT_RUNTIME;
 	}
-	if (err) {
-		pr_err("--socket %s: %s%s", d->o.socket, strerror(-err),
-		       err == -EACCES || err == -EPERM ? " (CAP_DAC_OVERRIDE, CAP_CHOWN for --socket-group)" : "");
-		return EXIT_RUNTIME;
-	}
-	pr_debug("live socket: %s", d->o.socket);
+	pr_warn("DEGRADED: no live socket at %s (%s): synfin top cannot connect (--socket PATH, or --no-socket)",
+		d->o.socket, why);
 	return EXIT_OK;
 }
 

@@ -12,15 +12,6 @@ WAIT="python3 $TOP/tests/kernel/jsonwait.py"
 CLIENT="python3 $TOP/tests/kernel/sockclient.py"
 STORM=${STORM:-$TOP/build/storm}
 
-wait_line() { # FILE REGEX: 10 s at most
-	local i
-	for i in $(seq 100); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # jcheck NAME FILE EXPR: EXPR over `recs`, the JSON lines of FILE
 jcheck() {
 	check "$1" python3 -c "

@@ -9,15 +9,6 @@ set -uo pipefail
 need_root top
 need_tools top tmux
 
-wait_line() { # FILE REGEX: 10 s at most
-	local i
-	for i in $(seq 100); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 ns=$(ns_create top)
 out=$TMP/top.jsonl
 sock=$TMP/synfin.sock
