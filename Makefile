@@ -43,6 +43,8 @@ LIBS     += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 LIBS     += $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 # synfin top draws with ncurses
 LIBS     += $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+# --metrics: the HTTP side of the Prometheus exposition
+LIBS     += $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 ifeq ($(V),1)
 Q :=
@@ -66,7 +68,7 @@ KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netn
 FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
-	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/serve.o $(OUT)/main.o
+	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/main.o
 DAEMON_OBJ += $(OUT)/show.o $(OUT)/top.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 

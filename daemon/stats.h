@@ -46,6 +46,8 @@ struct sf_stats {
 	uint64_t snapshot_errors;	/* namespaces that could not be read */
 	struct sf_output_counters out;
 	struct sf_socket_counters sock;
+	uint64_t flows_unwritten;	/* flow records left out (--flows, --sample) */
+	uint64_t summary_records;	/* summary records written */
 	double uptime_s;
 	double interval_s;		/* since the previous stats record */
 };

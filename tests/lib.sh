@@ -133,7 +133,8 @@ start_synfin() {
 	# the host's /run/synfin is not a test's: a socket only where asked
 	local sock=--no-socket
 	[[ " $* " == *" --socket "* ]] && sock=
-	"$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out" $sock "$@" 2>"$out.err" &
+	# the full records the checks read; tests of the default say so
+	"$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out" --detail segments --summary-interval 0 $sock "$@" 2>"$out.err" &
 	SYNFIN_PID=$!
 	cleanup_add "stop_pid $SYNFIN_PID INT 5"
 	wait_ready "$SYNFIN_PID" capturing "$out.err" "$out.err"
