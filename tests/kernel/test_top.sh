@@ -103,9 +103,11 @@ screen_wait top-diagram-back '^RECENT ABNORMAL CLOSES'
 stop_synfin
 screen_wait top-disconnected 'disconnected' 5
 start_synfin "$out.2" "$ns" --socket "$sock" --stuck close_wait=1 -i 1
-screen_wait top-reconnected "^  CLOSE_WAIT +1$" 10
-screen
-check top-reconnected-bar bash -c "! grep -q disconnected '$TMP/screen.txt'"
+# the last screen stays up while disconnected: back is the key bar again,
+# then the new daemon's counts and its stuck row (found at its start-up)
+screen_wait top-reconnected '^ \? help  q quit' 10
+screen_wait top-reconnected-counts "^  CLOSE_WAIT +1$"
+screen_wait top-reconnected-stuck "CLOSE_WAIT .* $pid/leaky" 5
 
 # q: exit 0, the terminal as it was (same stty, not in the alternate screen)
 T send-keys -t top q
