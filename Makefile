@@ -2,6 +2,8 @@
 #
 #   sudo make run    install what is missing, build, run the daemon
 #   sudo make test   install what is missing, build, run every test
+#   (on a machine without make or sudo: sh setup.sh run / sh setup.sh test)
+#   make test-fresh  the README's commands on a fresh Debian root (root)
 #   make bench       the benchmark (root)
 #   make install     binary, service unit, config, man page, docs (PREFIX, DESTDIR)
 #   make deb         the Debian package, into build/deb/
@@ -132,15 +134,21 @@ $(OUT)/test_unit: $(UNIT_SRC) tests/unit/unit.h $(CORE_OBJ) $(OUT)/ring.o $(FRAM
 deps:
 	$(Q)scripts/install-deps.sh
 
+# stdout carries the records and nothing else (sudo make run | jq): the
+# installer, the build and make's own messages go to stderr
 run:
-	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)exec ./$(OUT)/synfin $(ARGS)
+	@scripts/install-deps.sh >&2
+	@$(MAKE) --no-print-directory all >&2
+	@exec ./$(OUT)/synfin $(ARGS)
 
 test:
 	$(Q)scripts/install-deps.sh
 	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump
 	$(Q)tests/run.sh
+
+# the README's two commands on a fresh Debian root (root; CI runs it)
+test-fresh:
+	$(Q)tests/fresh/run.sh
 
 # no root, no kernel: unit + replay + CLI tests
 check: all $(OUT)/test_unit $(OUT)/segdump
@@ -207,4 +215,4 @@ format:
 clean:
 	rm -rf $(OUT)
 
-.PHONY: all deps run test check bench install uninstall deb format clean
+.PHONY: all deps run test test-fresh check bench install uninstall deb format clean

@@ -151,9 +151,18 @@ static void process_(struct json *j, const struct sf_flow *f, bool tid)
 	if (f->owner_src == SF_OWNER_NONE) {
 		json__null(j, "pid");
 	} else {
-		json__u64(j, "pid", f->tgid);
-		if (tid)
-			json__u64(j, "tid", f->pid);
+		/* ids in synfin's PID namespace; none for an owner outside it */
+		if (f->tgid) {
+			json__u64(j, "pid", f->tgid);
+			if (tid)
+				json__u64(j, "tid", f->pid);
+		} else {
+			json__null(j, "pid");
+			if (tid)
+				json__null(j, "tid");
+		}
+		if (f->host_tgid)
+			json__u64(j, "host_pid", f->host_tgid);
 		json__strn(j, "comm", f->comm, n);
 		if (f->cgroup_id) /* unknown for sockets found at start-up */
 			json__u64(j, "cgroup_id", f->cgroup_id);

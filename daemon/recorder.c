@@ -52,9 +52,9 @@ int replay__open(FILE **out, const char *path, int64_t *mono_to_real_ns, uint32_
 		goto bad;
 	}
 	if (h.format != SF_REC_FORMAT || h.event_size != sizeof(struct synfin_event) ||
-	    h.event_version != SYNFIN_EVENT_VERSION) {
+	    h.event_version < 1 || h.event_version > SYNFIN_EVENT_VERSION) {
 		snprintf(err, errlen,
-			 "%s: recording format %u, event size %u, event version %u; this synfin reads format %u, size %zu, version %u",
+			 "%s: recording format %u, event size %u, event version %u; this synfin reads format %u, size %zu, versions 1 to %u",
 			 path, h.format, h.event_size, h.event_version, SF_REC_FORMAT,
 			 sizeof(struct synfin_event), SYNFIN_EVENT_VERSION);
 		goto bad;
@@ -73,8 +73,16 @@ int replay__next(FILE *f, struct synfin_event *e, uint64_t index, char *err, siz
 {
 	size_t n = fread(e, 1, sizeof(*e), f);
 
-	if (n == sizeof(*e))
+	if (n == sizeof(*e)) {
+		/* version 1: host_tgid was reserved (0) and the ids were the
+		 * initial PID namespace's, where synfin ran: read as
+		 * version 2, they are synfin's own with no host pid beside */
+		if (e->version == 1) {
+			e->version = SYNFIN_EVENT_VERSION;
+			e->host_tgid = 0;
+		}
 		return 1;
+	}
 	if (n == 0 && feof(f))
 		return 0;
 	snprintf(err, errlen, "truncated recording: event %llu has %zu of %zu bytes",

@@ -11,8 +11,13 @@ pkgs=(
 	# --metrics (libmicrohttpd), its tests against a real Prometheus server
 	libmicrohttpd-dev prometheus curl
 	# the service under a real systemd, its man page and Debian package
-	systemd systemd-container mandoc man-db dpkg-dev debhelper lintian
+	systemd systemd-container mandoc man-db dpkg-dev build-essential debhelper lintian
 )
+
+if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+	echo "install-deps: not a Debian system (no dpkg/apt-get): install by hand: ${pkgs[*]}" >&2
+	exit 1
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -51,3 +51,43 @@ TEST(json_record)
 	json__free(&j);
 	flow_table__free(t);
 }
+
+/* synfin in a container: ids in its own PID namespace, the host's beside;
+ * an owner outside its namespace has only the host's */
+TEST(json_pid_namespace)
+{
+	static const struct {
+		__u32 tgid, pid, host;
+		const char *want;
+	} c[] = {
+		{ 100, 100, 0, "\"process\":{\"pid\":100,\"tid\":100,\"comm\":\"curl\"," },
+		{ 7, 8, 4242, "\"process\":{\"pid\":7,\"tid\":8,\"host_pid\":4242,\"comm\":\"curl\"," },
+		{ 0, 0, 4243, "\"process\":{\"pid\":null,\"tid\":null,\"host_pid\":4243,\"comm\":\"curl\"," },
+	};
+	struct sf_clock clk = {};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct flow_table *t = table(16);
+		struct synfin_event e[2] = { ev(0xe5, 1000, 1000, SF_TCP_CLOSE, SF_TCP_SYN_SENT),
+					     ev(0xe5, 1000, 2000, SF_TCP_SYN_SENT, SF_TCP_CLOSE) };
+		struct sf_record r = { .type = SF_REC_FLOW };
+		struct json j = {};
+
+		for (int k = 0; k < 2; k++) {
+			e[k].tgid = c[i].tgid;
+			e[k].pid = c[i].pid;
+			e[k].host_tgid = c[i].host;
+			feed(t, e[k]);
+		}
+		flow_table__flush(t);
+		EXPECT(nrec == 1);
+		r.flow = &recs[0].flow;
+		r.sum = &recs[0].sum;
+		record_json__record(&j, &r, &clk);
+		j.buf[j.len - 1] = 0;
+		if (!strstr(j.buf, c[i].want))
+			EXPECT_STR(j.buf, c[i].want);
+		json__free(&j);
+		flow_table__free(t);
+	}
+}
