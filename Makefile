@@ -32,7 +32,7 @@ SYSCONFDIR ?= /etc
 # where systemd looks: its own directory for PREFIX=/usr, else PREFIX/lib/systemd/system
 UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system),$(PREFIX)/lib/systemd/system)
 INSTALL  ?= install
-DOCS     := README.md docs/schema.md docs/service.md docs/show.md
+DOCS     := README.md docs/schema.md docs/service.md docs/show.md docs/top.md
 # shipped in systemd/ : installed as, under SYSCONFDIR
 CONFIGS  := synfin.conf:synfin.conf synfin.default:default/synfin
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
@@ -45,6 +45,8 @@ LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -l
 # synfin show reads flow records back with jansson
 LIBS     += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 LIBS     += $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+# synfin top draws with ncurses
+LIBS     += $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 # --metrics: the HTTP side of the Prometheus exposition
 LIBS     += $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
@@ -60,16 +62,18 @@ endif
 CORE_SRC := daemon/aggregate.c daemon/flow.c daemon/flow_life.c daemon/flow_segs.c daemon/flow_stuck.c daemon/flow_round.c daemon/flow_summary.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/stats.c daemon/recorder.c
 # synfin show: a flow record read back (jansson), its diagram (pure)
 CORE_SRC += daemon/flowrec.c daemon/ladder.c
+# synfin top's model of the socket's stream (pure)
+CORE_SRC += daemon/top_model.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 # kernel-facing: BPF loading and rings, tc, netlink, namespaces, /proc
 KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
 	      $(OUT)/procfs.o $(OUT)/procowner.o
 # outputs, and the daemon's frame: loop, logging, options (the unit tests link these too)
-FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
+FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
-	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/main.o
-DAEMON_OBJ += $(OUT)/show.o
+	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/main.o
+DAEMON_OBJ += $(OUT)/show.o $(OUT)/top.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm

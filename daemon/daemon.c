@@ -10,6 +10,7 @@
 #include "aggregate.h"
 #include "capture.h"
 #include "daemon.h"
+#include "out_socket.h"
 #include "loop.h"
 #include "out_jsonl.h"
 #include "pileup.h"
@@ -186,6 +187,7 @@ void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st)
 		st->recursion_misses = capture__recursion_misses(d->cap, st->bpf[SF_CNT_NESTED_CAUGHT]);
 	}
 	outputs__counters(d->outputs, &st->out);
+	sock_server__counters(d->sock, &st->sock);
 	st->uptime_s = (double)(now - d->start_mono) / 1e9;
 }
 

@@ -6,6 +6,7 @@
  *   daemon.c     wiring: flow table, pile-ups, outputs; stats; output failures
  *   live.c       the live daemon: capture, tc, the event loop
  *   replay.c     --replay: a recording instead of the kernel
+ *   serve.c      the live socket: opening it, each client's greeting
  *   reconcile.c  the kernel's socket list: start-up snapshot, rounds, and
  *                the backlog the rings drain into meanwhile
  * Only these files log (log.h).
@@ -58,6 +59,7 @@ struct daemon {
 	struct capture *cap;
 	struct tc *tc;
 	struct loop *loop;	/* live only */
+	struct sock_server *sock; /* live only: the live socket (serve.c) */
 	FILE *rec;
 	struct sf_clock clk;
 	struct sf_stats cnt;	/* the daemon's own counters; the rest is gathered */
@@ -107,6 +109,12 @@ static inline void daemon__ingest(struct daemon *d, const struct synfin_event *e
 /* live.c, replay.c: an exit status */
 int live__run(struct daemon *d);
 int replay__run(struct daemon *d);
+
+/* serve.c: the live socket (--socket), 0 or an exit status (said why).
+ * The default path taken (another daemon) is a warning, not an exit. */
+#define SERVE_DEFAULT_SOCKET "/run/synfin/synfin.sock"
+int serve__open(struct daemon *d);
+void serve__close(struct daemon *d);
 
 /* reconcile.c */
 struct netns_ent;

@@ -439,3 +439,10 @@ void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st)
 	else
 		memset(st, 0, sizeof(*st));
 }
+
+void flow_table__foreach_open(const struct flow_table *t, sf_flow_fn fn, void *ctx)
+{
+	for (__u32 i = t->lru.head; i != SF_NONE; i = t->pool[i].lru.next)
+		if (!t->pool[i].placeholder)
+			fn(ctx, &t->pool[i]);
+}

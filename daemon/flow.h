@@ -352,6 +352,10 @@ void flow_table__round_end(struct flow_table *t, __u64 now, bool complete);
  * FIN_WAIT_2 hand-over socket), within a round. */
 void flow_table__time_wait_seen(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now);
 void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st);
+/* Every open flow (listeners included), most recently active first: a
+ * live viewer's snapshot. fn must not change the table. */
+typedef void (*sf_flow_fn)(void *ctx, const struct sf_flow *f);
+void flow_table__foreach_open(const struct flow_table *t, sf_flow_fn fn, void *ctx);
 /* How loopback segments were captured (see the config field). */
 void flow_table__set_loopback_mirror(struct flow_table *t, bool on);
 

@@ -11,6 +11,7 @@
  *   timer --stats-interval                    -> stats record
  *   timer --reconcile-interval                -> the kernel's list again
  *   signalfd                                  -> stop / reopen / stats now
+ *   the live socket (serve.c, out_socket.c)   -> a client: an output
  *   an output pipe's reader went away         -> exit 1
  *   timers, under systemd                     -> WATCHDOG=1, STATUS=
  *   end of each turn                          -> write what the turn made
@@ -373,6 +374,9 @@ int live__run(struct daemon *d)
 		pr_err("event loop: %s", strerror(-err));
 		return EXIT_RUNTIME;
 	}
+	rc = serve__open(d);
+	if (rc)
+		return rc;
 	/* Ready: hooked and snapshot taken (tests/lib.sh waits for this
 	 * line; a service manager for READY=1). */
 	pr_info("capturing; Ctrl-C to stop");

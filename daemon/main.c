@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "show.h"
 #include "tc.h"
+#include "top.h"
 
 int main(int argc, char **argv)
 {
@@ -22,6 +23,9 @@ int main(int argc, char **argv)
 	/* synfin show: a command of its own, with its own options */
 	if (argc > 1 && !strcmp(argv[1], "show"))
 		return show__main(argc - 1, argv + 1);
+	/* synfin top: a client of the daemon's socket */
+	if (argc > 1 && !strcmp(argv[1], "top"))
+		return top__main(argc - 1, argv + 1);
 	rc = options__parse(&d.o, argc, argv);
 	if (rc)
 		return rc;
@@ -41,6 +45,8 @@ int main(int argc, char **argv)
 	/* hooks first: nothing is captured once we stop reading */
 	tc__close(d.tc);
 	capture__close(d.cap);
+	/* its clients are outputs watched by the loop: before both go */
+	serve__close(&d);
 	loop__free(d.loop);
 	daemon__fini(&d);
 	return rc;

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <grp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,23 @@ static int parse_on_output_error(struct opts *o, const char *arg, char *why, siz
 	return 0;
 }
 
+static int parse_socket_group(struct opts *o, const char *arg, char *why, size_t len)
+{
+	struct group *g = getgrnam(arg);
+	uint32_t gid;
+
+	if (g) {
+		o->socket_gid = g->gr_gid;
+		return 0;
+	}
+	if (!parse_u32(arg, 0, UINT32_MAX - 1, &gid)) {
+		o->socket_gid = (gid_t)gid;
+		return 0;
+	}
+	snprintf(why, len, "no group '%s'", arg);
+	return -EINVAL;
+}
+
 /* "127.0.0.1:9100", "[::1]:9100", ":9100" (loopback). A wildcard address
  * needs any: -EADDRNOTAVAIL; -EINVAL: not an address. */
 static int metrics_addr(const char *addr, bool any, struct sockaddr_storage *ss)
@@ -314,6 +332,13 @@ static const struct opt_def defs[] = {
 	       "When an output cannot be written: exit (status 1, after removing the hooks) or drop the lines (counted in stats, reported on stderr) and go on. Default: drop for a regular file, exit otherwise (a pipe, a terminal); a closed pipe always ends synfin"),
 	{ "config", 0, "PATH", OPT_CONFIG, 0, 0, 0, 0, NULL, OPT_CLI_ONLY, 1,
 	  "Read options from PATH: one 'option value' per line (long names without --), # comments" },
+	STRING("socket", 0, "PATH", socket, 0, 1,
+	       "Serve live viewers (synfin top, socat) JSON Lines on this unix socket (default /run/synfin/synfin.sock; its directory is created 0755 if missing; the socket is mode 0660)"),
+	FLAG("no-socket", 0, CLEAR, socket_on, 0, 1, "Do not serve the live socket"),
+	CUSTOM("socket-group", 0, "GROUP", parse_socket_group, 1,
+	       "The live socket's group (a name or a number): its members may connect (default: the daemon's group)"),
+	U32("max-clients", "N", max_clients, 1, 1024, 0, 1,
+	    "Live-socket clients at once; one more reads a one-line refusal (default 16)"),
 	CUSTOM("verbose", 'v', NULL, parse_verbose, 1, "Say what is attached on stderr"),
 	CUSTOM("quiet", 'q', NULL, parse_quiet, 1, "Only warnings and errors on stderr (not the 'capturing' line)"),
 	HEADER(3, "Volume (flow records, summaries):"),
@@ -370,6 +395,10 @@ static void defaults(struct opts *o)
 		.segments = true,
 		.accept_owner = true,
 		.log_level = SF_LOG_INFO,
+		.socket = SERVE_DEFAULT_SOCKET,
+		.socket_on = true,
+		.socket_gid = (gid_t)-1,
+		.max_clients = 16,
 	};
 	for (size_t i = 0; i < sizeof(stuck_states) / sizeof(stuck_states[0]); i++)
 		o->stuck_s[stuck_states[i].state] = stuck_states[i].def_s;

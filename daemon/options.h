@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/socket.h>
 #include "../include/synfin.h"
 #include "capture.h"
@@ -55,6 +56,11 @@ struct opts {
 	int n_ifnames;
 	bool accept_owner;
 	enum sf_log_level log_level;
+	/* the live socket (out_socket.h) */
+	const char *socket;
+	bool socket_on;
+	gid_t socket_gid;		/* (gid_t)-1: the daemon's group */
+	uint32_t max_clients;
 	int detail;			/* OPTS_DETAIL_* */
 	int flows;			/* OPTS_FLOWS_* */
 	uint32_t sample;		/* 1 in N normal flow records written */

@@ -793,3 +793,51 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 	json__obj_close(j);
 	json__newline(j);
 }
+
+void record_json__open(struct json *j, const struct sf_flow *f, uint64_t now, const struct sf_clock *clk)
+{
+	/* in this state since before synfin saw it: a lower bound */
+	bool lower = !(f->seen & (1u << f->state));
+	uint64_t since = lower ? f->first_ts : f->state_ts[f->state];
+
+	common_head(j, "open", f, now, clk);
+	json__lit(j, "role", sf_role_name(f->role));
+	json__lit(j, "state", sf_state_name(f->state));
+	us(j, "age_us", now > since ? now - since : 0);
+	json__bool(j, "age_is_lower_bound", lower);
+	time_field(j, "since", since, clk);
+	time_field(j, "first_seen", f->first_ts, clk);
+	json__bool(j, "stuck", f->stuck != 0);
+	json__bool(j, "pre_existing", f->pre_existing);
+	process(j, f);
+	json__obj_close(j);
+	json__newline(j);
+}
+
+void record_json__hello(struct json *j, const struct sf_hello *h, uint64_t now, const struct sf_clock *clk)
+{
+	record_head(j, "hello", now, clk);
+	json__str(j, "version", h->version);
+	json__str(j, "host", h->host);
+	time_field(j, "started", h->started, clk);
+	us(j, "uptime_us", now > h->started ? now - h->started : 0);
+	json__obj_open(j, "capture");
+	json__str(j, "state_changes", h->capture);
+	json__bool(j, "segments", h->segments);
+	json__bool(j, "snapshot", h->snapshot);
+	json__arr_open(j, "netns");
+	for (int i = 0; i < h->n_netns; i++)
+		json__u64(j, NULL, h->netns[i]);
+	json__arr_close(j);
+	json__obj_close(j);
+	json__obj_close(j);
+	json__newline(j);
+}
+
+void record_json__dropped(struct json *j, uint64_t n, uint64_t now, const struct sf_clock *clk)
+{
+	record_head(j, "dropped", now, clk);
+	json__u64(j, "lines", n);
+	json__obj_close(j);
+	json__newline(j);
+}

@@ -18,6 +18,23 @@ struct sf_clock {
 };
 
 void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk);
+/* The live socket's own records (out_socket.c). An open flow, for a
+ * client's snapshot: its state and how long it has been in it at now. */
+void record_json__open(struct json *j, const struct sf_flow *f, uint64_t now, const struct sf_clock *clk);
+/* What a client reads first: who is talking and what is captured. */
+struct sf_hello {
+	const char *version;
+	const char *host;
+	uint64_t started;		/* mono ns */
+	const char *capture;		/* the capture's own description */
+	bool segments;			/* control segments captured (tc) */
+	bool snapshot;			/* the kernel's socket list was read at start */
+	const uint32_t *netns;		/* --netns (none: every namespace) */
+	int n_netns;
+};
+void record_json__hello(struct json *j, const struct sf_hello *h, uint64_t now, const struct sf_clock *clk);
+/* A client missed n lines (its buffer was full). */
+void record_json__dropped(struct json *j, uint64_t n, uint64_t now, const struct sf_clock *clk);
 /* RFC 3339 UTC with microseconds, e.g. 2026-11-25T10:00:00.123456Z */
 void sf_format_time(char *buf, size_t len, uint64_t mono_ns, const struct sf_clock *clk);
 /* Stable public id of a socket generation; never the kernel address. */

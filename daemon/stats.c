@@ -101,6 +101,13 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U64("output", "bytes", COUNTER, out.bytes, "bytes written, all outputs"),
 	U64("output", "dropped", COUNTER, out.dropped,
 	    "lines lost without an I/O error (no memory to format them), all outputs"),
+
+	U64("socket", "clients", GAUGE, sock.clients, "live-view clients connected now (--socket)"),
+	U64("socket", "accepted", COUNTER, sock.accepted, "live-view clients accepted"),
+	U64("socket", "refused", COUNTER, sock.refused, "live-view clients refused (--max-clients)"),
+	U64("socket", "lines", COUNTER, sock.lines, "lines sent whole to live-view clients"),
+	U64("socket", "dropped", COUNTER, sock.dropped,
+	    "lines slow live-view clients missed (their buffer was full); each is told in a dropped record"),
 };
 
 const size_t sf_stat_ndefs = sizeof(sf_stat_defs) / sizeof(sf_stat_defs[0]);

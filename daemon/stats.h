@@ -25,6 +25,16 @@ struct sf_output_counters {
 	uint64_t dropped;	/* lines discarded without an I/O error (no memory) */
 };
 
+/* The live socket's counters (out_socket.c). Its clients' lines are not in
+ * the outputs' counters: clients come and go, counters only grow. */
+struct sf_socket_counters {
+	uint64_t clients;	/* connected now */
+	uint64_t accepted;
+	uint64_t refused;	/* past --max-clients */
+	uint64_t lines;		/* lines clients were sent whole */
+	uint64_t dropped;	/* lines lost to a slow client's full buffer */
+};
+
 /* Everything one stats record reports, as it was at one moment. */
 struct sf_stats {
 	struct flow_table_stats table;
@@ -35,6 +45,7 @@ struct sf_stats {
 	uint64_t snapshot_sockets;	/* sockets the sock_diag snapshots listed */
 	uint64_t snapshot_errors;	/* namespaces that could not be read */
 	struct sf_output_counters out;
+	struct sf_socket_counters sock;
 	uint64_t flows_unwritten;	/* flow records left out (--flows, --sample) */
 	uint64_t summary_records;	/* summary records written */
 	double uptime_s;

@@ -5,12 +5,12 @@ set -euo pipefail
 
 pkgs=(
 	# build
-	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev libjansson-dev libsystemd-dev pkg-config
+	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev libjansson-dev libsystemd-dev libncurses-dev pkg-config
 	# fuzzing and sanitizers: clang's libFuzzer/ASan/UBSan runtimes (only
 	# recommended by clang, so not there with --no-install-recommends)
 	libclang-rt-dev
 	# run and test
-	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps
+	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps socat tmux
 	# --metrics (libmicrohttpd), its tests against a real Prometheus server
 	libmicrohttpd-dev prometheus curl
 	# the service under a real systemd, its man page and Debian package

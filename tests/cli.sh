@@ -23,7 +23,8 @@ expect cli-metrics-wildcard 2 "metrics-any" "$SYNFIN" --metrics 0.0.0.0:9100
 expect cli-metrics-wildcard6 2 "metrics-any" "$SYNFIN" --metrics "[::]:9100"
 expect cli-metrics-bad 2 "not ADDR:PORT" "$SYNFIN" --metrics localhost
 expect cli-unknown-command 2 'unknown command' "$SYNFIN" frobnicate
-expect cli-top-not-yet 2 'top' "$SYNFIN" top
+expect cli-top-no-daemon 1 'no synfin daemon at .*start one' "$SYNFIN" top --socket "$TMP/none.sock"
+expect cli-top-bad-flag 2 'unrecognized option' "$SYNFIN" top --frobnicate
 expect cli-record-and-replay 2 'cannot be combined' "$SYNFIN" --record "$TMP/a" --replay "$TMP/b"
 expect cli-help 0 '' "$SYNFIN" --help
 check cli-help-has-examples grep -q 'EXAMPLES' "$TMP/out"

@@ -115,13 +115,26 @@ ns_settle() {
 
 ns_inode() { stat -L -c %i "/var/run/netns/$1"; }
 
+# wait_line FILE REGEX: a line of a helper's output, 10 s at most
+wait_line() {
+	local i
+	for i in $(seq 100); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # start_synfin OUT NS [args...]: synfin in the background, scoped to NS,
 # JSON Lines into OUT; waits until it is capturing. Sets SYNFIN_PID.
 start_synfin() {
 	local out=$1 ns=$2
 	shift 2
+	# the host's /run/synfin is not a test's: a socket only where asked
+	local sock=--no-socket
+	[[ " $* " == *" --socket "* ]] && sock=
 	# the full records the checks read; tests of the default say so
-	"$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out" --detail segments --summary-interval 0 "$@" 2>"$out.err" &
+	"$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out" --detail segments --summary-interval 0 $sock "$@" 2>"$out.err" &
 	SYNFIN_PID=$!
 	cleanup_add "stop_pid $SYNFIN_PID INT 5"
 	wait_ready "$SYNFIN_PID" capturing "$out.err" "$out.err"

@@ -24,7 +24,7 @@ unit=$D/usr/lib/systemd/system/synfin.service
 files=$(cd "$D" && find . -type f | sort | tr '\n' ' ')
 want="./etc/default/synfin ./etc/synfin.conf ./usr/lib/systemd/system/synfin.service ./usr/sbin/synfin \
 ./usr/share/doc/synfin/README.md ./usr/share/doc/synfin/schema.md ./usr/share/doc/synfin/service.md \
-./usr/share/doc/synfin/show.md ./usr/share/man/man8/synfin.8 "
+./usr/share/doc/synfin/show.md ./usr/share/doc/synfin/top.md ./usr/share/man/man8/synfin.8 "
 if [ "$files" = "$want" ]; then
 	pass service/install-files
 else

@@ -25,16 +25,6 @@ rec_check() {
 	check "$1" python3 -c "import json,sys; r=json.load(open('$TMP/rec')); assert ($2), r" 
 }
 
-# wait_line FILE REGEX: a line of a helper's output, 10 s at most
-wait_line() {
-	local i
-	for i in $(seq 100); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # same_as_ss NAME NS SS_STATE SYNFIN_STATE OUT: the flows synfin reports stuck
 # (and not resolved) in a state are the sockets ss lists in it, by ports
 same_as_ss() {

@@ -45,7 +45,9 @@ TEST(stats_record_from_the_table)
 			     "\"decode_errors\":3,"));
 	EXPECT(strstr(j.buf, "\"flows\":{\"open\":0,"));
 	EXPECT(strstr(j.buf, "\"by_state\":{\"ESTABLISHED\":7}},\"stuck\":{\"now\":3,\"total\":5,"));
-	EXPECT(strstr(j.buf, "\"output\":{\"lines\":9,\"write_errors\":0,\"bytes\":0,\"dropped\":0}}"));
+	EXPECT(strstr(j.buf, "\"output\":{\"lines\":9,\"write_errors\":0,\"bytes\":0,\"dropped\":0},"));
+	/* the live socket's group closes the record */
+	EXPECT(strstr(j.buf, "\"socket\":{\"clients\":0,\"accepted\":0,\"refused\":0,\"lines\":0,\"dropped\":0}}"));
 	json__free(&j);
 }
 
