@@ -484,6 +484,20 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	return TC_ACT_UNSPEC;
 }
 
+/* An IPv6 packet that is not plain TCP: count those whose first header
+ * is an extension header (hop-by-hop 0, routing 43, fragment 44, ESP 50,
+ * AH 51, destination options 60, mobility 135, HIP 139, shim6 140): a
+ * TCP segment behind one is not parsed, and must not go unnoticed. */
+static __always_inline int ip6_other(__u8 nexthdr)
+{
+	switch (nexthdr) {
+	case 0: case 43: case 44: case 50: case 51: case 60: case 135: case 139: case 140:
+		count(SF_CNT_IP6_EXT);
+		break;
+	}
+	return TC_ACT_UNSPEC;
+}
+
 /*
  * Headers not in the linear area (rare: some drivers leave all but the
  * Ethernet header in page fragments): copy them instead. Never pulls or
@@ -510,7 +524,7 @@ static __always_inline int slow_path(struct __sk_buff *skb, __u8 dir, __u32 off,
 	if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
 		return TC_ACT_UNSPEC;
 	if (ip6.nexthdr != SF_IPPROTO_TCP)
-		return TC_ACT_UNSPEC;
+		return ip6_other(ip6.nexthdr);
 	if (bpf_skb_load_bytes(skb, off + sizeof(ip6), &th, sizeof(th)))
 		return TC_ACT_UNSPEC;
 	l4len = ip_l4len(skb, bpf_ntohs(ip6.payload_len), off + sizeof(ip6), 0);
@@ -559,9 +573,10 @@ static __always_inline int segment(struct __sk_buff *skb, __u8 dir)
 
 		if ((void *)(ip6 + 1) > end)
 			return slow_path(skb, dir, off, proto);
-		/* extension headers are not followed: only plain TCP */
+		/* extension headers are not followed: only plain TCP;
+		 * what they may hide is counted */
 		if (ip6->nexthdr != SF_IPPROTO_TCP)
-			return TC_ACT_UNSPEC;
+			return ip6_other(ip6->nexthdr);
 		th = (void *)(ip6 + 1);
 		if ((void *)(th + 1) > end)
 			return slow_path(skb, dir, off, proto);

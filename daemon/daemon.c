@@ -9,6 +9,7 @@
 #include <time.h>
 #include "capture.h"
 #include "daemon.h"
+#include "tc.h"
 #include "loop.h"
 #include "out_jsonl.h"
 #include "pileup.h"
@@ -111,6 +112,10 @@ void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st)
 		st->recursion_misses = capture__recursion_misses(d->cap, st->bpf[SF_CNT_NESTED_CAUGHT]);
 	}
 	outputs__counters(d->outputs, &st->out);
+	if (d->tc) {
+		st->netns.followed = (uint32_t)tc__n_netns(d->tc);
+		st->netns.skipped_ifaces = (uint32_t)tc__n_skipped(d->tc);
+	}
 	st->uptime_s = (double)(now - d->start_mono) / 1e9;
 }
 

@@ -35,6 +35,13 @@ struct sf_stats {
 	uint64_t snapshot_sockets;	/* sockets the sock_diag snapshots listed */
 	uint64_t snapshot_errors;	/* namespaces that could not be read */
 	struct sf_output_counters out;
+	/* segment hooks in namespaces that come and go (live.c, tc.c) */
+	struct {
+		uint64_t added, removed, failed;
+		uint64_t unhooked;	/* connections begun where no hook was yet */
+		uint64_t scans;
+		uint32_t followed, skipped_ifaces;
+	} netns;
 	double uptime_s;
 	double interval_s;		/* since the previous stats record */
 };
