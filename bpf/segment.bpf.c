@@ -210,10 +210,16 @@ struct {
 	__type(value, struct sf_pbucket);
 } pending SEC(".maps");
 
-static __always_inline __u32 pend_bucket(const struct tcphdr *th, __u32 ifindex)
+static __always_inline __u32 pend_bucket(const struct tcphdr *th, __u32 ifindex, __u64 netns)
 {
-	/* symmetric in the ports: a segment and its ACK share a bucket */
-	__u32 h = (__u32)(th->source ^ th->dest) * 0x9E3779B1u ^ ifindex * 0x85EBCA6Bu;
+	/* symmetric in the ports: a segment and its ACK share a bucket. The
+	 * namespace is in the hash: containers' interfaces share ifindexes
+	 * (every eth0 is 2) and a connection between two of them has the
+	 * same ports on both, so without it both ends' FINs (4 entries)
+	 * filled one bucket of 4, and a pair reusing the same addresses and
+	 * ports evicted them (seen: the passive closer's last ACK lost). */
+	__u32 h = (__u32)(th->source ^ th->dest) * 0x9E3779B1u ^ ifindex * 0x85EBCA6Bu ^
+		  (__u32)(netns ^ (netns >> 32)) * 0xC2B2AE35u;
 
 	return (h ^ (h >> 15)) & pend_mask;
 }
@@ -418,7 +424,10 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 
 	if (!(flags & (TH_CONTROL | SF_TH_ACK)))
 		return TC_ACT_UNSPEC;
-	bucket = pend_bucket(th, skb->ifindex);
+	kskb = bpf_cast_to_kern_ctx(skb);
+	net = kskb->dev->nd_net.net;
+	k.netns = net->net_cookie;
+	bucket = pend_bucket(th, skb->ifindex, k.netns);
 	b = bpf_map_lookup_elem(&pending, &bucket);
 	if (!b)
 		return TC_ACT_UNSPEC;	/* cannot happen: an array */
@@ -429,9 +438,6 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	/* control segment, or an ACK that may end a handshake or a close */
 	e = epoch_now();
 
-	kskb = bpf_cast_to_kern_ctx(skb);
-	net = kskb->dev->nd_net.net;
-	k.netns = net->net_cookie;
 	k.ifindex = skb->ifindex;
 	k.sport = th->source;
 	k.dport = th->dest;
