@@ -54,6 +54,8 @@ const struct sf_stat_def sf_stat_defs[] = {
 	    "transitions of sockets BPF had no entry for (existed before start, or evicted)"),
 	U64("bpf", "socket_map_update_failed", COUNTER, bpf[SF_CNT_SOCK_UPDATE_FAIL],
 	    "per-socket entries that could not be stored"),
+	U64("bpf", "ipv6_ext_headers", COUNTER, bpf[SF_CNT_IP6_EXT],
+	    "IPv6 packets with extension headers: not parsed, their TCP segments not seen"),
 	U64("bpf", "retransmits_failed", COUNTER, bpf[SF_CNT_RTX_FAILED],
 	    "SYN or FIN retransmission attempts that sent nothing (Linux >= 6.17)"),
 
@@ -100,8 +102,6 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U64("netns", "scans", COUNTER, netns.scans, "scans for namespaces that came or went"),
 	U32("netns", "interfaces_skipped", GAUGE, netns.skipped_ifaces,
 	    "interfaces up but not hooked: no Ethernet header (tun, WireGuard, ip tunnels) or not chosen with --interface"),
-	U64("bpf", "ipv6_ext_headers", COUNTER, bpf[SF_CNT_IP6_EXT],
-	    "IPv6 packets with extension headers: not parsed, their TCP segments not seen"),
 
 	U64("output", "lines", COUNTER, out.lines, "lines written whole, all outputs"),
 	U64("output", "write_errors", COUNTER, out.write_errors, "lines that could not be written, all outputs"),

@@ -16,6 +16,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
@@ -521,6 +523,7 @@ struct in_ns {
 
 static int detach_here(void *arg);
 static int inodes_rebuild(struct tc *t);
+static void ns_forget(struct tc *t, int nsi);
 
 /* Inside a new namespace: sockets, then every interface that is up. */
 static int attach_here(void *arg)
@@ -552,6 +555,7 @@ static int attach_here(void *arg)
 int tc__attach_netns(struct tc *t, const char *path)
 {
 	struct in_ns c = { .t = t };
+	struct statfs sfs;
 	struct tc_ns *p;
 	struct stat st;
 	int err, fd, r;
@@ -559,10 +563,16 @@ int tc__attach_netns(struct tc *t, const char *path)
 	fd = open(path ? path : "/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st)) {
+	if (fstat(fd, &st) || fstatfs(fd, &sfs)) {
 		err = -errno;
 		close(fd);
 		return err;
+	}
+	/* `ip netns add` creates the file, then binds the namespace on it:
+	 * a scan in between opens the empty file */
+	if (sfs.f_type != NSFS_MAGIC) {
+		close(fd);
+		return -EAGAIN;
 	}
 	for (int i = 0; i < t->n_ns; i++) {
 		if (t->ns[i].inode == st.st_ino && t->ns[i].dev == st.st_dev) {
@@ -580,10 +590,13 @@ int tc__attach_netns(struct tc *t, const char *path)
 	t->ns[c.nsi] = (struct tc_ns){ .fd = fd, .inode = st.st_ino, .dev = st.st_dev };
 	err = netns__run_fd(fd, attach_here, &c);
 	free(c.ll.l);
-	if (!err)
-		err = inodes_rebuild(t);
-	if (err)
-		return err; /* not a network namespace: -EINVAL */
+	/* not entered, or its sockets not made: nothing to follow it by */
+	if (err && (!t->ns[c.nsi].mon || !t->ns[c.nsi].rtnl))
+		ns_forget(t, c.nsi);
+	/* the set covers what failed too: tc->ns holds it until it goes */
+	r = inodes_rebuild(t);
+	if (err || r)
+		return err ? err : r; /* not a network namespace: -EINVAL */
 	/* count what this namespace has now */
 	r = 0;
 	for (int i = 0; i < t->n_ifs; i++)
@@ -676,14 +689,17 @@ int tc__sync_netns(struct tc *t, const struct netns_ent *v, int n, struct tc_syn
 		ns_forget(t, i);
 		res->removed++;
 	}
+	err = inodes_rebuild(t);
+	if (err)
+		return err;
 	for (int i = 0; i < n; i++) {
 		int r;
 
 		if (tc__has_netns(t, v[i].inum))
 			continue;
 		r = tc__attach_netns(t, v[i].path);
-		if (r == -ENOENT)
-			continue; /* its last process exited meanwhile */
+		if (r == -ENOENT || r == -EAGAIN)
+			continue; /* gone meanwhile, or not mounted yet: next scan */
 		if (r < 0) {
 			res->failed++;
 			if (!res->first_err)
@@ -834,6 +850,8 @@ int tc__handle_netlink(struct tc *t)
 		struct in_ns c = { .t = t, .nsi = nsi };
 		int r;
 
+		if (!t->ns[nsi].mon)
+			continue;
 		c.lost = nl__drain(t->ns[nsi].mon, on_notify, &c) != 0;
 		if (!c.lost && !c.ll.n)
 			continue;

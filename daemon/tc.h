@@ -61,8 +61,9 @@ int tc__attach_netns(struct tc *t, const char *path);
  * Follow a list of namespaces (netns.h): attach to those not followed yet,
  * let go of those no longer listed (filters off, sockets and fd closed:
  * nothing of ours keeps the namespace alive). A namespace that fails to
- * attach stays followed with what did attach (retried only if it goes
- * and comes back). 0, or -errno when memory ran out.
+ * attach, once entered, stays followed with what did attach (retried
+ * only if it goes and comes back); one that could not be entered is
+ * tried again at the next call. 0, or -errno when memory ran out.
  */
 struct netns_ent;
 struct tc_sync {

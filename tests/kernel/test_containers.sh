@@ -33,7 +33,7 @@ container() {
 }
 
 # hooked NS [IF]: our filter is on IF's (eth0) ingress in NS
-hooked() { ip -n "$1" tc filter show dev "${2:-eth0}" ingress 2>/dev/null | grep -q 'sf_seg_ingress'; }
+hooked() { tc -n "$1" filter show dev "${2:-eth0}" ingress 2>/dev/null | grep -q 'sf_seg_ingress'; }
 
 # until TENTHS CMD...: CMD succeeds within TENTHS tenths of a second
 until_ok() {
@@ -47,7 +47,19 @@ until_ok() {
 }
 
 # net_fds PID: the namespace inodes PID holds fds of
-net_fds() { for f in /proc/"$1"/fd/*; do readlink "$f"; done 2>/dev/null | sed -n 's/^net:\[\([0-9]*\)\]$/\1/p' | sort -n; }
+# (by the device of nsfs: an fd opened through /run/netns/X reads as that path)
+net_fds() {
+	python3 -c '
+import os, sys
+nsfs = os.stat("/proc/self/ns/net").st_dev
+for fd in os.listdir("/proc/%s/fd" % sys.argv[1]):
+    try:
+        st = os.stat("/proc/%s/fd/%s" % (sys.argv[1], fd))
+    except OSError:
+        continue
+    if st.st_dev == nsfs:
+        print(st.st_ino)' "$1"
+}
 
 # pcap NS NAME: tcpdump on br0 in NS into $TMP/NAME.pcap; sets DUMP_PID_NAME
 pcap() {
@@ -91,7 +103,7 @@ verify() {
 }
 
 # ---- the miniature host ---------------------------------------------------
-H=$(mkns H) && H2=$(mkns H2) && C1=$(mkns C1) && C2=$(mkns C2) && D1=$(mkns D1) && D2=$(mkns D2) ||
+H=$(mkns H) && H2=$(mkns H2) && C1=$(mkns C1) && D1=$(mkns D1) && D2=$(mkns D2) ||
 	{ fail containers/setup "ip netns add failed"; exit 1; }
 if ! { bridge "$H" && bridge "$H2" && container "$H" "$C1" v1 10.77.0.1 &&
 	container "$H2" "$D1" v1 10.77.0.1 && container "$H2" "$D2" v2 10.77.0.2; }; then
@@ -113,7 +125,7 @@ check containers/bridge-port-hooked hooked "$H" v1
 
 # C2 comes after synfin: hooked within a scan (1 s) and a bit
 t0=$(date +%s%N)
-container "$H" "$C2" v2 10.77.0.2 || fail containers/setup "C2"
+C2=$(mkns C2) && container "$H" "$C2" v2 10.77.0.2 || fail containers/setup "C2"
 if until_ok 30 hooked "$C2"; then
 	pass "containers/new-namespace-hooked ($((($(date +%s%N) - t0) / 1000000)) ms)"
 else
@@ -164,9 +176,11 @@ churn() {
 	done
 	sleep 1.5 # one scan lets go of the last ones
 }
+t0=$(date +%s)
 churn 1 100
 fds0=$(nfds) rss0=$(rss)
 churn 101 200
+echo "# 200 namespaces made and deleted in $(($(date +%s) - t0)) s"
 fds1=$(nfds) rss1=$(rss)
 if [ "$fds1" -le "$fds0" ]; then
 	pass "containers/loop-fds-bounded ($fds0 -> $fds1 over the second 100)"
