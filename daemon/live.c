@@ -47,7 +47,9 @@ static void on_event(void *ctx, const void *data, size_t size)
 		d->cnt.rb_bad_size++;
 		return;
 	}
-	if (d->netns_follow) {
+	/* with --netns-named, a namespace not followed is mostly one left
+	 * out on purpose: neither counted nor a reason to scan */
+	if (d->netns_follow && !d->o.netns_named) {
 		const struct synfin_event *e = data;
 
 		if (e->kind == SF_EV_STATE && !tc__has_netns(d->tc, e->netns)) {

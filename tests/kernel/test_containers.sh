@@ -113,7 +113,9 @@ fi
 pcap "$H" br1 && pcap "$H2" br2 || { fail containers/setup "tcpdump did not start"; exit 1; }
 
 OUT=$TMP/out.jsonl
-ip netns exec "$H" "$SYNFIN" --netns-named "$PREFIX" -i 0 -o "$OUT" -v 2>"$OUT.err" &
+# nsenter, not ip netns exec: that one's private mount namespace does not
+# see the namespaces ip netns mounts later
+nsenter --net="/var/run/netns/$H" "$SYNFIN" --netns-named "$PREFIX" -i 0 -o "$OUT" -v 2>"$OUT.err" &
 SYNFIN_PID=$!
 cleanup_add "stop_pid $SYNFIN_PID INT 5"
 if ! wait_ready "$SYNFIN_PID" capturing "$OUT.err" "$OUT.err"; then
