@@ -89,7 +89,9 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U64("snapshot", "joined", COUNTER, table.snapshot_joined, "snapshot flows later joined by their events"),
 	U64("snapshot", "rounds", COUNTER, table.reconcile_rounds, "reconciliation rounds"),
 	U64("snapshot", "vanished", COUNTER, table.reconcile_vanished,
-	    "snapshot flows gone from the kernel's list without an event"),
+	    "open flows gone from the kernel's list without an event (their end was lost), closed out"),
+	U64("snapshot", "corrected", COUNTER, table.reconcile_corrected,
+	    "open flows the kernel's list had in another state (their transitions were lost)"),
 	U64("snapshot", "sockets_seen", COUNTER, snapshot_sockets, "sockets the kernel's lists gave"),
 	U64("snapshot", "errors", COUNTER, snapshot_errors, "namespaces that could not be read"),
 
