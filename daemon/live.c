@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
 #include "daemon.h"
@@ -247,6 +248,14 @@ static int open_segments(struct daemon *d)
 	if (!d->o.n_netns && d->o.n_ifnames)
 		return tc__attach_netns(d->tc, NULL) < 0 ? -EIO : 0;
 	if (!d->o.n_netns) {
+		struct rlimit rl;
+
+		/* 3 fds per namespace followed (it, two rtnetlink sockets):
+		 * the usual soft limit of 1024 ends at ~330 containers */
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		d->netns_follow = true;
 		return netns_scan(d, mono_now());
 	}
