@@ -41,6 +41,8 @@ LIBS     := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lmnl -l
 # synfin show reads flow records back with jansson
 LIBS     += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 LIBS     += $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+# --metrics: the HTTP side of the Prometheus exposition
+LIBS     += $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 ifeq ($(V),1)
 Q :=
@@ -62,7 +64,7 @@ KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netn
 FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
-	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/main.o
+	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/main.o
 DAEMON_OBJ += $(OUT)/show.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 

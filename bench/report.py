@@ -109,6 +109,8 @@ def summarise(meta, runs, hold):
             s["flows_emitted"] = median([r["flows_emitted"] for r in ok])
             s["flows_per_conn"] = median([r["flows_emitted"] / r["conns"] for r in ok
                                           if r["conns"] and r["flows_emitted"] is not None])
+            s["flow_record_bytes"] = median([r["flow_record_bytes"] for r in ok
+                                             if r.get("flow_record_bytes") is not None])
             st = s["bpf"].get(STATE_PROG, {})
             s["bpf_ns_per_state_event"] = st.get("ns_per_run")
             # its backup copy runs on every state event too (it only
@@ -234,6 +236,7 @@ def markdown(meta, summary, hold, fails, warns, targets):
     if "synfin" in summary:
         s = summary["synfin"]
         L.append(f"synfin flow records per connection: {fmt(s.get('flows_per_conn'), 3)} (2 expected: client and server).")
+        L.append(f"synfin bytes per flow record (default --detail auto): {fmt(s.get('flow_record_bytes'))}.")
         L.append("")
     L.append("BPF time per program run (median over rounds; run_time_ns / run_cnt):")
     L.append("")

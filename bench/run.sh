@@ -285,7 +285,7 @@ run_one() {
 	local round=$1 idx=$2 cfg=$3
 	local out=$WORK/$cfg.out err=$WORK/$cfg.err storm_out=$WORK/storm.json
 	local ok=true why="" pid="" t0=0 t1=0 hwm=0 rss=0 p0='[]' p1='[]' st='null'
-	local seen=null lost=null emitted=null storm_rc=0 obs_rc=0 storm
+	local seen=null lost=null emitted=null storm_rc=0 obs_rc=0 storm fbytes=null
 
 	rm -f "$out" "$err" "$storm_out"
 	case $cfg in synfin*) out=$WORK/$cfg.jsonl && rm -f "$out" ;; esac
@@ -338,6 +338,9 @@ run_one() {
 				lost=$(jq '.events.lost' <<<"$st")
 				emitted=$(jq '.flows.emitted' <<<"$st")
 			fi
+			# what a log pipeline takes per flow record (default --detail)
+			fbytes=$(awk '/^\{"type":"flow"/ {n++; b += length($0) + 1}
+				END {if (n) printf "%.0f", b / n; else print "null"}' "$out")
 			;;
 		*)
 			# header line, then one line per event; lost samples are
@@ -352,6 +355,7 @@ run_one() {
 	jq -nc --argjson round "$round" --argjson idx "$idx" --arg cfg "$cfg" \
 		--argjson ok "$ok" --arg why "$why" --argjson storm "$storm" \
 		--argjson seen "$seen" --argjson lost "$lost" --argjson emitted "$emitted" \
+		--argjson fbytes "$fbytes" \
 		--argjson t0 "${t0:-0}" --argjson t1 "${t1:-0}" --argjson tck "$CLK_TCK" \
 		--argjson hwm "${hwm:-0}" --argjson rss "${rss:-0}" \
 		--argjson p0 "$p0" --argjson p1 "$p1" --argjson st "$st" '
@@ -360,6 +364,7 @@ run_one() {
 		 storm: $storm,
 		 conns: ($storm.conns // 0), conn_per_s: ($storm.conn_per_s // 0),
 		 events_seen: $seen, events_lost: $lost, flows_emitted: $emitted,
+		 flow_record_bytes: $fbytes,
 		 cpu_s: (if $cfg == "baseline" then null else (($t1 - $t0) / $tck) end),
 		 peak_rss_kb: (if $cfg == "baseline" then null else $hwm end),
 		 rss_kb: (if $cfg == "baseline" then null else $rss end),

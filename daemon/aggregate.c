@@ -256,6 +256,11 @@ static void count_flow(struct agg_counts *c, const struct sf_flow *f, const stru
 	}
 }
 
+void agg_counts__flow(struct agg_counts *c, const struct sf_flow *f, const struct sf_summary *s)
+{
+	count_flow(c, f, s);
+}
+
 void agg__flow(struct agg *a, const struct sf_flow *f, const struct sf_summary *s)
 {
 	struct agg_entry k[AGG_KINDS];
@@ -326,10 +331,13 @@ static void fold(struct agg_counts *into, const struct agg_counts *c)
 		hist_fold(&into->phase[p], &c->phase[p]);
 }
 
-void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx)
+/* each kind's top_n keys, then the rest folded into "other"; reset:
+ * start afresh (drain), else leave every count where it is (visit) */
+static void walk(struct agg *a, agg_visit_fn fn, void *ctx, bool reset)
 {
 	for (int k = 0; k < AGG_KINDS; k++) {
 		struct agg_table *t = &a->k[k];
+		struct agg_entry other = t->other;
 		__u32 n = 0;
 
 		for (__u32 i = 0; i < t->nslots; i++)
@@ -340,17 +348,60 @@ void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx)
 			if (i < a->cfg.top_n) {
 				fn(ctx, a->sorted[i]);
 			} else {
-				fold(&t->other.c, &a->sorted[i]->c);
-				t->other.keys++;
+				fold(&other.c, &a->sorted[i]->c);
+				other.keys++;
 			}
 		}
-		t->other.untracked = t->untracked;
-		if (t->other.c.flows || stuck_total(&t->other.c))
-			fn(ctx, &t->other);
+		other.untracked = t->untracked;
+		if (other.c.flows || stuck_total(&other.c))
+			fn(ctx, &other);
+		if (!reset)
+			continue;
 		memset(t->used, 0, t->nslots);
 		memset(&t->other.c, 0, sizeof(t->other.c));
 		t->other.keys = 0;
 		t->untracked = false;
 		t->n = 0;
 	}
+}
+
+void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx)
+{
+	walk(a, fn, ctx, true);
+}
+
+void agg__visit(struct agg *a, agg_visit_fn fn, void *ctx)
+{
+	walk(a, fn, ctx, false);
+}
+
+static const char *const kind_names[AGG_KINDS] = {
+	[AGG_LISTENER] = "listener", [AGG_REMOTE] = "remote",
+	[AGG_PROCESS] = "process",   [AGG_CGROUP] = "cgroup",
+};
+
+static const char *const phase_names[AGG_PHASES] = {
+	[AGG_CONNECT] = "connect",	  [AGG_HANDSHAKE] = "handshake",
+	[AGG_FIN_WAIT_1] = "fin_wait_1", [AGG_FIN_WAIT_2] = "fin_wait_2",
+	[AGG_CLOSE_WAIT] = "close_wait", [AGG_LAST_ACK] = "last_ack",
+};
+
+static const char *const fail_names[AGG_FAIL_KINDS] = {
+	[AGG_FAIL_REFUSED] = "refused", [AGG_FAIL_TIMEOUT] = "timeout",
+	[AGG_FAIL_RESET] = "reset",	[AGG_FAIL_UNREACHABLE] = "unreachable",
+};
+
+const char *agg_kind_name(unsigned int k)
+{
+	return k < AGG_KINDS ? kind_names[k] : "?";
+}
+
+const char *agg_phase_name(unsigned int p)
+{
+	return p < AGG_PHASES ? phase_names[p] : "?";
+}
+
+const char *agg_fail_name(unsigned int r)
+{
+	return r < AGG_FAIL_KINDS ? fail_names[r] : "?";
 }

@@ -90,16 +90,25 @@ struct agg *agg__new(const struct agg_config *cfg);
 void agg__free(struct agg *a);
 /* a finished flow's record (s: its summary) */
 void agg__flow(struct agg *a, const struct sf_flow *f, const struct sf_summary *s);
+/* one finished flow into c: what agg__flow does for each of its keys
+ * (for cumulative totals without keys) */
+void agg_counts__flow(struct agg_counts *c, const struct sf_flow *f, const struct sf_summary *s);
 /* a stuck record */
 void agg__stuck(struct agg *a, const struct sf_flow *f, __u8 state);
 typedef void (*agg_visit_fn)(void *ctx, const struct agg_entry *e);
 /* Visit every kind's top_n keys (most flows first, then most stuck) and
  * its "other" entry, when any; then start afresh. */
 void agg__drain(struct agg *a, agg_visit_fn fn, void *ctx);
+/* The same, leaving every count in place (cumulative metrics). */
+void agg__visit(struct agg *a, agg_visit_fn fn, void *ctx);
 /* The value below which a fraction q of the histogram lies, interpolated
  * within its log2 bucket (so within a factor of 2); 0 when empty. */
 double agg_hist__quantile_us(const struct agg_hist *h, double q);
 void agg_hist__add(struct agg_hist *h, __u64 us);
+/* names in records and metrics: "listener", "connect", "refused"... */
+const char *agg_kind_name(unsigned int k);
+const char *agg_phase_name(unsigned int p);
+const char *agg_fail_name(unsigned int r);
 /* upper bound of bucket i in microseconds (UINT64_MAX for the last) */
 __u64 agg_hist__bound_us(int i);
 

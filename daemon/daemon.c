@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include "aggregate.h"
 #include "capture.h"
 #include "daemon.h"
 #include "tc.h"
@@ -41,6 +42,69 @@ static void on_pileup(void *ctx, const struct pileup_event *ev)
 	struct sf_record rec = { .type = SF_REC_PILEUP, .at = ev->at, .pileup = ev };
 
 	outputs__emit(d->outputs, &rec);
+}
+
+/* Every record the flow table makes: finished flows and stuck ones are
+ * aggregated whether written or not; a flow record is written in the
+ * detail --detail asks, if --flows and --sample let it through. */
+static void on_record(void *ctx, const struct sf_record *rec)
+{
+	struct daemon *d = ctx;
+	struct sf_record r;
+	bool abnormal;
+
+	if (rec->type == SF_REC_STUCK && d->agg)
+		agg__stuck(d->agg, rec->flow, rec->state);
+	if (rec->type == SF_REC_STUCK && rec->state < SF_TCP_NSTATES)
+		d->total.stuck[rec->state]++;
+	if (rec->type != SF_REC_FLOW) {
+		outputs__emit(d->outputs, rec);
+		return;
+	}
+	abnormal = rec->sum->abnormal;
+	if (rec->flow->role != SF_ROLE_LISTENER) {
+		if (d->agg)
+			agg__flow(d->agg, rec->flow, rec->sum);
+		agg_counts__flow(&d->total, rec->flow, rec->sum);
+		if (d->total_keys)
+			agg__flow(d->total_keys, rec->flow, rec->sum);
+	}
+	if (d->o.flows == OPTS_FLOWS_NONE || (!abnormal && d->o.flows == OPTS_FLOWS_ABNORMAL) ||
+	    (!abnormal && d->normal_seen++ % d->o.sample)) {
+		d->cnt.flows_unwritten++;
+		return;
+	}
+	r = *rec;
+	if (d->o.detail == OPTS_DETAIL_SUMMARY || (d->o.detail == OPTS_DETAIL_AUTO && !abnormal))
+		r.detail = SF_DETAIL_SUMMARY;
+	else
+		r.detail = SF_DETAIL_SEGMENTS;
+	outputs__emit(d->outputs, &r);
+}
+
+struct summary_ctx {
+	struct daemon *d;
+	uint64_t now;
+};
+
+static void on_summary(void *ctx, const struct agg_entry *e)
+{
+	struct summary_ctx *c = ctx;
+	struct sf_record rec = { .type = SF_REC_SUMMARY, .at = c->now, .agg = e,
+				 .since = c->d->last_summary };
+
+	c->d->cnt.summary_records++;
+	outputs__emit(c->d->outputs, &rec);
+}
+
+void daemon__emit_summaries(struct daemon *d, uint64_t now)
+{
+	struct summary_ctx c = { d, now };
+
+	if (!d->agg)
+		return;
+	agg__drain(d->agg, on_summary, &c);
+	d->last_summary = now;
 }
 
 static void add_output(struct daemon *d, struct output *o)
@@ -83,7 +147,16 @@ int daemon__init(struct daemon *d)
 	add_output(d, o);
 	d->pileups = pileup__new(d->o.pileup, on_pileup, d);
 	cfg.pileups = d->pileups;
-	d->table = flow_table__new(&cfg, outputs__emit, d->outputs);
+	if (d->o.summary_s > 0) {
+		struct agg_config ac = { .top_n = d->o.summary_top };
+
+		d->agg = agg__new(&ac);
+		if (!d->agg) {
+			pr_err("cannot allocate the summary tables");
+			return EXIT_RUNTIME;
+		}
+	}
+	d->table = flow_table__new(&cfg, on_record, d);
 	if (!d->pileups || !d->table) {
 		pr_err("cannot allocate a flow table of %u flows", cfg.max_flows);
 		return EXIT_RUNTIME;
@@ -99,6 +172,8 @@ void daemon__fini(struct daemon *d)
 	outputs__free(d->outputs);
 	flow_table__free(d->table);
 	pileup__free(d->pileups);
+	agg__free(d->agg);
+	agg__free(d->total_keys);
 	backlog__free(&d->backlog);
 }
 

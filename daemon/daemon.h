@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
+#include "aggregate.h"
 #include "flow.h"
 #include "log.h"
 #include "options.h"
@@ -47,6 +48,12 @@ struct daemon {
 	struct opts o;
 	struct flow_table *table;
 	struct pileup *pileups;
+	struct agg *agg;	/* finished flows since the last summary records */
+	uint64_t last_summary;	/* when they started */
+	uint64_t normal_seen;	/* normal flows, for --sample */
+	struct agg_counts total; /* every finished flow since start: --metrics */
+	struct metrics *metrics;
+	struct agg *total_keys;	/* --metrics-labels: per key since start, never drained */
 	struct outputs *outputs;
 	struct capture *cap;
 	struct tc *tc;
@@ -78,6 +85,8 @@ void daemon__fini(struct daemon *d);
 void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st);
 /* A stats record with the counters as they are now. */
 void daemon__emit_stats(struct daemon *d, uint64_t now, double interval_s);
+/* The summary records of what finished since the last ones, then afresh. */
+void daemon__emit_summaries(struct daemon *d, uint64_t now);
 /* Write what the outputs hold; failures are reported and decided
  * (--on-output-error): an exit sets d->exit_rc and stops d->loop. */
 void daemon__flush(struct daemon *d);

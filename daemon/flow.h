@@ -179,6 +179,7 @@ struct sf_flow {
 	__u8 fw2_timeout;	/* ended in FIN_WAIT_2: the peer's FIN never came */
 	__u8 src_assumed;	/* src_other bits are SF_SRC_ASSUMED (else HANDOVER) */
 	__u8 round_state;	/* the state the last round's list gave it, if not f->state */
+	__u8 was_stuck;		/* passed a stuck threshold at some point */
 };
 
 enum sf_record_type {
@@ -190,7 +191,10 @@ enum sf_record_type {
 	SF_REC_PILEUP,		/* a per-endpoint / per-process count crossed */
 	SF_REC_TIME_WAIT,	/* a time-wait socket left TIME_WAIT */
 	SF_REC_STATS,		/* synfin's own counters (stats.h), from the daemon */
+	SF_REC_SUMMARY,		/* one aggregate entry (aggregate.h), from the daemon */
 };
+
+struct agg_entry;
 
 struct sf_stats;
 
@@ -208,6 +212,15 @@ struct sf_record {
 	const struct sf_summary *sum;	/* FLOW: what it means, decided once */
 	const struct tw_record *tw;	/* TIME_WAIT */
 	const struct sf_stats *stats;	/* STATS */
+	__u8 detail;			/* FLOW: enum sf_detail (the daemon's choice) */
+	const struct agg_entry *agg;	/* SUMMARY */
+	__u64 since;			/* SUMMARY: start of the interval (mono ns) */
+};
+
+/* How much of a flow record is written (--detail). */
+enum sf_detail {
+	SF_DETAIL_SEGMENTS = 0,	/* every control segment listed */
+	SF_DETAIL_SUMMARY,	/* a one-line digest of the segments */
 };
 
 /* a socket found by the start-up snapshot (sock_diag) */
@@ -254,6 +267,10 @@ struct sf_summary {
 	__u16 seg_listed;	/* slots a record lists (5 is not when it is 6) */
 	__u16 acks_checked;	/* slots that answer a segment we have */
 	__u16 acks_ok;		/* ... and acknowledge it right (its sequence + 1) */
+	/* worth reading in full: not a plain open-and-close (refused, timeout,
+	 * reset, retransmits, an ack not right, partial, never established,
+	 * stuck at some point) */
+	bool abnormal;
 };
 
 typedef void (*sf_sink_fn)(void *ctx, const struct sf_record *rec);

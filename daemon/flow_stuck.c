@@ -94,6 +94,7 @@ void ft_check_deadlines(struct flow_table *t, __u64 now)
 			list_unlink(t, &t->slist[st], f, DL);
 			f->in_slist = 0;
 			f->stuck = 1;
+			f->was_stuck = 1;
 			t->st.stuck_total++;
 			t->st.stuck_by_state[st]++;
 			if (take_token(t, now)) {

@@ -245,6 +245,19 @@ static void summarize_segments(const struct sf_segs *g, struct sf_summary *s)
 	}
 }
 
+static bool is_abnormal(const struct sf_flow *f, const struct sf_segs *g, const struct sf_summary *s)
+{
+	if (s->close != SF_CLOSE_NORMAL && s->close != SF_CLOSE_SIMULTANEOUS)
+		return true;
+	if (s->partial || !s->established || f->was_stuck || f->fw2_timeout)
+		return true;
+	if (f->syn_retrans || f->synack_retrans || f->fin_retrans)
+		return true;
+	if (g && (g->syn_rtx || g->synack_rtx || g->fin_rtx))
+		return true;
+	return s->acks_ok != s->acks_checked;
+}
+
 void sf_flow__summarize(const struct sf_flow *f, const struct sf_segs *g, struct sf_summary *s)
 {
 	__u8 order[SF_TCP_NSTATES];
@@ -370,4 +383,5 @@ void sf_flow__summarize(const struct sf_flow *f, const struct sf_segs *g, struct
 		s->closer = "local";
 	else if (seen(f, SF_TCP_CLOSE_WAIT) || origin == SF_TCP_CLOSE_WAIT || origin == SF_TCP_LAST_ACK)
 		s->closer = "peer";
+	s->abnormal = is_abnormal(f, g, s);
 }

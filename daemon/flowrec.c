@@ -226,6 +226,13 @@ static void segments(struct flowrec *r, json_t *g)
 	r->have_segments = json_is_object(g);
 	if (!r->have_segments)
 		return;
+	d = json_object_get(g, "digest");
+	if (json_is_string(d) && !json_object_get(g, "handshake")) {
+		/* written with --detail summary: seen, but not listed */
+		snprintf(r->digest, sizeof(r->digest), "%s", json_string_value(d));
+		r->have_segments = false;
+		return;
+	}
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
 		json_t *a = json_object_get(g, lists[l]), *v;
 		size_t i;

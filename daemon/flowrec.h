@@ -72,6 +72,7 @@ struct flowrec {
 	struct flowrec_retx retx;	/* sent by this end (kernel tracepoint) */
 
 	bool have_segments;	/* segment capture was on */
+	char digest[96];	/* a --detail summary record: the segments in one line, not listed */
 	int nseg;
 	struct flowrec_seg seg[FLOWREC_MAX_SEGS];
 	char seg_close[16];	/* four_way, three_way, simultaneous, half_closed, reset, "" */

@@ -1246,7 +1246,10 @@ static void trailer(struct ladder *l)
 			putf(l, A_NONE, "%s's record: events came %s%s (it is complete nonetheless).\n", l->who[s],
 				f->reordered ? "out of order" : "",
 				f->duplicates > 0 ? (f->reordered ? " and twice" : "twice") : "");
-		if (!f->have_segments)
+		if (!f->have_segments && f->digest[0])
+			putf(l, A_NONE, "%s's record was written with --detail summary: its segments were seen (%s) "
+				"but not listed; run synfin with --detail segments to draw them.\n", l->who[s], f->digest);
+		else if (!f->have_segments)
 			putf(l, A_NONE, "%s's record lists no segments (capture off, or none were matched to it): "
 				"its states only, no arrows.\n", l->who[s]);
 	}

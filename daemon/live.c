@@ -24,6 +24,7 @@
 #include "capture.h"
 #include "daemon.h"
 #include "loop.h"
+#include "metrics.h"
 #include "netns.h"
 #include "notify.h"
 #include "tc.h"
@@ -153,6 +154,42 @@ static int on_stats_tick(struct loop *l, uint64_t n, void *ctx)
 	/* flows whose wait is over go out before the counters are read */
 	flow_table__advance(d->table, now);
 	daemon__emit_stats(d, now, (double)(now - d->last_stats) / 1e9);
+	return 0;
+}
+
+static int on_summary_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_now();
+
+	(void)l, (void)n;
+	flow_table__advance(d->table, now);
+	daemon__emit_summaries(d, now);
+	return 0;
+}
+
+/* A scrape: the counters as they are now, on the loop's thread. */
+static void metrics_gather(void *ctx, struct sf_stats *st, const struct agg_counts **tot, struct agg **keys)
+{
+	struct daemon *d = ctx;
+
+	daemon__gather_stats(d, mono_now(), st);
+	*tot = &d->total;
+	*keys = d->total_keys;
+}
+
+static int on_metrics(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	(void)l, (void)fd, (void)events;
+	metrics__run(ctx);
+	return 0;
+}
+
+/* connections that went idle time out */
+static int on_metrics_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	(void)l, (void)n;
+	metrics__run(ctx);
 	return 0;
 }
 
@@ -319,6 +356,7 @@ static int sources(struct daemon *d)
 {
 	uint64_t stats_ns = (uint64_t)(d->o.stats_interval * 1e9);
 	uint64_t reconcile_ns = (uint64_t)(d->o.reconcile_s * 1e9);
+	uint64_t summary_ns = (uint64_t)(d->o.summary_s * 1e9);
 	uint64_t watchdog_ns = notify__watchdog_usec() * 1000 / 2;
 	struct loop *l = d->loop;
 	sigset_t sigs;
@@ -338,11 +376,17 @@ static int sources(struct daemon *d)
 		err = loop__add_timer(l, stats_ns, stats_ns, on_stats_tick, d, NULL);
 	if (!err && reconcile_ns)
 		err = loop__add_timer(l, reconcile_ns, reconcile_ns, on_reconcile_tick, d, NULL);
+	if (!err && summary_ns)
+		err = loop__add_timer(l, summary_ns, summary_ns, on_summary_tick, d, NULL);
 	/* twice per watchdog interval, the first at once */
 	if (!err && watchdog_ns)
 		err = loop__add_timer(l, 1, watchdog_ns, on_watchdog_tick, d, NULL);
 	if (!err && notify__enabled())
 		err = loop__add_timer(l, 1, NOTIFY_STATUS_NS, on_status_tick, d, NULL);
+	if (!err && d->metrics)
+		err = loop__add_fd(l, metrics__fd(d->metrics), EPOLLIN, on_metrics, d->metrics, NULL);
+	if (!err && d->metrics)
+		err = loop__add_timer(l, 1000000000ULL, 1000000000ULL, on_metrics_tick, d->metrics, NULL);
 	for (struct output *o = outputs__first(d->outputs); o && !err; o = o->next)
 		if (o->watch_fd >= 0)
 			err = loop__add_fd(l, o->watch_fd, 0, on_output_gone, o, NULL);
@@ -383,6 +427,20 @@ int live__run(struct daemon *d)
 	rc = attach(d);
 	if (rc)
 		return rc;
+	if (d->o.metrics) {
+		struct agg_config ac = { .top_n = d->o.summary_top };
+
+		if (d->o.metrics_labels && !(d->total_keys = agg__new(&ac))) {
+			pr_err("--metrics-labels: out of memory");
+			return EXIT_RUNTIME;
+		}
+		err = metrics__start(&d->metrics, &d->o.metrics_ss, metrics_gather, d);
+		if (err) {
+			pr_err("--metrics %s: cannot listen: %s", d->o.metrics, strerror(-err));
+			return EXIT_RUNTIME;
+		}
+		pr_info("metrics at http://%s/metrics", d->o.metrics);
+	}
 	err = sources(d);
 	if (err) {
 		pr_err("event loop: %s", strerror(-err));
@@ -392,15 +450,19 @@ int live__run(struct daemon *d)
 	 * line; a service manager for READY=1). */
 	pr_info("capturing; Ctrl-C to stop");
 	notify__ready();
-	d->start_mono = d->last_stats = d->status_at = mono_now();
+	d->start_mono = d->last_stats = d->status_at = d->last_summary = mono_now();
 
 	err = loop__run(d->loop);
 
 	/* Stopping: drain what is left, then report everything that closed. */
 	notify__stopping();
+	metrics__stop(d->metrics);
+	d->metrics = NULL;
 	capture__poll(d->cap, 0);
 	flow_table__flush(d->table);
 	now = mono_now();
+	/* what finished since the last summaries: a shorter interval */
+	daemon__emit_summaries(d, now);
 	daemon__emit_stats(d, now, (double)(now - d->last_stats) / 1e9);
 	daemon__flush(d);
 	if (d->rec_errors)

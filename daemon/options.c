@@ -4,6 +4,8 @@
  * only; what the values mean is the daemon's business.
  */
 #include <argp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -181,6 +183,84 @@ static int parse_on_output_error(struct opts *o, const char *arg, char *why, siz
 	return 0;
 }
 
+/* "127.0.0.1:9100", "[::1]:9100", ":9100" (loopback). A wildcard address
+ * needs any: -EADDRNOTAVAIL; -EINVAL: not an address. */
+static int metrics_addr(const char *addr, bool any, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(addr, ':');
+	char *end;
+	unsigned long port;
+	size_t n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon)
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || !port || port > 65535)
+		return -EINVAL;
+	n = (size_t)(colon - addr);
+	if (n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, addr, n);
+	host[n] = 0;
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = 0;
+		memmove(host, host + 1, n - 1);
+	}
+	if (!*host) { /* ":PORT": loopback */
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (s4->sin_addr.s_addr == htonl(INADDR_ANY) && !any)
+			return -EADDRNOTAVAIL;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) && !any)
+			return -EADDRNOTAVAIL;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* *out := arg's index in words (NULL-terminated), or -EINVAL with why said */
+static int pick(const char *arg, const char *const *words, int *out, char *why, size_t len)
+{
+	for (int i = 0; words[i]; i++) {
+		if (!strcmp(arg, words[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	snprintf(why, len, "'%s' is not one of %s%s%s%s%s", arg, words[0], words[1] ? ", " : "",
+		 words[1] ? words[1] : "", words[2] ? ", " : "", words[2] ? words[2] : "");
+	return -EINVAL;
+}
+
+static const char *const detail_words[] = { "auto", "summary", "segments", NULL };
+static const char *const flows_words[] = { "all", "abnormal", "none", NULL };
+
+static int parse_detail(struct opts *o, const char *arg, char *why, size_t len)
+{
+	return pick(arg, detail_words, &o->detail, why, len);
+}
+
+static int parse_flows(struct opts *o, const char *arg, char *why, size_t len)
+{
+	return pick(arg, flows_words, &o->flows, why, len);
+}
+
 static int parse_verbose(struct opts *o, const char *arg, char *why, size_t len)
 {
 	(void)arg, (void)why, (void)len;
@@ -238,6 +318,23 @@ static const struct opt_def defs[] = {
 	  "Read options from PATH: one 'option value' per line (long names without --), # comments" },
 	CUSTOM("verbose", 'v', NULL, parse_verbose, 1, "Say what is attached on stderr"),
 	CUSTOM("quiet", 'q', NULL, parse_quiet, 1, "Only warnings and errors on stderr (not the 'capturing' line)"),
+	HEADER(3, "Volume (flow records, summaries):"),
+	CUSTOM("detail", 0, "auto|summary|segments", parse_detail, 3,
+	       "How much a flow record says: segments (every control segment listed), summary (a one-line digest of them), or auto (the default): segments for flows that are not normal (refused, timeout, reset, retransmits, an ack not right, partial, never established, stuck), summary for the rest"),
+	CUSTOM("flows", 0, "all|abnormal|none", parse_flows, 3,
+	       "Which flow records are written (default all); the others are still counted in stats and summaries"),
+	U32("sample", "N", sample, 1, 1000000, 0, 3,
+	    "Write 1 in N normal flow records (those not normal always; default 1: all)"),
+	SECONDS("summary-interval", 0, "SEC", summary_s, 86400, 3,
+		"A 'summary' record per listener, remote endpoint, process and cgroup every SEC seconds (default 60, 0 = none)"),
+	U32("summary-top", "N", summary_top, 1, 10000, 0, 3,
+	    "Keys per kind in a summary; the rest are folded into one 'other' entry (default 20)"),
+	STRING("metrics", 0, "ADDR:PORT", metrics, 0, 3,
+	       "Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default): 127.0.0.1:9100, [::1]:9100, :9100 (= 127.0.0.1); a wildcard address (0.0.0.0, [::]) needs --metrics-any"),
+	FLAG("metrics-any", 0, SET, metrics_any, 0, 3,
+	     "Let --metrics listen on a wildcard address: every host that reaches this one can read the metrics"),
+	FLAG("metrics-labels", 0, SET, metrics_labels, 0, 3,
+	     "Also per listener port and per process name in --metrics: the --summary-top of each, the rest as 'other'"),
 	HEADER(2, "Stuck connections:"),
 	CUSTOM("stuck", 0, "STATE=SEC", parse_stuck, 2,
 	       "Report a connection in STATE for SEC seconds (0 = never). STATE: syn_sent (default 10), syn_received (10), fin_wait_1 (60), fin_wait_2 (120), close_wait (60), closing (60), last_ack (60). Repeatable"),
@@ -268,6 +365,9 @@ static void defaults(struct opts *o)
 		.stuck_rate = 100,
 		.pileup = { [PILEUP_TIME_WAIT_REMOTE] = 10000, [PILEUP_CLOSE_WAIT_PROCESS] = 100 },
 		.reconcile_s = 10,
+		.sample = 1,
+		.summary_s = 60,
+		.summary_top = 20,
 		.snapshot = true,
 		.segments = true,
 		.accept_owner = true,
@@ -429,6 +529,16 @@ int options__parse(struct opts *o, int argc, char **argv)
 	argp_err_exit_status = EXIT_USAGE;
 	if (argp_parse(&argp, argc, argv, 0, NULL, o))
 		return EXIT_USAGE;
+	if (o->metrics) {
+		int err = metrics_addr(o->metrics, o->metrics_any, &o->metrics_ss);
+
+		if (err) {
+			fprintf(stderr, "synfin: --metrics %s: %s\nTry 'synfin --help' for more information.\n", o->metrics,
+				err == -EADDRNOTAVAIL ? "a wildcard address serves every host: add --metrics-any to mean it"
+						      : "not ADDR:PORT (127.0.0.1:9100, [::1]:9100, :9100)");
+			return EXIT_USAGE;
+		}
+	}
 	if (o->replay && o->record) {
 		fprintf(stderr, "synfin: --record and --replay cannot be combined\nTry 'synfin --help' for more information.\n");
 		return EXIT_USAGE;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include "../include/synfin.h"
 #include "capture.h"
 #include "log.h"
@@ -17,6 +18,18 @@
 #include "pileup.h"
 
 #define OPTS_MAX_IFNAMES 32
+
+enum {
+	OPTS_DETAIL_AUTO = 0,	/* segments for flows not normal, summary for the rest */
+	OPTS_DETAIL_SUMMARY,
+	OPTS_DETAIL_SEGMENTS,
+};
+
+enum {
+	OPTS_FLOWS_ALL = 0,
+	OPTS_FLOWS_ABNORMAL,
+	OPTS_FLOWS_NONE,
+};
 
 struct opts {
 	const char *output;
@@ -43,6 +56,15 @@ struct opts {
 	int n_ifnames;
 	bool accept_owner;
 	enum sf_log_level log_level;
+	int detail;			/* OPTS_DETAIL_* */
+	int flows;			/* OPTS_FLOWS_* */
+	uint32_t sample;		/* 1 in N normal flow records written */
+	double summary_s;		/* summary records every SEC, 0 = none */
+	uint32_t summary_top;
+	const char *metrics;		/* --metrics ADDR:PORT, NULL: off */
+	bool metrics_any;
+	bool metrics_labels;
+	struct sockaddr_storage metrics_ss; /* from metrics */
 	bool on_output_error_set;	/* given: else chosen per output */
 	enum output_on_error on_output_error;
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include "aggregate.h"
 #include "hash.h"
 #include "record_json.h"
 #include "stats.h"
@@ -116,8 +117,8 @@ static void record_head(struct json *j, const char *type, uint64_t at, const str
 	time_field(j, "time", at, clk);
 }
 
-static void common_head(struct json *j, const char *type, const struct sf_flow *f, uint64_t at,
-			const struct sf_clock *clk)
+static void common_head_(struct json *j, const char *type, const struct sf_flow *f, uint64_t at,
+			 bool network, const struct sf_clock *clk)
 {
 	char id[20];
 
@@ -125,16 +126,24 @@ static void common_head(struct json *j, const char *type, const struct sf_flow *
 	hex64(id, sf_flow_id(f->sk, f->gen));
 	json__str_safe(j, "id", id, 16);
 	json__u64(j, "netns", f->netns);
-	json__obj_open(j, "network");
-	json__lit(j, "transport", "tcp");
-	json__lit(j, "type", f->family == SF_AF_INET6 ? "ipv6" : "ipv4");
-	json__obj_close(j);
+	if (network) {
+		json__obj_open(j, "network");
+		json__lit(j, "transport", "tcp");
+		json__lit(j, "type", f->family == SF_AF_INET6 ? "ipv6" : "ipv4");
+		json__obj_close(j);
+	}
 	endpoint(j, "local", f->family, f->saddr, f->sport);
 	if (strcmp(type, "listen") != 0)
 		endpoint(j, "peer", f->family, f->daddr, f->dport);
 }
 
-static void process(struct json *j, const struct sf_flow *f)
+static void common_head(struct json *j, const char *type, const struct sf_flow *f, uint64_t at,
+			const struct sf_clock *clk)
+{
+	common_head_(j, type, f, at, true, clk);
+}
+
+static void process_(struct json *j, const struct sf_flow *f, bool tid)
 {
 	size_t n = strnlen(f->comm, sizeof(f->comm));
 
@@ -143,7 +152,8 @@ static void process(struct json *j, const struct sf_flow *f)
 		json__null(j, "pid");
 	} else {
 		json__u64(j, "pid", f->tgid);
-		json__u64(j, "tid", f->pid);
+		if (tid)
+			json__u64(j, "tid", f->pid);
 		json__strn(j, "comm", f->comm, n);
 		if (f->cgroup_id) /* unknown for sockets found at start-up */
 			json__u64(j, "cgroup_id", f->cgroup_id);
@@ -152,6 +162,11 @@ static void process(struct json *j, const struct sf_flow *f)
 	}
 	json__lit(j, "source", sf_owner_src_name(f->owner_src));
 	json__obj_close(j);
+}
+
+static void process(struct json *j, const struct sf_flow *f)
+{
+	process_(j, f, true);
 }
 
 static void us(struct json *j, const char *key, uint64_t ns)
@@ -194,6 +209,15 @@ static void tcp_flags(char *buf, __u8 fl)
 		if (fl & (1u << i))
 			buf[n++] = names[i];
 	buf[n] = 0;
+}
+
+static void retransmits(struct json *j, uint64_t syn, uint64_t synack, uint64_t fin)
+{
+	json__obj_open(j, "retransmits");
+	json__u64(j, "syn", syn);
+	json__u64(j, "synack", synack);
+	json__u64(j, "fin", fin);
+	json__obj_close(j);
 }
 
 static void seg_entry(struct json *j, const struct sf_segs *g, const struct sf_summary *s, int slot,
@@ -251,11 +275,7 @@ static void segments(struct json *j, const struct sf_segs *g, const struct sf_su
 		json__lit(j, "close", shape);
 	if (has(g, SF_SEG_FIN1))
 		json__lit(j, "first_fin", g->slot[SF_SEG_FIN1].out ? "local" : "peer");
-	json__obj_open(j, "retransmits");
-	json__u64(j, "syn", g->syn_rtx);
-	json__u64(j, "synack", g->synack_rtx);
-	json__u64(j, "fin", g->fin_rtx);
-	json__obj_close(j);
+	retransmits(j, g->syn_rtx, g->synack_rtx, g->fin_rtx);
 	json__obj_open(j, "durations_us");
 	span(j, "syn_to_synack", g, SF_SEG_SYN, SF_SEG_SYNACK);
 	span(j, "synack_to_ack", g, SF_SEG_SYNACK, SF_SEG_ACK);
@@ -265,6 +285,58 @@ static void segments(struct json *j, const struct sf_segs *g, const struct sf_su
 	span(j, "fin_to_last_ack", g, SF_SEG_FIN2, SF_SEG_FIN2_ACK);
 	span(j, "teardown", g, SF_SEG_FIN1, SF_SEG_FIN2_ACK);
 	json__obj_close(j);
+	json__obj_close(j);
+}
+
+/* One line for the segments a summary record does not list: each listed
+ * one by direction (> sent, < received) and kind, the handshake and the
+ * teardown apart, e.g. ">S <SA >A | >F <A <F >A". */
+static size_t seg_digest(char *buf, const struct sf_segs *g, const struct sf_summary *s)
+{
+	static const char *const abbrev[SF_SEG_SLOTS] = {
+		[SF_SEG_SYN] = "S",  [SF_SEG_SYNACK] = "SA",   [SF_SEG_ACK] = "A",
+		[SF_SEG_FIN1] = "F", [SF_SEG_FIN1_ACK] = "A", [SF_SEG_FIN2] = "F",
+		[SF_SEG_FIN2_ACK] = "A", [SF_SEG_RST] = "R",
+	};
+	bool teardown = false;
+	char *p = buf;
+
+	for (int i = SF_SEG_SYN; i < SF_SEG_SLOTS; i++) {
+		bool listed = i == SF_SEG_RST ? has(g, i) : (s->seg_listed & (1u << i));
+
+		if (!listed)
+			continue;
+		if (p != buf)
+			*p++ = ' ';
+		if (i >= SF_SEG_FIN1 && !teardown) {
+			memcpy(p, "| ", 2);
+			p += 2;
+		}
+		teardown |= i >= SF_SEG_FIN1;
+		*p++ = g->slot[i].out ? '>' : '<';
+		/* slot 6 also acknowledging 4 (a three-way teardown) */
+		if (i == SF_SEG_FIN2 && !(s->seg_listed & (1u << SF_SEG_FIN1_ACK)) &&
+		    (g->slot[i].flags & SF_TH_ACK)) {
+			memcpy(p, "FA", 2);
+			p += 2;
+			continue;
+		}
+		p += strlen(strcpy(p, abbrev[i]));
+	}
+	*p = 0;
+	return (size_t)(p - buf);
+}
+
+static void segments_summary(struct json *j, const struct sf_segs *g, const struct sf_summary *s)
+{
+	char digest[SF_SEG_SLOTS * 6];
+
+	json__obj_open(j, "segments");
+	json__str_safe(j, "digest", digest, seg_digest(digest, g, s));
+	if (s->acks_checked)
+		json__bool(j, "acks_ok", s->acks_ok == s->acks_checked);
+	if (g->syn_rtx || g->synack_rtx || g->fin_rtx)
+		retransmits(j, g->syn_rtx, g->synack_rtx, g->fin_rtx);
 	json__obj_close(j);
 }
 
@@ -286,20 +358,28 @@ static void from_field(struct json *j, bool *open, const char *key, unsigned int
 
 /* Durations bounded by something else than two state events: where each
  * bound came from (the less exact of the two). */
-static void durations_from(struct json *j, const struct sf_summary *s)
+static void durations_from(struct json *j, const struct sf_summary *s, bool states_only, bool server)
 {
 	bool open = false;
 
 	for (int i = 0; i < s->path_len; i++) {
 		unsigned int st = s->path[i];
 
+		/* a server's half-open dwell is only ever timed from the
+		 * segments (its state event comes with the final ACK) */
+		if (states_only && server && st == SF_TCP_SYN_RECV)
+			continue;
+
 		if ((s->have_dwell & (1u << st)) && s->dwell_src[st])
 			from_field(j, &open, sf_state_key(st), s->dwell_src[st]);
 	}
+	if (states_only)
+		goto done;
 	if (s->handshake_ns >= 0 && s->handshake_src)
 		from_field(j, &open, "handshake", s->handshake_src);
 	if (s->lifetime_ns >= 0 && s->lifetime_src)
 		from_field(j, &open, "lifetime", s->lifetime_src);
+done:
 	if (open)
 		json__obj_close(j);
 }
@@ -314,10 +394,27 @@ static const struct {
 	{ SF_PART_VANISHED, "vanished" },	  { SF_PART_END_UNSEEN, "end_not_observed" },
 };
 
+/* A summary's time_wait object would only repeat the path (...>FROM>TIME_WAIT)
+ * and the record's time. */
+static bool tw_said(const struct sf_summary *s)
+{
+	return s->path_len >= 2 && s->path[s->path_len - 1] == SF_TCP_TIME_WAIT &&
+	       s->path[s->path_len - 2] == s->time_wait_from && s->tw_entered_ts == s->end_ts &&
+	       !s->tw_entered_src && s->handoff_ts == s->end_ts;
+}
+
+static bool handshake_said(const struct sf_flow *f, const struct sf_summary *s)
+{
+	if (f->role == SF_ROLE_CLIENT)
+		return s->connect_ns == s->handshake_ns;
+	return (s->have_dwell & (1u << SF_TCP_SYN_RECV)) && s->dwell[SF_TCP_SYN_RECV] == (__u64)s->handshake_ns;
+}
+
 static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_segs *g,
-		      const struct sf_summary *s, const struct sf_clock *clk)
+		      const struct sf_summary *s, int detail, const struct sf_clock *clk)
 {
 	char path[SF_TCP_NSTATES * 16] = "";
+	bool summary = detail == SF_DETAIL_SUMMARY;
 	int i;
 
 	json__lit(j, "role", sf_role_name(f->role));
@@ -329,9 +426,14 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	json__str_safe(j, "path", path, strlen(path));
 	json__lit(j, "close", sf_close_name(s->close));
 	json__lit(j, "closer", s->closer);
-	json__bool(j, "established", s->established);
-	time_field(j, "start", s->start_ts, clk);
-	time_field(j, "end", s->end_ts, clk);
+	/* a summary says only what its other fields do not: the end is
+	 * its time, the start its time less the lifetime */
+	if (!summary)
+		json__bool(j, "established", s->established);
+	if (!summary || s->lifetime_ns < 0)
+		time_field(j, "start", s->start_ts, clk);
+	if (!summary)
+		time_field(j, "end", s->end_ts, clk);
 
 	json__obj_open(j, "durations_us");
 	for (i = 0; i < s->path_len; i++) {
@@ -342,16 +444,32 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	}
 	if (s->connect_ns >= 0)
 		us(j, "connect", (uint64_t)s->connect_ns);
-	if (s->handshake_ns >= 0)
+	/* the handshake is a client's connect, a server's syn_received
+	 * dwell: a summary says it once */
+	if (s->handshake_ns >= 0 && !(summary && handshake_said(f, s)))
 		us(j, "handshake", (uint64_t)s->handshake_ns);
 	if (s->lifetime_ns >= 0)
 		us(j, "lifetime", (uint64_t)s->lifetime_ns);
 	else
 		us(j, "observed", s->end_ts - s->start_ts);
 	json__obj_close(j);
-	durations_from(j, s);
+	/* a summary: the phases' bounds are the states' (see docs/schema.md) */
+	durations_from(j, s, summary, f->role == SF_ROLE_SERVER);
 
-	if (s->time_wait_inferred || s->handoff_ts) {
+	if (summary && (s->time_wait_inferred || s->handoff_ts) && !tw_said(s)) {
+		json__obj_open(j, "time_wait");
+		json__lit(j, "from", sf_state_name(s->time_wait_from));
+		/* the times the full record gives, where not the record's own */
+		if (!s->tw_entered_ts)
+			json__null(j, "entered");
+		else if (s->tw_entered_ts != s->end_ts)
+			time_field(j, "entered", s->tw_entered_ts, clk);
+		if (s->tw_entered_ts && s->tw_entered_src)
+			json__lit(j, "entered_from", src_name(s->tw_entered_src));
+		if (s->handoff_ts != s->end_ts)
+			time_field(j, "handoff", s->handoff_ts, clk);
+		json__obj_close(j);
+	} else if (!summary && (s->time_wait_inferred || s->handoff_ts)) {
 		/* no state event announces TIME_WAIT: Linux hands the socket
 		 * to a time-wait socket, in FIN_WAIT_2 until the peer's FIN */
 		json__obj_open(j, "time_wait");
@@ -366,13 +484,8 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 		time_field(j, "handoff", s->handoff_ts, clk);
 		json__obj_close(j);
 	}
-	if (f->syn_retrans || f->synack_retrans || f->fin_retrans) {
-		json__obj_open(j, "retransmits");
-		json__u64(j, "syn", f->syn_retrans);
-		json__u64(j, "synack", f->synack_retrans);
-		json__u64(j, "fin", f->fin_retrans);
-		json__obj_close(j);
-	}
+	if (f->syn_retrans || f->synack_retrans || f->fin_retrans)
+		retransmits(j, f->syn_retrans, f->synack_retrans, f->fin_retrans);
 	if (f->rst_sent || f->rst_recv) {
 		json__obj_open(j, "reset");
 		json__lit(j, "sent_in", f->rst_sent ? sf_state_name(f->rst_sent) : NULL);
@@ -385,10 +498,13 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 		json__lit(j, "name", errno_name(f->sk_err));
 		json__obj_close(j);
 	}
-	if (g)
+	if (g && detail == SF_DETAIL_SUMMARY)
+		segments_summary(j, g, s);
+	else if (g)
 		segments(j, g, s);
-	process(j, f);
-	json__bool(j, "partial", s->partial);
+	process_(j, f, !summary);
+	if (!summary || s->partial)
+		json__bool(j, "partial", s->partial);
 	if (s->partial) {
 		json__arr_open(j, "partial_reasons");
 		for (i = 0; i < (int)(sizeof(partial_names) / sizeof(partial_names[0])); i++)
@@ -507,14 +623,98 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 		us(j, "since_handoff_us", r->exited - r->handoff);
 }
 
+static void agg_key(struct json *j, const struct agg_entry *e)
+{
+	if (e->other) {
+		json__obj_open(j, "other");
+		json__u64(j, "keys", e->keys);
+		/* more keys came than could be followed: "keys" is a floor */
+		json__bool(j, "untracked", e->untracked);
+		json__obj_close(j);
+		return;
+	}
+	switch (e->kind) {
+	case AGG_LISTENER:
+		json__u64(j, "netns", e->netns);
+		json__u64(j, "port", e->port);
+		break;
+	case AGG_REMOTE:
+		json__u64(j, "netns", e->netns);
+		endpoint(j, "peer", e->family, e->addr, e->port);
+		break;
+	case AGG_PROCESS:
+		json__strn(j, "comm", e->comm, strnlen(e->comm, sizeof(e->comm)));
+		break;
+	default:
+		json__u64(j, "cgroup_id", e->cgroup_id);
+		break;
+	}
+}
+
+/* "p50"...: within a factor of 2 (log2 buckets); log2_us[i] counts
+ * values below 2^i us (and from 2^(i-1)), up to the last non-empty one */
+static void agg_hist_json(struct json *j, const char *key, const struct agg_hist *h)
+{
+	int last = AGG_BUCKETS - 1;
+
+	json__obj_open(j, key);
+	json__u64(j, "count", h->count);
+	json__u64(j, "p50", (uint64_t)agg_hist__quantile_us(h, 0.5));
+	json__u64(j, "p90", (uint64_t)agg_hist__quantile_us(h, 0.9));
+	json__u64(j, "p99", (uint64_t)agg_hist__quantile_us(h, 0.99));
+	json__u64(j, "max", h->max_us);
+	json__u64(j, "sum", h->sum_us);
+	while (last > 0 && !h->bucket[last])
+		last--;
+	json__arr_open(j, "log2_us");
+	for (int i = 0; i <= last; i++)
+		json__u64(j, NULL, h->bucket[i]);
+	json__arr_close(j);
+	json__obj_close(j);
+}
+
+static void summary_record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
+{
+	const struct agg_entry *e = rec->agg;
+	const struct agg_counts *c = &e->c;
+
+	record_head(j, "summary", rec->at, clk);
+	time_field(j, "since", rec->since, clk);
+	json__lit(j, "kind", agg_kind_name(e->kind));
+	agg_key(j, e);
+	json__u64(j, "flows", c->flows);
+	json__obj_open(j, "closed");
+	for (size_t i = 0; i < sizeof(c->closed) / sizeof(c->closed[0]); i++)
+		if (c->closed[i])
+			json__u64(j, sf_close_name((enum sf_close_kind)i), c->closed[i]);
+	json__obj_close(j);
+	json__obj_open(j, "failed");
+	for (int i = 0; i < AGG_FAIL_KINDS; i++)
+		if (c->failed[i])
+			json__u64(j, agg_fail_name(i), c->failed[i]);
+	json__obj_close(j);
+	json__u64(j, "partial", c->partial);
+	retransmits(j, c->retrans_syn, c->retrans_synack, c->retrans_fin);
+	json__obj_open(j, "stuck");
+	for (unsigned int st = 1; st < SF_TCP_NSTATES; st++)
+		if (c->stuck[st])
+			json__u64(j, sf_state_name(st), c->stuck[st]);
+	json__obj_close(j);
+	json__obj_open(j, "phases_us");
+	for (int p = 0; p < AGG_PHASES; p++)
+		if (c->phase[p].count)
+			agg_hist_json(j, agg_phase_name(p), &c->phase[p]);
+	json__obj_close(j);
+}
+
 void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
 {
 	const struct sf_flow *f = rec->flow;
 
 	switch (rec->type) {
 	case SF_REC_FLOW:
-		common_head(j, "flow", f, rec->sum->end_ts, clk);
-		flow_body(j, f, rec->segs, rec->sum, clk);
+		common_head_(j, "flow", f, rec->sum->end_ts, rec->detail != SF_DETAIL_SUMMARY, clk);
+		flow_body(j, f, rec->segs, rec->sum, rec->detail, clk);
 		break;
 	case SF_REC_LISTEN_START:
 		common_head(j, "listen", f, f->pre_existing ? rec->at : f->state_ts[SF_TCP_LISTEN], clk);
@@ -550,6 +750,9 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 	case SF_REC_STATS:
 		record_head(j, "stats", rec->at, clk);
 		stats__json(j, rec->stats);
+		break;
+	case SF_REC_SUMMARY:
+		summary_record(j, rec, clk);
 		break;
 	}
 	json__obj_close(j);

@@ -45,12 +45,15 @@ int replay__run(struct daemon *d)
 	flow_table__set_loopback_mirror(d->table, rflags & SF_REC_F_LO_EGRESS_ONLY);
 	while ((r = replay__next(d->rec, &e, i, err, sizeof(err))) == 1) {
 		if (!i)
-			d->start_mono = d->last_stats = e.ts_ns;
+			d->start_mono = d->last_stats = d->last_summary = e.ts_ns;
 		if (flow_table__ingest(d->table, &e) == 0 && e.ts_ns > last)
 			last = e.ts_ns;
 		/* the grace period runs on event time, so output does not
 		 * depend on how fast the file is read */
 		flow_table__advance(d->table, last);
+		/* summaries on event time too: the same file, the same records */
+		if (d->o.summary_s > 0 && last >= d->last_summary + (uint64_t)(d->o.summary_s * 1e9))
+			daemon__emit_summaries(d, last);
 		if (!(++i % SIGNAL_CHECK_EVENTS) && stop_asked(d))
 			break;
 	}
@@ -58,6 +61,7 @@ int replay__run(struct daemon *d)
 		fclose(d->rec);
 	d->rec = NULL;
 	flow_table__flush(d->table);
+	daemon__emit_summaries(d, last ? last : d->start_mono);
 	daemon__emit_stats(d, last ? last : d->start_mono, 0);
 	daemon__flush(d);
 	if (r < 0) {

@@ -8,6 +8,8 @@ pkgs=(
 	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev libjansson-dev libsystemd-dev pkg-config
 	# run and test
 	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps
+	# --metrics (libmicrohttpd), its tests against a real Prometheus server
+	libmicrohttpd-dev prometheus curl
 	# the service under a real systemd, its man page and Debian package
 	systemd systemd-container mandoc man-db dpkg-dev debhelper lintian
 )

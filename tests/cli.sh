@@ -14,6 +14,14 @@ expect cli-nan-interval 2 'stats-interval' "$SYNFIN" -i nan
 expect cli-nan-stuck 2 'stuck' "$SYNFIN" --stuck close_wait=nan
 expect cli-inf-reconcile 2 'reconcile-interval' "$SYNFIN" --reconcile-interval inf
 expect cli-on-output-error-bad 2 'on-output-error' "$SYNFIN" --on-output-error maybe
+expect cli-detail-bad 2 "detail: .full. is not one of auto, summary, segments" "$SYNFIN" --detail full
+expect cli-flows-bad 2 "flows: .some. is not one of all, abnormal, none" "$SYNFIN" --flows some
+expect cli-sample-zero 2 "sample" "$SYNFIN" --sample 0
+expect cli-summary-top-zero 2 "summary-top" "$SYNFIN" --summary-top 0
+expect cli-summary-interval-bad 2 "summary-interval" "$SYNFIN" --summary-interval -1
+expect cli-metrics-wildcard 2 "metrics-any" "$SYNFIN" --metrics 0.0.0.0:9100
+expect cli-metrics-wildcard6 2 "metrics-any" "$SYNFIN" --metrics "[::]:9100"
+expect cli-metrics-bad 2 "not ADDR:PORT" "$SYNFIN" --metrics localhost
 expect cli-unknown-command 2 'unknown command' "$SYNFIN" frobnicate
 expect cli-top-not-yet 2 'top' "$SYNFIN" top
 expect cli-record-and-replay 2 'cannot be combined' "$SYNFIN" --record "$TMP/a" --replay "$TMP/b"

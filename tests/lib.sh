@@ -120,7 +120,8 @@ ns_inode() { stat -L -c %i "/var/run/netns/$1"; }
 start_synfin() {
 	local out=$1 ns=$2
 	shift 2
-	"$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out" "$@" 2>"$out.err" &
+	# the full records the checks read; tests of the default say so
+	"$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out" --detail segments --summary-interval 0 "$@" 2>"$out.err" &
 	SYNFIN_PID=$!
 	cleanup_add "stop_pid $SYNFIN_PID INT 5"
 	wait_ready "$SYNFIN_PID" capturing "$out.err" "$out.err"

@@ -86,7 +86,7 @@ synfin_both() {
 	local name=$1
 	shift
 	OUT=$TMP/$name.jsonl
-	"$SYNFIN" --netns "/var/run/netns/$CNS" --netns "/var/run/netns/$SNS" -i 0 -o "$OUT" "$@" \
+	"$SYNFIN" --netns "/var/run/netns/$CNS" --netns "/var/run/netns/$SNS" -i 0 -o "$OUT" --detail segments "$@" \
 		2>"$OUT.err" &
 	SYNFIN_PID=$!
 	cleanup_add "stop_pid $SYNFIN_PID INT 5"

@@ -22,5 +22,5 @@ kill -INT $pid
 wait $pid
 python3 derive.py lifecycle.rec
 for f in *.rec; do
-	"$SYNFIN" --replay "$f" >"${f%.rec}.expected.jsonl" 2>"${f%.rec}.expected.err" || true
+	"$SYNFIN" --replay "$f" --detail segments --summary-interval 0 >"${f%.rec}.expected.jsonl" 2>"${f%.rec}.expected.err" || true
 done

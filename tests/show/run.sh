@@ -151,4 +151,10 @@ expect show-id-not-found 1 'no flow record with id 0000000000000000' \
 expect show-bad-lines-skipped 0 'warning: 2 lines not JSON, skipped \(first: line 1: ' \
 	"$SYNFIN" show "$TMP/mixed.jsonl"
 same show-bad-lines-rest-drawn four-way.expected "$TMP/out"
+# a --detail summary record (the default for normal flows): its segments
+# were seen but not listed, and are never drawn as 'not seen'
+"$SYNFIN" --replay "$TOP/tests/replay/lifecycle.rec" 2>/dev/null | grep '"type":"flow"' | head -n 1 |
+	"$SYNFIN" show --ascii >"$TMP/summary.out" 2>&1
+check show-summary-detail-says-so sh -c 'grep -q "written with --detail summary" "$1" && ! grep -q "not seen" "$1"' \
+	sh "$TMP/summary.out"
 exit "$_failed"

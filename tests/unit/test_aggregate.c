@@ -127,3 +127,42 @@ TEST(aggregate_bounded)
 	EXPECT(e->c.phase[AGG_HANDSHAKE].count == e->c.flows);
 	agg__free(a);
 }
+
+/* visit (cumulative metrics) reports what drain would, twice over, and
+ * keeps counting: the other entry is folded afresh each time */
+TEST(aggregate_visit_keeps_counts)
+{
+	struct agg_config ac = { .top_n = 1 };
+	struct agg *a = agg__new(&ac);
+	struct sf_flow f = { .role = SF_ROLE_SERVER, .netns = 1, .family = 2 };
+	struct sf_summary s = { .close = SF_CLOSE_NORMAL, .established = true, .connect_ns = -1,
+				.handshake_ns = -1, .lifetime_ns = -1 };
+	const struct agg_entry *e;
+
+	EXPECT(a);
+	for (int i = 0; i < 3; i++) {
+		f.sport = 2000 + i;
+		for (int k = 0; k <= i; k++)
+			agg__flow(a, &f, &s);
+	}
+	for (int round = 0; round < 2; round++) {
+		nseen = 0;
+		agg__visit(a, visit, NULL);
+		EXPECT(nseen == 2 && seen_e[0].port == 2002 && seen_e[0].c.flows == 3);
+		e = find(AGG_LISTENER, true, 0);
+		EXPECT(e && e->keys == 2 && e->c.flows == 3);
+	}
+	f.sport = 2000;
+	agg__flow(a, &f, &s);
+	nseen = 0;
+	agg__visit(a, visit, NULL);
+	e = find(AGG_LISTENER, true, 0);
+	EXPECT(e && e->c.flows == 4);
+	nseen = 0;
+	agg__drain(a, visit, NULL);
+	EXPECT(nseen == 2);
+	nseen = 0;
+	agg__drain(a, visit, NULL);
+	EXPECT(nseen == 0);
+	agg__free(a);
+}

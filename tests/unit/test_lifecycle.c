@@ -24,6 +24,8 @@ TEST(client_seed_path)
 	EXPECT(recs[0].sum.dwell[SF_TCP_FIN_WAIT2] == 1000);
 	EXPECT(recs[0].sum.lifetime_ns == 11000);
 	EXPECT(!partial(0));
+	/* a plain open and close: a summary is enough (--detail auto) */
+	EXPECT(!recs[0].sum.abnormal);
 	flow_table__free(t);
 }
 
@@ -172,6 +174,7 @@ TEST(refused)
 	EXPECT(nrec == 1);
 	EXPECT_STR(path(0), "CLOSED>SYN_SENT>CLOSED");
 	EXPECT(recs[0].sum.close == SF_CLOSE_REFUSED);
+	EXPECT(recs[0].sum.abnormal); /* refused: written in full by default */
 	EXPECT(!recs[0].sum.established);
 	EXPECT(recs[0].sum.connect_ns == -1);
 	EXPECT(recs[0].sum.lifetime_ns == 40);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Volume for a fleet, with the real kernel: by default a normal connection
+# gives two summary flow records (<= 600 bytes each), a refused one a full
+# record; --flows none writes no flow record but counts them all; summary
+# records come every --summary-interval and add up to the connections made.
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+need_root volume
+
+ns=$(ns_create volume) || {
+	fail volume/netns "ip netns add failed"
+	exit 1
+}
+N=20
+run() { # NAME [synfin options]: N normal connections and one refused
+	local name=$1 out=$TMP/$1.jsonl
+	shift
+	if ! start_synfin "$out" "$ns" --detail auto "$@"; then
+		fail "volume/$name/start" "synfin did not start: $(tr '\n' ' ' <"$out.err")"
+		return 1
+	fi
+	ip netns exec "$ns" timeout 30 "$TCPCTL" client-first --count "$N" --linger-ms 1 >/dev/null 2>"$TMP/$name.tcpctl.err" ||
+		fail "volume/$name/tcpctl" "$(tr '\n' ' ' <"$TMP/$name.tcpctl.err")"
+	ip netns exec "$ns" timeout 30 "$TCPCTL" refused --port 20999 >/dev/null 2>&1
+	ns_settle "$ns"
+	# one summary interval passes while synfin runs
+	sleep 2.5
+	stop_synfin
+}
+
+run default --summary-interval 2 && check volume/default-records python3 - "$TMP/default.jsonl" "$N" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+n = int(sys.argv[2])
+flows = [(json.loads(l), len(l)) for l in lines if '"type":"flow"' in l]
+normal = [(r, size) for r, size in flows if r["close"] == "normal"]
+refused = [r for r, _ in flows if r["close"] == "refused"]
+assert len(normal) == 2 * n, f"{len(normal)} normal flow records, want {2 * n}"
+assert len(refused) == 1 and "handshake" in refused[0]["segments"], "the refused flow is not in full"
+for r, size in normal:
+    assert "digest" in r["segments"] and r["segments"]["acks_ok"], r["segments"]
+    assert size <= 600, f"a normal flow record of {size} bytes"
+    assert r["segments"]["digest"].count(">") + r["segments"]["digest"].count("<") >= 6, r["segments"]
+print(f"normal flow records: {min(s for _, s in normal)}-{max(s for _, s in normal)} bytes", file=sys.stderr)
+summ = [json.loads(l) for l in lines if '"type":"summary"' in l]
+procs = [r for r in summ if r["kind"] == "process"]
+assert sum(r["flows"] for r in procs) == 2 * n + 1, [r["flows"] for r in procs]
+# the interval fired while running (2 s, at least 0.5 s before the exit)
+from datetime import datetime
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+stop = t([json.loads(l) for l in lines if '"type":"stats"' in l][-1]["time"])
+assert min(t(r["time"]) for r in summ) < stop - 0.4, "summaries only at exit"
+rem = [r for r in summ if r["kind"] == "remote" and r["peer"]["port"] == 20999]
+assert sum(r["failed"].get("refused", 0) for r in rem) == 1, rem
+lst = [r for r in summ if r["kind"] == "listener"]
+assert sum(r["closed"].get("normal", 0) for r in lst) == n
+assert sum(r["phases_us"]["handshake"]["count"] for r in lst if "handshake" in r["phases_us"]) == n
+PY
+
+run none --flows none --summary-interval 60 && check volume/flows-none-counted python3 - "$TMP/none.jsonl" "$N" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+n = int(sys.argv[2])
+assert not [r for r in recs if r["type"] == "flow"], "--flows none wrote flow records"
+st = [r for r in recs if r["type"] == "stats"][-1]
+assert st["flows"]["not_written"] == 2 * n + 1, (st["flows"], [r["close"] for r in recs if r["type"] == "flow"])
+procs = [r for r in recs if r["type"] == "summary" and r["kind"] == "process"]
+assert sum(r["flows"] for r in procs) == 2 * n + 1, [(r.get("comm"), r.get("other"), r["flows"]) for r in procs]
+PY
+exit "$_failed"
