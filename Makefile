@@ -2,9 +2,13 @@
 #
 #   sudo make run    install what is missing, build, run the daemon
 #   sudo make test   install what is missing, build, run every test
+#   (on a machine without make or sudo: sh setup.sh run / sh setup.sh test)
+#   make test-fresh  the README's commands on a fresh Debian root (root)
 #   make bench       the benchmark (root)
 #   make install     binary, service unit, config, man page, docs (PREFIX, DESTDIR)
 #   make deb         the Debian package, into build/deb/
+#   make fuzz        the fuzz targets, FUZZ_SECONDS in all (default 600)
+#   make asan-check  unit, replay and CLI tests built with ASan+UBSan
 #   make V=1         show the commands
 
 .DELETE_ON_ERROR:
@@ -125,21 +129,75 @@ $(OUT)/test_unit: $(UNIT_SRC) tests/unit/unit.h $(CORE_OBJ) $(OUT)/ring.o $(FRAM
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(DCFLAGS) -Idaemon $(UNIT_SRC) $(CORE_OBJ) $(OUT)/ring.o $(FRAME_OBJ) $(LIBS) -o $@
 
+# ---- fuzzing and sanitizers (clang: libFuzzer, ASan, UBSan) ----------------
+# Any sanitizer finding aborts: UBSan does not carry on after reporting.
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OUT := build-fuzz
+FUZZ_TARGETS := replay flow ring show
+FUZZ_SECONDS ?= 600
+FUZZ_CFLAGS := -g -O1 $(SAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Idaemon
+FUZZ_CORE := $(patsubst daemon/%.c,$(FUZZ_OUT)/%.o,$(CORE_SRC)) $(FUZZ_OUT)/ring.o \
+	     $(FUZZ_OUT)/fuzz_common.o $(FUZZ_OUT)/json_check.o
+FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ_TARGETS))
+
+$(FUZZ_OUT):
+	$(Q)mkdir -p $@
+
+# instrumented for coverage, without libFuzzer's main()
+$(FUZZ_OUT)/%.o: daemon/%.c $(HDRS) | $(FUZZ_OUT)
+	$(call msg,FUZZCC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# the harnesses' own checks: not instrumented for coverage
+$(FUZZ_OUT)/%.o: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(HDRS) | $(FUZZ_OUT)
+	$(call msg,FUZZCC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_CORE) $(wildcard tests/fuzz/*.h)
+	$(call msg,FUZZLD,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_CORE) $(LIBS) -o $@
+
+# objects made by pattern rules: keep them between builds
+.SECONDARY: $(FUZZ_CORE)
+
+fuzz-build: $(FUZZ_BINS)
+
+# FUZZ_SECONDS split between the targets; new inputs collect in
+# $(FUZZ_OUT)/corpus/, crashes in $(FUZZ_OUT)/crashes/
+fuzz: $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) --keep
+
+# The same daemon and unit tests, with ASan+UBSan, in their own tree
+ASAN_OUT := build-asan
+asan-build:
+	$(Q)$(MAKE) --no-print-directory OUT=$(ASAN_OUT) CC=$(CLANG) CFLAGS='-g -O1 $(SAN_FLAGS)' \
+		$(ASAN_OUT)/synfin $(ASAN_OUT)/test_unit
+
+asan-check: asan-build
+	$(Q)tests/asan.sh
+
 deps:
 	$(Q)scripts/install-deps.sh
 
+# stdout carries the records and nothing else (sudo make run | jq): the
+# installer, the build and make's own messages go to stderr
 run:
-	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)exec ./$(OUT)/synfin $(ARGS)
+	@scripts/install-deps.sh >&2
+	@$(MAKE) --no-print-directory all >&2
+	@exec ./$(OUT)/synfin $(ARGS)
 
 test:
 	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump fuzz-build asan-build
 	$(Q)tests/run.sh
 
-# no root, no kernel: unit + replay + CLI tests
-check: all $(OUT)/test_unit $(OUT)/segdump
+# the README's two commands on a fresh Debian root (root; CI runs it)
+test-fresh:
+	$(Q)tests/fresh/run.sh
+
+# no root, no kernel: unit + replay + CLI tests, again with ASan+UBSan, a
+# short fuzz run
+check: all $(OUT)/test_unit $(OUT)/segdump fuzz-build asan-build
 	$(Q)tests/run.sh --no-kernel
 
 bench:
@@ -198,9 +256,9 @@ $(DEB): $(DEB_SRC)
 	else echo "  lintian not installed: the package is not checked" >&2; fi
 
 format:
-	clang-format -i daemon/*.c daemon/*.h include/*.h bpf/*.c bpf/*.h tests/unit/*.c
+	clang-format -i daemon/*.c daemon/*.h include/*.h bpf/*.c bpf/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
-	rm -rf $(OUT)
+	rm -rf $(OUT) $(FUZZ_OUT) $(ASAN_OUT)
 
-.PHONY: all deps run test check bench install uninstall deb format clean
+.PHONY: all deps run test test-fresh check bench install uninstall deb format clean fuzz fuzz-build asan-build asan-check

@@ -252,12 +252,10 @@ start_observer() {
 		"$bin" --netns "/var/run/netns/$NS" -o "$out" "$@" 2>"$err" &
 		;;
 	tcpstates | tcplife)
-		# classic tracepoints need tracefs: mount it in a private mount
-		# namespace only (the host's mounts are untouched); unshare and sh
-		# exec, so the pid is the tool's
-		unshare -m --propagation private sh -c \
-			'mount -t tracefs tracefs /sys/kernel/tracing && exec "$0"' \
-			"/usr/sbin/$cfg" >"$out" 2>"$err" &
+		# classic tracepoints need tracefs: the host's, or a private
+		# mount where it has none; the script execs, so the pid is the
+		# tool's
+		"$ROOT/scripts/with-tracefs.sh" "/usr/sbin/$cfg" >"$out" 2>"$err" &
 		;;
 	esac
 	OBS_PID=$!

@@ -366,7 +366,7 @@ static __always_inline void emit(const struct sf_pend_key *k, __u32 netns, const
 	e->gen = 0;
 	e->cookie = k->netns;	/* netns cookie (segments have no socket cookie) */
 	e->netns = netns;	/* inode, as in the socket events */
-	e->cur_tgid = 0;	/* softirq or any task: meaningless here */
+	e->host_tgid = 0;	/* segments have no owner */
 	__builtin_memcpy(e->saddr, k->saddr, 16);
 	__builtin_memcpy(e->daddr, k->daddr, 16);
 	e->sport = bpf_ntohs(k->sport);

@@ -35,11 +35,19 @@ const volatile __u32 netns_only = 0;
  * Left false, args[2] is never read: the verifier drops the branch, so
  * the program still attaches to the two-argument tracepoint. */
 const volatile bool rtx_has_err = false;
+/* synfin's own PID namespace (nsfs device and inode), set by the loader
+ * when it is not the initial one (synfin in a container): owners then get
+ * the ids they have there, the ones /proc shows synfin, and the host's
+ * process id beside. 0: the initial namespace, whose ids are the task's. */
+const volatile __u64 pidns_dev = 0;
+const volatile __u64 pidns_ino = 0;
 
 struct sf_owner {
 	__u64 cgroup_id;
 	__u32 pid;
 	__u32 tgid;
+	__u32 host_tgid;	/* see struct synfin_event */
+	__u32 pad;
 	char comm[SYNFIN_COMM_LEN];
 };
 
@@ -97,9 +105,20 @@ static __always_inline bool netns_wanted(__u32 netns)
 static __always_inline void owner_from_current(struct sf_owner *o)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	struct bpf_pidns_info ns;
 
+	o->host_tgid = 0;
+	if (pidns_ino) {
+		/* fails (and zeroes ns) for a task outside synfin's namespace:
+		 * it has no id there, only its host one */
+		bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns));
+		if (ns.tgid != id >> 32)
+			o->host_tgid = id >> 32;
+		id = (__u64)ns.tgid << 32 | ns.pid;
+	}
 	o->pid = (__u32)id;
 	o->tgid = id >> 32;
+	o->pad = 0;
 	o->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
@@ -152,6 +171,7 @@ static __always_inline void fill_from_sock(struct synfin_event *e, const struct 
 	e->cgroup_id = s->owner.cgroup_id;
 	e->pid = s->owner.pid;
 	e->tgid = s->owner.tgid;
+	e->host_tgid = s->owner.host_tgid;
 	__builtin_memcpy(e->comm, s->owner.comm, SYNFIN_COMM_LEN);
 	e->owner_src = s->owner_src;
 }
@@ -163,7 +183,7 @@ static __always_inline struct synfin_event *reserve(__u64 *flags)
 	if (!e)
 		return NULL;
 	e->version = SYNFIN_EVENT_VERSION;
-	e->cur_tgid = 0;	/* reserved (the owner is what matters) */
+	e->host_tgid = 0;
 	e->flags = 0;
 	e->pad = 0;
 	return e;

@@ -62,6 +62,11 @@ struct bpf_raw_tracepoint_args {
 	__u64 args[0];
 };
 
+struct bpf_pidns_info {		/* uapi: bpf_get_ns_current_pid_tgid() */
+	__u32 pid;
+	__u32 tgid;
+};
+
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 typedef struct {

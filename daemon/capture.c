@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -23,6 +24,8 @@
 #ifndef CAP_BPF
 #define CAP_BPF 39
 #endif
+/* the initial PID namespace's inode number is fixed (linux/proc_ns.h) */
+#define SF_PROC_PID_INIT_INO 0xEFFFFFFCU
 
 struct capture {
 	struct state_bpf *skel;
@@ -180,6 +183,7 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	const char *accept_why = NULL;
 	char deg[sizeof(c->describe)] = "";
 	size_t off = 0;
+	struct stat st;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		snprintf(msg, len,
@@ -222,6 +226,12 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	 * template in the object only gives the type; libbpf 1.1 cannot
 	 * resize it) */
 	bpf_map__set_max_entries(s->maps.socks, o->max_sockets);
+	if (!stat("/proc/self/ns/pid", &st) && st.st_ino != SF_PROC_PID_INIT_INO) {
+		/* in a container: owners in our own numbering, as /proc gives
+		 * them for the sockets found at start-up */
+		s->rodata->pidns_dev = st.st_dev;
+		s->rodata->pidns_ino = st.st_ino;
+	}
 	if (o->accept_owner && !ensure_tracefs())
 		accept_why = "tracefs not mounted and cannot be mounted privately";
 	if (!o->accept_owner || accept_why) {
@@ -298,8 +308,10 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	else if (!accept_ok)
 		degraded_add(c, deg, "accept owner unavailable (%s): accepted sockets are attributed to the listener's owner until they close",
 			     accept_why);
-	describe_add(c, &off, "; netns: %s; ring buffers %d x %u KiB (%d CPUs); socket map %u",
-		     o->n_netns ? "filtered" : "all", c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
+	describe_add(c, &off, "; netns: %s; pids: %s; ring buffers %d x %u KiB (%d CPUs); socket map %u",
+		     o->n_netns ? "filtered" : "all",
+		     s->rodata->pidns_ino ? "this PID namespace's (host pid beside)" : "initial PID namespace",
+		     c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
 	if (deg[0])
 		describe_add(c, &off, "; DEGRADED: %s", deg);
 	*out = c;

@@ -368,8 +368,10 @@ int flow_table__ingest(struct flow_table *t, const struct synfin_event *e)
 {
 	bool seg = e->kind == SF_EV_SEGMENT;
 
-	if (e->version != SYNFIN_EVENT_VERSION || !e->kind || e->kind >= SF_EV_KIND_MAX ||
-	    (!seg && (!valid_state(e->oldstate) || !valid_state(e->newstate))) ||
+	/* times past SF_TS_MAX: a corrupted recording, whose gen may even be
+	 * one this table keys its own flows on (SEG_GEN and up) */
+	if (e->version != SYNFIN_EVENT_VERSION || !e->kind || e->kind >= SF_EV_KIND_MAX || e->ts_ns >= SF_TS_MAX ||
+	    (!seg && (!valid_state(e->oldstate) || !valid_state(e->newstate) || e->gen >= SF_TS_MAX)) ||
 	    (e->family != SF_AF_INET && e->family != SF_AF_INET6)) {
 		t->st.decode_errors++;
 		return -EINVAL;

@@ -125,6 +125,7 @@ struct sf_flow {
 	__u32 netns;
 	__u32 pid;
 	__u32 tgid;
+	__u32 host_tgid;	/* owner's host pid when it differs from tgid */
 	__u16 sport;
 	__u16 dport;
 	__u16 seen;		/* bitmask of states entered */

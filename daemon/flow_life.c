@@ -30,6 +30,7 @@ static void take_owner(struct sf_flow *f, const struct synfin_event *e)
 	f->owner_src = e->owner_src;
 	f->pid = e->pid;
 	f->tgid = e->tgid;
+	f->host_tgid = e->host_tgid;
 	f->cgroup_id = e->cgroup_id;
 	memcpy(f->comm, e->comm, sizeof(f->comm));
 }

@@ -132,14 +132,15 @@ static void fmt_dur(const struct ladder *l, char *b, size_t n, int64_t us)
 /* offsets from the diagram's start: µs precision, in ms below 100 s */
 static void fmt_off(const struct ladder *l, char *b, size_t n, int64_t t)
 {
-	int64_t a = t < 0 ? -t : t;
+	/* NONE is INT64_MIN, which has no negation */
+	uint64_t a = t < 0 ? -(uint64_t)t : (uint64_t)t;
 
 	if (t == NONE)
 		snprintf(b, n, "?");
 	else if (l->span < 100000000)
-		snprintf(b, n, "%c%" PRId64 ".%03" PRId64 " ms", t < 0 ? '-' : '+', a / 1000, a % 1000);
+		snprintf(b, n, "%c%" PRIu64 ".%03" PRIu64 " ms", t < 0 ? '-' : '+', a / 1000, a % 1000);
 	else
-		snprintf(b, n, "%c%" PRId64 ".%06" PRId64 " s", t < 0 ? '-' : '+', a / 1000000, a % 1000000);
+		snprintf(b, n, "%c%" PRIu64 ".%06" PRIu64 " s", t < 0 ? '-' : '+', a / 1000000, a % 1000000);
 }
 
 static void fmt_utc(char *b, size_t n, int64_t us)
@@ -336,10 +337,12 @@ static void add_segments(struct ladder *l)
 				r->check = 1;
 		}
 	}
+	/* the segment rows: the origin row before them has no sender */
 	for (int i = 0; i < l->nrows; i++) {
 		struct row *r = &l->rows[i];
 
-		r->t = r->at[r->from] != NONE ? r->at[r->from] : r->at[!r->from];
+		if (r->kind == ROW_SEG)
+			r->t = r->at[r->from] != NONE ? r->at[r->from] : r->at[!r->from];
 	}
 	rst_check(l);
 }

@@ -12,22 +12,34 @@
 
 _Static_assert(SF_AF_INET == AF_INET && SF_AF_INET6 == AF_INET6, "address families");
 
+/* mono + offset, clamped to [0, INT64_MAX] ns (1970 to 2262): a corrupted
+ * recording may hold any time and any offset, and the sum must not
+ * overflow */
+static int64_t wall_ns(uint64_t mono, int64_t off)
+{
+	uint64_t back;
+
+	if (off >= 0)
+		return mono >= (uint64_t)INT64_MAX - (uint64_t)off ? INT64_MAX : (int64_t)(mono + (uint64_t)off);
+	back = -(uint64_t)off;
+	if (mono <= back)
+		return 0;
+	mono -= back;
+	return mono > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)mono;
+}
+
 void sf_format_time(char *buf, size_t len, uint64_t mono_ns, const struct sf_clock *clk)
 {
 	/* records come in bursts within one second: format the date and
 	 * time of day once per second */
 	static __thread time_t cached_sec = -1;
 	static __thread char cached[24];
-	int64_t real = (int64_t)mono_ns + clk->mono_to_real_ns;
+	int64_t real = wall_ns(mono_ns, clk->mono_to_real_ns);
 	time_t sec = (time_t)(real / 1000000000);
 	long usec = (long)((real % 1000000000) / 1000);
 
 	if (len < 28)
 		return;
-	if (real < 0) {
-		sec = 0;
-		usec = 0;
-	}
 	if (sec != cached_sec) {
 		struct tm tm;
 
@@ -151,9 +163,18 @@ static void process_(struct json *j, const struct sf_flow *f, bool tid)
 	if (f->owner_src == SF_OWNER_NONE) {
 		json__null(j, "pid");
 	} else {
-		json__u64(j, "pid", f->tgid);
-		if (tid)
-			json__u64(j, "tid", f->pid);
+		/* ids in synfin's PID namespace; none for an owner outside it */
+		if (f->tgid) {
+			json__u64(j, "pid", f->tgid);
+			if (tid)
+				json__u64(j, "tid", f->pid);
+		} else {
+			json__null(j, "pid");
+			if (tid)
+				json__null(j, "tid");
+		}
+		if (f->host_tgid)
+			json__u64(j, "host_pid", f->host_tgid);
 		json__strn(j, "comm", f->comm, n);
 		if (f->cgroup_id) /* unknown for sockets found at start-up */
 			json__u64(j, "cgroup_id", f->cgroup_id);
@@ -172,6 +193,15 @@ static void process(struct json *j, const struct sf_flow *f)
 static void us(struct json *j, const char *key, uint64_t ns)
 {
 	json__u64(j, key, ns / 1000);
+}
+
+/* to - from, unless to is before from: events of a corrupted recording
+ * can be the wrong way round, and the difference taken anyway would print
+ * as 584,942 years. No number is better than that one. */
+static void us_between(struct json *j, const char *key, uint64_t from, uint64_t to)
+{
+	if (to >= from)
+		us(j, key, to - from);
 }
 
 static const char *errno_name(int e)
@@ -232,7 +262,8 @@ static void seg_entry(struct json *j, const struct sf_segs *g, const struct sf_s
 		json__u64(j, "n", slot);
 	json__lit(j, "segment", slot_names[slot]);
 	json__lit(j, "dir", r->out ? "out" : "in");
-	json__i64(j, "at_us", ((int64_t)r->ts - (int64_t)start) / 1000);
+	/* before the flow's start, for a segment of a reordered stream */
+	json__i64(j, "at_us", r->ts >= start ? (int64_t)((r->ts - start) / 1000) : -(int64_t)((start - r->ts) / 1000));
 	json__lit(j, "flags", fl);
 	json__u64(j, "seq", r->seq);
 	json__u64(j, "ack", r->ack);
@@ -360,6 +391,7 @@ static void from_field(struct json *j, bool *open, const char *key, unsigned int
  * bound came from (the less exact of the two). */
 static void durations_from(struct json *j, const struct sf_summary *s, bool states_only, bool server)
 {
+	unsigned int keyed = 0; /* as in durations_us */
 	bool open = false;
 
 	for (int i = 0; i < s->path_len; i++) {
@@ -370,8 +402,9 @@ static void durations_from(struct json *j, const struct sf_summary *s, bool stat
 		if (states_only && server && st == SF_TCP_SYN_RECV)
 			continue;
 
-		if ((s->have_dwell & (1u << st)) && s->dwell_src[st])
+		if ((s->have_dwell & (1u << st) & ~keyed) && s->dwell_src[st])
 			from_field(j, &open, sf_state_key(st), s->dwell_src[st]);
+		keyed |= 1u << st;
 	}
 	if (states_only)
 		goto done;
@@ -415,6 +448,7 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 {
 	char path[SF_TCP_NSTATES * 16] = "";
 	bool summary = detail == SF_DETAIL_SUMMARY;
+	unsigned int done = 0; /* a state in the path twice has one key */
 	int i;
 
 	json__lit(j, "role", sf_role_name(f->role));
@@ -439,8 +473,9 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	for (i = 0; i < s->path_len; i++) {
 		unsigned int st = s->path[i];
 
-		if (s->have_dwell & (1u << st))
+		if (s->have_dwell & (1u << st) & ~done)
 			us(j, sf_state_key(st), s->dwell[st]);
+		done |= 1u << st;
 	}
 	if (s->connect_ns >= 0)
 		us(j, "connect", (uint64_t)s->connect_ns);
@@ -451,7 +486,7 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 	if (s->lifetime_ns >= 0)
 		us(j, "lifetime", (uint64_t)s->lifetime_ns);
 	else
-		us(j, "observed", s->end_ts - s->start_ts);
+		us_between(j, "observed", s->start_ts, s->end_ts);
 	json__obj_close(j);
 	/* a summary: the phases' bounds are the states' (see docs/schema.md) */
 	durations_from(j, s, summary, f->role == SF_ROLE_SERVER);
@@ -572,7 +607,7 @@ static void pileup_record(struct json *j, const struct sf_record *rec, const str
 	json__u64(j, "threshold", p->threshold);
 	time_field(j, "since", p->since, clk);
 	if (!p->start)
-		us(j, "duration_us", p->at - p->since);
+		us_between(j, "duration_us", p->since, p->at);
 }
 
 static const char *const tw_exit_names[] = {
@@ -620,7 +655,7 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 	}
 	time_field(j, "exited", r->exited, clk);
 	if (!r->pre_existing)
-		us(j, "since_handoff_us", r->exited - r->handoff);
+		us_between(j, "since_handoff_us", r->handoff, r->exited);
 }
 
 static void agg_key(struct json *j, const struct agg_entry *e)
@@ -727,7 +762,7 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 		common_head(j, "listen", f, f->closed ? f->state_ts[SF_TCP_CLOSE] : f->last_ts, clk);
 		json__lit(j, "event", f->closed ? "stop" : "evicted");
 		if (f->closed && (f->seen & (1u << SF_TCP_LISTEN)))
-			us(j, "duration_us", f->state_ts[SF_TCP_CLOSE] - f->state_ts[SF_TCP_LISTEN]);
+			us_between(j, "duration_us", f->state_ts[SF_TCP_LISTEN], f->state_ts[SF_TCP_CLOSE]);
 		json__u64(j, "connections", f->children);
 		json__u64(j, "synack_retransmits", f->synack_retrans);
 		json__bool(j, "partial", f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED));

@@ -32,12 +32,40 @@ int recorder__write(FILE *f, const struct synfin_event *e)
 	return fwrite(e, sizeof(*e), 1, f) == 1 ? 0 : -EIO;
 }
 
+int replay__header(FILE *f, const char *name, int64_t *mono_to_real_ns, uint32_t *flags, char *err,
+		   size_t errlen)
+{
+	struct sf_rec_header h;
+	size_t n = fread(&h, 1, sizeof(h), f);
+
+	if (n != sizeof(h) || memcmp(h.magic, SF_REC_MAGIC, sizeof(h.magic)) != 0) {
+		snprintf(err, errlen, "%s is not a synfin recording (%s)", name,
+			 n != sizeof(h) ? "shorter than the 32-byte header" : "bad magic");
+		return -EINVAL;
+	}
+	if (h.format != SF_REC_FORMAT || h.event_size != sizeof(struct synfin_event) ||
+	    h.event_version < 1 || h.event_version > SYNFIN_EVENT_VERSION) {
+		snprintf(err, errlen,
+			 "%s: recording format %u, event size %u, event version %u; this synfin reads format %u, size %zu, versions 1 to %u",
+			 name, h.format, h.event_size, h.event_version, SF_REC_FORMAT,
+			 sizeof(struct synfin_event), SYNFIN_EVENT_VERSION);
+		return -EINVAL;
+	}
+	if (h.mono_to_real_ns >= (int64_t)SF_TS_MAX || h.mono_to_real_ns <= -(int64_t)SF_TS_MAX) {
+		snprintf(err, errlen, "%s: clock offset %lld ns is out of range: a corrupted recording", name,
+			 (long long)h.mono_to_real_ns);
+		return -EINVAL;
+	}
+	*mono_to_real_ns = h.mono_to_real_ns;
+	*flags = h.flags;
+	return 0;
+}
+
 int replay__open(FILE **out, const char *path, int64_t *mono_to_real_ns, uint32_t *flags, char *err,
 		 size_t errlen)
 {
-	struct sf_rec_header h;
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe");
-	size_t n;
+	int r;
 
 	if (!f) {
 		int e = errno;
@@ -45,36 +73,30 @@ int replay__open(FILE **out, const char *path, int64_t *mono_to_real_ns, uint32_
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
 		return -e;
 	}
-	n = fread(&h, 1, sizeof(h), f);
-	if (n != sizeof(h) || memcmp(h.magic, SF_REC_MAGIC, sizeof(h.magic)) != 0) {
-		snprintf(err, errlen, "%s is not a synfin recording (%s)", path,
-			 n != sizeof(h) ? "shorter than the 32-byte header" : "bad magic");
-		goto bad;
+	r = replay__header(f, path, mono_to_real_ns, flags, err, errlen);
+	if (r) {
+		if (f != stdin)
+			fclose(f);
+		return r;
 	}
-	if (h.format != SF_REC_FORMAT || h.event_size != sizeof(struct synfin_event) ||
-	    h.event_version != SYNFIN_EVENT_VERSION) {
-		snprintf(err, errlen,
-			 "%s: recording format %u, event size %u, event version %u; this synfin reads format %u, size %zu, version %u",
-			 path, h.format, h.event_size, h.event_version, SF_REC_FORMAT,
-			 sizeof(struct synfin_event), SYNFIN_EVENT_VERSION);
-		goto bad;
-	}
-	*mono_to_real_ns = h.mono_to_real_ns;
-	*flags = h.flags;
 	*out = f;
 	return 0;
-bad:
-	if (f != stdin)
-		fclose(f);
-	return -EINVAL;
 }
 
 int replay__next(FILE *f, struct synfin_event *e, uint64_t index, char *err, size_t errlen)
 {
 	size_t n = fread(e, 1, sizeof(*e), f);
 
-	if (n == sizeof(*e))
+	if (n == sizeof(*e)) {
+		/* version 1: host_tgid was reserved (0) and the ids were the
+		 * initial PID namespace's, where synfin ran: read as
+		 * version 2, they are synfin's own with no host pid beside */
+		if (e->version == 1) {
+			e->version = SYNFIN_EVENT_VERSION;
+			e->host_tgid = 0;
+		}
 		return 1;
+	}
 	if (n == 0 && feof(f))
 		return 0;
 	snprintf(err, errlen, "truncated recording: event %llu has %zu of %zu bytes",

@@ -6,7 +6,7 @@
  *   0  char  magic[8]      "SYNFINR\n"
  *   8  u32   format        1
  *  12  u32   event_size    sizeof(struct synfin_event)
- *  16  u32   event_version SYNFIN_EVENT_VERSION
+ *  16  u32   event_version SYNFIN_EVENT_VERSION (1 is read too)
  *  20  u32   flags         SF_REC_F_* (how it was captured)
  *  24  s64   mono_to_real_ns  wall clock = event ts + this
  *
@@ -40,10 +40,15 @@ _Static_assert(sizeof(struct sf_rec_header) == 32, "record header is 32 bytes");
 int recorder__open(FILE **f, const char *path, int64_t mono_to_real_ns, uint32_t flags);
 int recorder__write(FILE *f, const struct synfin_event *e);
 
-/* Reader: header check. 0, or -EINVAL with a reason in err. */
+/* Reader: open path ("-": stdin) and check its header (a clock offset
+ * within +-SF_TS_MAX). 0, or -errno with a reason in err. */
 int replay__open(FILE **f, const char *path, int64_t *mono_to_real_ns, uint32_t *flags, char *err,
 		 size_t errlen);
-/* 1 = one event read, 0 = clean end, -EINVAL = truncated (reason in err). */
+/* The header check alone, on a stream at its start (name for messages). */
+int replay__header(FILE *f, const char *name, int64_t *mono_to_real_ns, uint32_t *flags, char *err,
+		   size_t errlen);
+/* 1 = one event read, 0 = clean end, -EINVAL = truncated (reason in err).
+ * An event is returned as it was read: the flow table decodes it. */
 int replay__next(FILE *f, struct synfin_event *e, uint64_t index, char *err, size_t errlen);
 
 #endif /* SYNFIN_RECORDER_H */

@@ -11,7 +11,11 @@
 #ifndef SYNFIN_H
 #define SYNFIN_H
 
-#define SYNFIN_EVENT_VERSION 1
+/* 2: pid/tgid are synfin's own PID namespace's numbers, host_tgid (was a
+ * reserved 0) the initial namespace's where they differ. A version 1 event
+ * (taken in the initial namespace) reads as version 2 with host_tgid 0:
+ * the replay reader upgrades it (daemon/recorder.c). */
+#define SYNFIN_EVENT_VERSION 2
 #define SYNFIN_COMM_LEN 16
 
 /* Kernel TCP states (include/net/tcp_states.h); 0 is unused there. */
@@ -83,8 +87,9 @@ struct synfin_event {
 	__u64 gen;		/* ts_ns of the socket's birth transition in BPF */
 	__u64 cookie;		/* socket cookie if one was assigned (sock_diag does), else 0 */
 	__u32 netns;		/* network namespace inode */
-	__u32 cur_tgid;		/* reserved, 0 (the task on the CPU says nothing:
-				 * see owner_src) */
+	__u32 host_tgid;	/* socket events: the owner's process id in the
+				 * initial PID namespace when synfin runs in
+				 * another one and it differs from tgid, else 0 */
 	__u8 saddr[16];		/* local address (IPv4 in the first 4 bytes); segments: source */
 	__u8 daddr[16];		/* remote address; segments: destination */
 	__u16 sport;		/* local port, host order; segments: source */
@@ -101,8 +106,9 @@ struct synfin_event {
 	union {
 		struct {	/* socket events: the owner */
 			__u64 cgroup_id; /* owner's cgroup v2 id */
-			__u32 pid;	/* owner thread id */
-			__u32 tgid;	/* owner process id */
+			__u32 pid;	/* owner thread id, in synfin's PID namespace */
+			__u32 tgid;	/* owner process id, idem (0: the owner
+					 * is not in synfin's namespace) */
 			char comm[SYNFIN_COMM_LEN]; /* owner's comm: untrusted bytes */
 		};
 		struct synfin_seg seg;
@@ -110,6 +116,12 @@ struct synfin_event {
 };
 
 _Static_assert(sizeof(struct synfin_event) == 120, "synfin_event layout changed: bump SYNFIN_EVENT_VERSION");
+
+/* ts_ns and gen are CLOCK_MONOTONIC times: no clock reaches this (146
+ * years of uptime). A time past it is a corrupted recording, and below
+ * it the sums made of times (plus a grace, a threshold, a clock offset
+ * of the same bound) cannot overflow. */
+#define SF_TS_MAX (1ULL << 62)
 
 /* Indices of the BPF-side counters (per-CPU array "counters"). */
 enum synfin_counter {

@@ -6,13 +6,21 @@ set -euo pipefail
 pkgs=(
 	# build
 	make gcc libc6-dev linux-libc-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev libjansson-dev libsystemd-dev pkg-config
+	# fuzzing and sanitizers: clang's libFuzzer/ASan/UBSan runtimes (only
+	# recommended by clang, so not there with --no-install-recommends)
+	libclang-rt-dev
 	# run and test
 	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps
 	# --metrics (libmicrohttpd), its tests against a real Prometheus server
 	libmicrohttpd-dev prometheus curl
 	# the service under a real systemd, its man page and Debian package
-	systemd systemd-container mandoc man-db dpkg-dev debhelper lintian
+	systemd systemd-container mandoc man-db dpkg-dev build-essential debhelper lintian
 )
+
+if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+	echo "install-deps: not a Debian system (no dpkg/apt-get): install by hand: ${pkgs[*]}" >&2
+	exit 1
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

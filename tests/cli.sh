@@ -60,14 +60,14 @@ st = [r for r in recs if r["type"] == "stats"][-1]
 assert st["events"]["decode_errors"] > 1500, st["events"]
 ' "$TMP/out"
 
-# a recording of another event version is refused with a clear reason
-python3 - "$TOP/tests/replay/lifecycle.rec" "$TMP/v2.rec" <<'PY'
+# a recording of a later event version is refused with a clear reason
+python3 - "$TOP/tests/replay/lifecycle.rec" "$TMP/v99.rec" <<'PY'
 import struct, sys
 d = bytearray(open(sys.argv[1], "rb").read())
-struct.pack_into("<I", d, 16, 2)
+struct.pack_into("<I", d, 16, 99)
 open(sys.argv[2], "wb").write(d)
 PY
-expect cli-replay-other-version 1 'event version 2' "$SYNFIN" --replay "$TMP/v2.rec"
+expect cli-replay-other-version 1 'event version 99' "$SYNFIN" --replay "$TMP/v99.rec"
 
 # a config file: its values outlive the line they were read from
 printf '# test\noutput %s\nstats-interval 5\nstuck close_wait=3\n' "$TMP/cfg.jsonl" >"$TMP/synfin.conf"

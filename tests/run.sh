@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every synfin test and prints one closing line "N passed, N failed,
 # N skipped". Exit 0 only when nothing failed.
-#   tests/run.sh              unit, replay, CLI and (root) kernel tests
+#   tests/run.sh              unit, replay, CLI, sanitizer, fuzz and (root)
+#                             kernel tests
 #   tests/run.sh --no-kernel  without the kernel tests
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,10 @@ run tests/replay/run.sh
 run tests/cli.sh
 run tests/show/run.sh
 run tests/service.sh
+# the same with ASan+UBSan, and 20 s of each fuzz target (make check
+# builds them: build-asan/, build-fuzz/)
+run tests/asan.sh
+run tests/fuzz/run.sh
 if [ "$kernel" = 1 ]; then
 	for t in tests/kernel/test_*.sh; do
 		run "$t"

@@ -3,9 +3,9 @@
 # socket the test made, the transitions tcpstates printed must be the ones
 # synfin's path implies, and the time spent in each state must agree.
 #
-# tracefs may not be mounted on the host and tcpstates attaches a classic
-# tracepoint, so it runs in a private mount namespace with its own tracefs
-# mount: the host's mounts are untouched.
+# tcpstates attaches a classic tracepoint, so it needs tracefs: where the
+# host has none mounted, scripts/with-tracefs.sh gives it a private mount
+# (the host's mounts are untouched).
 #
 # tcpstates sees every namespace. To stay clear of unrelated traffic (and
 # of lost events under a busy host) the servers use fixed ports and two
@@ -42,10 +42,7 @@ ts_pids=()
 start_tcpstates() {
 	local o=$1
 	shift
-	# shellcheck disable=SC2016 # expanded by sh -c
-	unshare -m --propagation private sh -c \
-		'mount -t tracefs tracefs /sys/kernel/tracing && exec stdbuf -oL "$@"' \
-		sh "$TCPSTATES" "$@" >"$o" 2>"$o.err" &
+	"$TOP/scripts/with-tracefs.sh" stdbuf -oL "$TCPSTATES" "$@" >"$o" 2>"$o.err" &
 	ts_pids+=($!)
 	cleanup_add "stop_pid $! INT 5"
 }

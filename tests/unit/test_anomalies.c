@@ -211,8 +211,13 @@ TEST(decode_errors)
 	e.family = 2;
 	e.kind = 77;
 	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	/* times no monotonic clock reaches (a corrupted recording) */
+	e = ev(1, 1, SF_TS_MAX, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	e = ev(1, UINT64_MAX, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT); /* a snapshot flow's key */
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
 	flow_table__stats(t, &st);
-	EXPECT(st.decode_errors == 5);
+	EXPECT(st.decode_errors == 7);
 	EXPECT(st.events == 0 && st.open == 0);
 	flow_table__free(t);
 }

@@ -51,3 +51,117 @@ TEST(json_record)
 	json__free(&j);
 	flow_table__free(t);
 }
+
+/* synfin in a container: ids in its own PID namespace, the host's beside;
+ * an owner outside its namespace has only the host's */
+TEST(json_pid_namespace)
+{
+	static const struct {
+		__u32 tgid, pid, host;
+		const char *want;
+	} c[] = {
+		{ 100, 100, 0, "\"process\":{\"pid\":100,\"tid\":100,\"comm\":\"curl\"," },
+		{ 7, 8, 4242, "\"process\":{\"pid\":7,\"tid\":8,\"host_pid\":4242,\"comm\":\"curl\"," },
+		{ 0, 0, 4243, "\"process\":{\"pid\":null,\"tid\":null,\"host_pid\":4243,\"comm\":\"curl\"," },
+	};
+	struct sf_clock clk = {};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct flow_table *t = table(16);
+		struct synfin_event e[2] = { ev(0xe5, 1000, 1000, SF_TCP_CLOSE, SF_TCP_SYN_SENT),
+					     ev(0xe5, 1000, 2000, SF_TCP_SYN_SENT, SF_TCP_CLOSE) };
+		struct sf_record r = { .type = SF_REC_FLOW };
+		struct json j = {};
+
+		for (int k = 0; k < 2; k++) {
+			e[k].tgid = c[i].tgid;
+			e[k].pid = c[i].pid;
+			e[k].host_tgid = c[i].host;
+			feed(t, e[k]);
+		}
+		flow_table__flush(t);
+		EXPECT(nrec == 1);
+		r.flow = &recs[0].flow;
+		r.sum = &recs[0].sum;
+		record_json__record(&j, &r, &clk);
+		j.buf[j.len - 1] = 0;
+		if (!strstr(j.buf, c[i].want))
+			EXPECT_STR(j.buf, c[i].want);
+		json__free(&j);
+		flow_table__free(t);
+	}
+
+/* A first event from a state to itself puts that state in the path twice:
+ * its duration is still one key (JSON objects have unique keys) */
+TEST(json_state_twice)
+{
+	struct flow_table *t = table(16);
+	struct sf_clock clk = {};
+	struct sf_record r = { .type = SF_REC_FLOW };
+	struct json j = {};
+	const char *d;
+
+	feed(t, ev(0xe5, 1, 1000, SF_TCP_ESTABLISHED, SF_TCP_ESTABLISHED));
+	feed(t, ev(0xe5, 1, 3000, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1));
+	feed(t, ev(0xe5, 1, 4000, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2));
+	feed(t, ev(0xe5, 1, 5000, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE));
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	r.flow = &recs[0].flow;
+	r.sum = &recs[0].sum;
+	record_json__record(&j, &r, &clk);
+	EXPECT(j.len > 0);
+	j.buf[j.len - 1] = 0;
+	d = strstr(j.buf, "\"durations_us\":{");
+	EXPECT(d && strstr(d, "\"established\":2,"));
+	EXPECT(!strstr(strstr(d, "\"established\":") + 1, "\"established\":"));
+	json__free(&j);
+	flow_table__free(t);
+}
+
+/* A listener's CLOSE timed before its LISTEN (a corrupted recording): no
+ * duration rather than a wrapped one */
+TEST(json_times_reversed)
+{
+	struct flow_table *t = table(16);
+	struct sf_clock clk = {};
+	struct sf_record r = { .type = SF_REC_LISTEN_STOP };
+	struct synfin_event e = ev(0xe6, 1, 5000, SF_TCP_CLOSE, SF_TCP_LISTEN);
+	struct json j = {};
+
+	e.owner_src = SF_OWNER_LISTEN;
+	feed(t, e);
+	e = ev(0xe6, 1, 4000, SF_TCP_LISTEN, SF_TCP_CLOSE);
+	feed(t, e);
+	flow_table__flush(t);
+	EXPECT(nrec == 2 && recs[1].type == SF_REC_LISTEN_STOP);
+	r.flow = &recs[1].flow;
+	record_json__record(&j, &r, &clk);
+	EXPECT(j.len > 0);
+	j.buf[j.len - 1] = 0;
+	EXPECT(strstr(j.buf, "\"event\":\"stop\"") && !strstr(j.buf, "duration_us"));
+	json__free(&j);
+	flow_table__free(t);
+}
+
+/* Times from a corrupted recording: clamped to what the formatter can
+ * print (1970 to 2262), never an overflowing sum */
+TEST(json_time_range)
+{
+	struct sf_clock clk = { .mono_to_real_ns = INT64_MAX };
+	char buf[48];
+
+	sf_format_time(buf, sizeof(buf), UINT64_MAX, &clk);
+	EXPECT_STR(buf, "2262-04-11T23:47:16.854775Z");
+	clk.mono_to_real_ns = INT64_MIN;
+	sf_format_time(buf, sizeof(buf), 5, &clk);
+	EXPECT_STR(buf, "1970-01-01T00:00:00.000000Z");
+	sf_format_time(buf, sizeof(buf), UINT64_MAX, &clk);
+	EXPECT_STR(buf, "2262-04-11T23:47:16.854775Z");
+	clk.mono_to_real_ns = 0;
+	sf_format_time(buf, sizeof(buf), (1ULL << 63) + 5, &clk); /* not a negative time */
+	EXPECT_STR(buf, "2262-04-11T23:47:16.854775Z");
+	clk.mono_to_real_ns = -1000;
+	sf_format_time(buf, sizeof(buf), 1000 + 1234567000, &clk);
+	EXPECT_STR(buf, "1970-01-01T00:00:01.234567Z");
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * What the fuzz targets share: a record sink that formats every record
+ * as the daemon would (record_json) and checks the line with jansson, and
+ * the flow table's bookkeeping checked against itself. A failed check
+ * prints what failed and aborts, which libFuzzer reports as a crash.
+ */
+#ifndef SYNFIN_FUZZ_COMMON_H
+#define SYNFIN_FUZZ_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "flow.h"
+#include "json_check.h"
+#include "json.h"
+#include "record_json.h"
+
+struct fuzz_sink {
+	struct json j;
+	struct sf_clock clk;
+	struct flow_table *table;	/* the table under test */
+	uint64_t records;
+	uint64_t by_type[SF_REC_TIME_WAIT + 1];	/* records seen, by enum sf_record_type */
+};
+
+/* sf_sink_fn: ctx is a struct fuzz_sink */
+void fuzz_sink__record(void *ctx, const struct sf_record *rec);
+/* pileup_sink_fn: the same sink, for pile-up events */
+void fuzz_sink__pileup(void *ctx, const struct pileup_event *ev);
+void fuzz_sink__free(struct fuzz_sink *s);
+
+/* The counts the stats line prints agree with each other and with the
+ * records s saw. */
+void fuzz_check_stats(const struct fuzz_sink *s, const struct flow_table_config *cfg);
+
+#endif /* SYNFIN_FUZZ_COMMON_H */
