@@ -210,10 +210,16 @@ struct {
 	__type(value, struct sf_pbucket);
 } pending SEC(".maps");
 
-static __always_inline __u32 pend_bucket(const struct tcphdr *th, __u32 ifindex)
+static __always_inline __u32 pend_bucket(const struct tcphdr *th, __u32 ifindex, __u64 netns)
 {
-	/* symmetric in the ports: a segment and its ACK share a bucket */
-	__u32 h = (__u32)(th->source ^ th->dest) * 0x9E3779B1u ^ ifindex * 0x85EBCA6Bu;
+	/* symmetric in the ports: a segment and its ACK share a bucket. The
+	 * namespace is in the hash: containers' interfaces share ifindexes
+	 * (every eth0 is 2) and a connection between two of them has the
+	 * same ports on both, so without it both ends' FINs (4 entries)
+	 * filled one bucket of 4, and a pair reusing the same addresses and
+	 * ports evicted them (seen: the passive closer's last ACK lost). */
+	__u32 h = (__u32)(th->source ^ th->dest) * 0x9E3779B1u ^ ifindex * 0x85EBCA6Bu ^
+		  (__u32)(netns ^ (netns >> 32)) * 0xC2B2AE35u;
 
 	return (h ^ (h >> 15)) & pend_mask;
 }
@@ -418,7 +424,10 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 
 	if (!(flags & (TH_CONTROL | SF_TH_ACK)))
 		return TC_ACT_UNSPEC;
-	bucket = pend_bucket(th, skb->ifindex);
+	kskb = bpf_cast_to_kern_ctx(skb);
+	net = kskb->dev->nd_net.net;
+	k.netns = net->net_cookie;
+	bucket = pend_bucket(th, skb->ifindex, k.netns);
 	b = bpf_map_lookup_elem(&pending, &bucket);
 	if (!b)
 		return TC_ACT_UNSPEC;	/* cannot happen: an array */
@@ -429,9 +438,6 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	/* control segment, or an ACK that may end a handshake or a close */
 	e = epoch_now();
 
-	kskb = bpf_cast_to_kern_ctx(skb);
-	net = kskb->dev->nd_net.net;
-	k.netns = net->net_cookie;
 	k.ifindex = skb->ifindex;
 	k.sport = th->source;
 	k.dport = th->dest;
@@ -484,6 +490,20 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	return TC_ACT_UNSPEC;
 }
 
+/* An IPv6 packet that is not plain TCP: count those whose first header
+ * is an extension header (hop-by-hop 0, routing 43, fragment 44, ESP 50,
+ * AH 51, destination options 60, mobility 135, HIP 139, shim6 140): a
+ * TCP segment behind one is not parsed, and must not go unnoticed. */
+static __always_inline int ip6_other(__u8 nexthdr)
+{
+	switch (nexthdr) {
+	case 0: case 43: case 44: case 50: case 51: case 60: case 135: case 139: case 140:
+		count(SF_CNT_IP6_EXT);
+		break;
+	}
+	return TC_ACT_UNSPEC;
+}
+
 /*
  * Headers not in the linear area (rare: some drivers leave all but the
  * Ethernet header in page fragments): copy them instead. Never pulls or
@@ -510,7 +530,7 @@ static __always_inline int slow_path(struct __sk_buff *skb, __u8 dir, __u32 off,
 	if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
 		return TC_ACT_UNSPEC;
 	if (ip6.nexthdr != SF_IPPROTO_TCP)
-		return TC_ACT_UNSPEC;
+		return ip6_other(ip6.nexthdr);
 	if (bpf_skb_load_bytes(skb, off + sizeof(ip6), &th, sizeof(th)))
 		return TC_ACT_UNSPEC;
 	l4len = ip_l4len(skb, bpf_ntohs(ip6.payload_len), off + sizeof(ip6), 0);
@@ -559,9 +579,10 @@ static __always_inline int segment(struct __sk_buff *skb, __u8 dir)
 
 		if ((void *)(ip6 + 1) > end)
 			return slow_path(skb, dir, off, proto);
-		/* extension headers are not followed: only plain TCP */
+		/* extension headers are not followed: only plain TCP;
+		 * what they may hide is counted */
 		if (ip6->nexthdr != SF_IPPROTO_TCP)
-			return TC_ACT_UNSPEC;
+			return ip6_other(ip6->nexthdr);
 		th = (void *)(ip6 + 1);
 		if ((void *)(th + 1) > end)
 			return slow_path(skb, dir, off, proto);

@@ -90,7 +90,10 @@ static bool ensure_tracefs(void)
 		return true;
 	if (unshare(CLONE_NEWNS))
 		return false;
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+	/* a slave: the host's later mounts still reach us (the namespaces
+	 * `ip netns add` binds under /run/netns, which the namespace scan
+	 * opens), ours do not go back */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
 		return false;
 	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
 		return false;

@@ -11,6 +11,7 @@
 #include "capture.h"
 #include "daemon.h"
 #include "out_socket.h"
+#include "tc.h"
 #include "loop.h"
 #include "out_jsonl.h"
 #include "pileup.h"
@@ -188,6 +189,10 @@ void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st)
 	}
 	outputs__counters(d->outputs, &st->out);
 	sock_server__counters(d->sock, &st->sock);
+	if (d->tc) {
+		st->netns.followed = (uint32_t)tc__n_netns(d->tc);
+		st->netns.skipped_ifaces = (uint32_t)tc__n_skipped(d->tc);
+	}
 	st->uptime_s = (double)(now - d->start_mono) / 1e9;
 }
 

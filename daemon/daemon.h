@@ -69,6 +69,10 @@ struct daemon {
 	int exit_rc;		/* set when an output failure ends the run */
 	struct log_ratelimit out_rl;
 	struct backlog backlog;
+	/* segment hooks follow every namespace (no --netns, --interface) */
+	bool netns_follow;
+	bool netns_rescan;	/* a state event came from a namespace not hooked */
+	uint64_t netns_scan_at;
 	/* live: the service manager's status line, events per second */
 	uint64_t status_events, status_at;
 };

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
 #include "daemon.h"
@@ -34,6 +35,12 @@
 #define DRAIN_INTERVAL_NS (100ULL * 1000000ULL)
 /* systemd: the line `systemctl status` shows, every few seconds */
 #define NOTIFY_STATUS_NS (5 * 1000000000ULL)
+/* Namespaces that came or went are looked for this often (a walk of
+ * /proc: ~1 ms per 500 processes), and sooner, at the next 250 ms tick,
+ * after a state event from a namespace not hooked yet: its connection's
+ * first segments are missed (counted), the next ones are seen. */
+#define NETNS_SCAN_NS (1000ULL * 1000000ULL)
+#define NETNS_TICK_NS (250ULL * 1000000ULL)
 
 static void on_event(void *ctx, const void *data, size_t size)
 {
@@ -42,6 +49,17 @@ static void on_event(void *ctx, const void *data, size_t size)
 	if (size != sizeof(struct synfin_event)) {
 		d->cnt.rb_bad_size++;
 		return;
+	}
+	/* with --netns-named, a namespace not followed is mostly one left
+	 * out on purpose: neither counted nor a reason to scan */
+	if (d->netns_follow && !d->o.netns_named) {
+		const struct synfin_event *e = data;
+
+		if (e->kind == SF_EV_STATE && !tc__has_netns(d->tc, e->netns)) {
+			if (e->newstate == SF_TCP_SYN_SENT || e->newstate == SF_TCP_SYN_RECV)
+				d->cnt.netns.unhooked++;
+			d->netns_rescan = true;
+		}
 	}
 	if (d->backlog.holding)
 		backlog__push(&d->backlog, data);
@@ -85,6 +103,46 @@ static int on_links(struct loop *l, int fd, uint32_t events, void *ctx)
 		pr_debug("segments: a new interface could not be hooked: %s", strerror(-n));
 	else if (n > 0)
 		pr_debug("segments: %s", tc__describe(d->tc));
+	return 0;
+}
+
+/* Hooks on namespaces that appeared, none left on those that went. */
+static int netns_scan(struct daemon *d, uint64_t now)
+{
+	struct netns_ent *ns = NULL;
+	struct tc_sync res;
+	int n, err;
+
+	n = reconcile__watched_netns(&d->o, &ns);
+	if (n < 0)
+		return n;
+	err = tc__sync_netns(d->tc, ns, n, &res);
+	free(ns);
+	d->cnt.netns.added += res.added;
+	d->cnt.netns.removed += res.removed;
+	d->cnt.netns.failed += res.failed;
+	d->cnt.netns.scans++;
+	d->netns_scan_at = now;
+	d->netns_rescan = false;
+	if (res.failed)
+		pr_debug("segments: %d namespace(s) not (fully) hooked: %s", res.failed, strerror(-res.first_err));
+	if (res.added || res.removed)
+		pr_debug("segments: namespaces +%d -%d, %d followed", res.added, res.removed, tc__n_netns(d->tc));
+	return err;
+}
+
+static int on_netns_tick(struct loop *l, uint64_t n, void *ctx)
+{
+	struct daemon *d = ctx;
+	uint64_t now = mono_now();
+	int err;
+
+	(void)l, (void)n;
+	if (!d->netns_rescan && now - d->netns_scan_at < NETNS_SCAN_NS)
+		return 0;
+	err = netns_scan(d, now);
+	if (err)
+		pr_warn("segments: namespaces not followed: %s", strerror(-err));
 	return 0;
 }
 
@@ -224,8 +282,21 @@ static int open_segments(struct daemon *d)
 	err = tc__open(&d->tc, &to);
 	if (err)
 		return err;
-	if (!d->o.n_netns && !d->o.segments_all_netns)
+	/* --interface alone: those interfaces of our namespace */
+	if (!d->o.n_netns && d->o.n_ifnames)
 		return tc__attach_netns(d->tc, NULL) < 0 ? -EIO : 0;
+	if (!d->o.n_netns) {
+		struct rlimit rl;
+
+		/* 3 fds per namespace followed (it, two rtnetlink sockets):
+		 * the usual soft limit of 1024 ends at ~330 containers */
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		d->netns_follow = true;
+		return netns_scan(d, mono_now());
+	}
 	n = reconcile__watched_netns(&d->o, &ns);
 	for (int i = 0; i < n; i++) {
 		err = tc__attach_netns(d->tc, ns[i].path);
@@ -300,6 +371,8 @@ static int sources(struct daemon *d)
 		err = loop__add_timer(l, DRAIN_INTERVAL_NS, DRAIN_INTERVAL_NS, on_drain_tick, d, NULL);
 	if (!err && d->tc)
 		err = loop__add_fd(l, tc__netlink_fd(d->tc), EPOLLIN, on_links, d, NULL);
+	if (!err && d->tc && d->netns_follow)
+		err = loop__add_timer(l, NETNS_TICK_NS, NETNS_TICK_NS, on_netns_tick, d, NULL);
 	if (!err && stats_ns)
 		err = loop__add_timer(l, stats_ns, stats_ns, on_stats_tick, d, NULL);
 	if (!err && reconcile_ns)

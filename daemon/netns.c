@@ -34,7 +34,27 @@ static int add(struct netns_ent **v, int *n, int *cap, const char *path)
 	return 0;
 }
 
-int netns__list(struct netns_ent **out)
+/* Named namespaces: the bind mounts in dir (those starting with prefix). */
+static int add_dir(struct netns_ent **v, int *n, int *cap, const char *dir, const char *prefix)
+{
+	size_t plen = prefix ? strlen(prefix) : 0;
+	char path[300];
+	struct dirent *de;
+	int err = 0;
+	DIR *d = opendir(dir);
+
+	while (!err && d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || (plen && strncmp(de->d_name, prefix, plen)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		err = add(v, n, cap, path);
+	}
+	if (d)
+		closedir(d);
+	return err;
+}
+
+int netns__list(struct netns_ent **out, const char *prefix)
 {
 	struct netns_ent *v = NULL;
 	int n = 0, cap = 0, err = 0;
@@ -42,17 +62,14 @@ int netns__list(struct netns_ent **out)
 	struct dirent *de;
 	DIR *d;
 
-	err = add(&v, &n, &cap, "/proc/self/ns/net");
-	d = opendir("/var/run/netns");
-	while (!err && d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/var/run/netns/%s", de->d_name);
-		err = add(&v, &n, &cap, path);
-	}
-	if (d)
-		closedir(d);
-	d = opendir("/proc");
+	if (!prefix)
+		err = add(&v, &n, &cap, "/proc/self/ns/net");
+	if (!err)
+		err = add_dir(&v, &n, &cap, "/var/run/netns", prefix);
+	/* Docker names its containers' namespaces here, not in /var/run/netns */
+	if (!err && !prefix)
+		err = add_dir(&v, &n, &cap, "/var/run/docker/netns", NULL);
+	d = prefix ? NULL : opendir("/proc");
 	while (!err && d && (de = readdir(d))) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;

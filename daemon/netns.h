@@ -15,9 +15,11 @@ struct netns_ent {
 	char path[64];		/* something to open it by */
 };
 
-/* Every namespace reachable through /var/run/netns and /proc/PID/ns/net,
- * each once. Returns the count (>= 0) or -errno; *out is malloc'd. */
-int netns__list(struct netns_ent **out);
+/* Every namespace reachable through /var/run/netns, /var/run/docker/netns
+ * and /proc/PID/ns/net, each once; with a prefix, only those named
+ * /var/run/netns/PREFIX*. Returns the count (>= 0) or -errno; *out is
+ * malloc'd. */
+int netns__list(struct netns_ent **out, const char *prefix);
 /* Run fn inside the namespace at path (or open at ns_fd) on the calling
  * thread, then come back. fn's result, or -errno if the namespace could
  * not be entered (-EINVAL: not a network namespace) or left. */

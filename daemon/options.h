@@ -51,7 +51,8 @@ struct opts {
 	double reconcile_s;
 	bool snapshot;
 	bool segments;
-	bool segments_all_netns;
+	bool segments_all_netns;	/* no-op: every namespace is the default */
+	const char *netns_named;	/* only namespaces /var/run/netns/PREFIX* */
 	const char *ifnames[OPTS_MAX_IFNAMES];
 	int n_ifnames;
 	bool accept_owner;

@@ -115,7 +115,7 @@ int reconcile__watched_netns(const struct opts *o, struct netns_ent **out)
 	struct netns_ent *all = NULL, *v;
 	int n, k = 0;
 
-	n = netns__list(&all);
+	n = netns__list(&all, o->netns_named);
 	if (n < 0 || !o->n_netns) {
 		*out = all;
 		return n;

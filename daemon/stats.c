@@ -54,6 +54,8 @@ const struct sf_stat_def sf_stat_defs[] = {
 	    "transitions of sockets BPF had no entry for (existed before start, or evicted)"),
 	U64("bpf", "socket_map_update_failed", COUNTER, bpf[SF_CNT_SOCK_UPDATE_FAIL],
 	    "per-socket entries that could not be stored"),
+	U64("bpf", "ipv6_ext_headers", COUNTER, bpf[SF_CNT_IP6_EXT],
+	    "IPv6 packets with extension headers: not parsed, their TCP segments not seen"),
 	U64("bpf", "retransmits_failed", COUNTER, bpf[SF_CNT_RTX_FAILED],
 	    "SYN or FIN retransmission attempts that sent nothing (Linux >= 6.17)"),
 
@@ -95,6 +97,16 @@ const struct sf_stat_def sf_stat_defs[] = {
 	    "open flows the kernel's list had in another state (their transitions were lost)"),
 	U64("snapshot", "sockets_seen", COUNTER, snapshot_sockets, "sockets the kernel's lists gave"),
 	U64("snapshot", "errors", COUNTER, snapshot_errors, "namespaces that could not be read"),
+
+	U32("netns", "followed", GAUGE, netns.followed, "namespaces with segment hooks now"),
+	U64("netns", "added", COUNTER, netns.added, "namespaces hooked since start (found by a scan)"),
+	U64("netns", "removed", COUNTER, netns.removed, "namespaces let go of: gone from /proc and the named mounts"),
+	U64("netns", "attach_failed", COUNTER, netns.failed, "namespaces whose interfaces could not all be hooked"),
+	U64("netns", "connections_unhooked", COUNTER, netns.unhooked,
+	    "connections begun in a namespace not hooked yet (created since the last scan): their first segments are not seen"),
+	U64("netns", "scans", COUNTER, netns.scans, "scans for namespaces that came or went"),
+	U32("netns", "interfaces_skipped", GAUGE, netns.skipped_ifaces,
+	    "interfaces up but not hooked: no Ethernet header (tun, WireGuard, ip tunnels) or not chosen with --interface"),
 
 	U64("output", "lines", COUNTER, out.lines, "lines written whole, all outputs"),
 	U64("output", "write_errors", COUNTER, out.write_errors, "lines that could not be written, all outputs"),

@@ -46,6 +46,13 @@ struct sf_stats {
 	uint64_t snapshot_errors;	/* namespaces that could not be read */
 	struct sf_output_counters out;
 	struct sf_socket_counters sock;
+	/* segment hooks in namespaces that come and go (live.c, tc.c) */
+	struct {
+		uint64_t added, removed, failed;
+		uint64_t unhooked;	/* connections begun where no hook was yet */
+		uint64_t scans;
+		uint32_t followed, skipped_ifaces;
+	} netns;
 	uint64_t flows_unwritten;	/* flow records left out (--flows, --sample) */
 	uint64_t summary_records;	/* summary records written */
 	double uptime_s;

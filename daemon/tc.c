@@ -16,6 +16,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
@@ -41,6 +43,7 @@ struct tc_ns {
 	uint64_t cookie;
 	uint32_t inode;
 	dev_t dev;
+	int skipped;		/* interfaces up but not hooked, at attach */
 };
 
 struct tc_if {
@@ -60,7 +63,7 @@ struct tc {
 	struct tc_if *ifs;
 	int n_ifs;
 	int n_stale;
-	int n_skipped;		/* up, but no Ethernet header */
+	uint32_t *inodes;	/* tc->ns's inodes, sorted: tc__has_netns */
 	bool lo_egress_only;
 	const char *const *ifnames;
 	int n_ifnames;
@@ -433,7 +436,7 @@ static int attach_links(struct tc *t, int nsi, const struct link_list *ll, bool 
 			continue;
 		if (!link_wanted(t, &ll->l[k])) {
 			if (count_skipped)
-				t->n_skipped++;
+				t->ns[nsi].skipped++;
 			continue;
 		}
 		r = if_attach(t, nsi, &ll->l[k]);
@@ -518,6 +521,10 @@ struct in_ns {
 	int lost;		/* notifications were lost: rescan */
 };
 
+static int detach_here(void *arg);
+static int inodes_rebuild(struct tc *t);
+static void ns_forget(struct tc *t, int nsi);
+
 /* Inside a new namespace: sockets, then every interface that is up. */
 static int attach_here(void *arg)
 {
@@ -548,6 +555,7 @@ static int attach_here(void *arg)
 int tc__attach_netns(struct tc *t, const char *path)
 {
 	struct in_ns c = { .t = t };
+	struct statfs sfs;
 	struct tc_ns *p;
 	struct stat st;
 	int err, fd, r;
@@ -555,10 +563,16 @@ int tc__attach_netns(struct tc *t, const char *path)
 	fd = open(path ? path : "/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st)) {
+	if (fstat(fd, &st) || fstatfs(fd, &sfs)) {
 		err = -errno;
 		close(fd);
 		return err;
+	}
+	/* `ip netns add` creates the file, then binds the namespace on it:
+	 * a scan in between opens the empty file */
+	if (sfs.f_type != NSFS_MAGIC) {
+		close(fd);
+		return -EAGAIN;
 	}
 	for (int i = 0; i < t->n_ns; i++) {
 		if (t->ns[i].inode == st.st_ino && t->ns[i].dev == st.st_dev) {
@@ -576,13 +590,130 @@ int tc__attach_netns(struct tc *t, const char *path)
 	t->ns[c.nsi] = (struct tc_ns){ .fd = fd, .inode = st.st_ino, .dev = st.st_dev };
 	err = netns__run_fd(fd, attach_here, &c);
 	free(c.ll.l);
-	if (err)
-		return err; /* not a network namespace: -EINVAL */
+	/* not entered, or its sockets not made: nothing to follow it by */
+	if (err && (!t->ns[c.nsi].mon || !t->ns[c.nsi].rtnl))
+		ns_forget(t, c.nsi);
+	/* the set covers what failed too: tc->ns holds it until it goes */
+	r = inodes_rebuild(t);
+	if (err || r)
+		return err ? err : r; /* not a network namespace: -EINVAL */
 	/* count what this namespace has now */
 	r = 0;
 	for (int i = 0; i < t->n_ifs; i++)
 		r += t->ifs[i].ns == c.nsi;
 	return r;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The sorted inode set, after tc->ns changed. */
+static int inodes_rebuild(struct tc *t)
+{
+	uint32_t *p = realloc(t->inodes, (t->n_ns ? t->n_ns : 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	t->inodes = p;
+	for (int i = 0; i < t->n_ns; i++)
+		p[i] = t->ns[i].inode;
+	qsort(p, t->n_ns, sizeof(*p), cmp_u32);
+	return 0;
+}
+
+bool tc__has_netns(const struct tc *t, uint32_t inode)
+{
+	return t->inodes && bsearch(&inode, t->inodes, t->n_ns, sizeof(inode), cmp_u32);
+}
+
+int tc__n_netns(const struct tc *t)
+{
+	return t->n_ns;
+}
+
+int tc__n_skipped(const struct tc *t)
+{
+	int n = 0;
+
+	for (int i = 0; i < t->n_ns; i++)
+		n += t->ns[i].skipped;
+	return n;
+}
+
+/* Let go of namespace nsi: our filters off its interfaces (they may still
+ * exist: we hold the namespace), its sockets and fd closed, so that the
+ * kernel can free it. The last entry takes its slot. */
+static void ns_forget(struct tc *t, int nsi)
+{
+	struct in_ns c = { .t = t, .nsi = nsi };
+	int last = t->n_ns - 1;
+
+	netns__run_fd(t->ns[nsi].fd, detach_here, &c);
+	for (int i = t->n_ifs - 1; i >= 0; i--)
+		if (t->ifs[i].ns == nsi)
+			if_forget(t, &t->ifs[i]);
+	if (t->ns[nsi].mon)
+		epoll_ctl(t->epfd, EPOLL_CTL_DEL, nl__fd(t->ns[nsi].mon), NULL);
+	nl__close(t->ns[nsi].rtnl);
+	nl__close(t->ns[nsi].mon);
+	close(t->ns[nsi].fd);
+	if (nsi != last) {
+		t->ns[nsi] = t->ns[last];
+		for (int i = 0; i < t->n_ifs; i++)
+			if (t->ifs[i].ns == last)
+				t->ifs[i].ns = nsi;
+	}
+	t->n_ns--;
+}
+
+static bool ns_listed(const struct netns_ent *v, int n, uint32_t inode)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i].inum == inode)
+			return true;
+	return false;
+}
+
+int tc__sync_netns(struct tc *t, const struct netns_ent *v, int n, struct tc_sync *res)
+{
+	int err = 0;
+
+	memset(res, 0, sizeof(*res));
+	for (int i = t->n_ns - 1; i >= 0; i--) {
+		if (ns_listed(v, n, t->ns[i].inode))
+			continue;
+		ns_forget(t, i);
+		res->removed++;
+	}
+	err = inodes_rebuild(t);
+	if (err)
+		return err;
+	for (int i = 0; i < n; i++) {
+		int r;
+
+		if (tc__has_netns(t, v[i].inum))
+			continue;
+		r = tc__attach_netns(t, v[i].path);
+		if (r == -ENOENT || r == -EAGAIN)
+			continue; /* gone meanwhile, or not mounted yet: next scan */
+		if (r < 0) {
+			res->failed++;
+			if (!res->first_err)
+				res->first_err = r;
+		} else {
+			res->added++;
+		}
+		/* keep the set current: v may list one namespace twice
+		 * under two names */
+		err = inodes_rebuild(t);
+		if (err)
+			return err;
+	}
+	return inodes_rebuild(t);
 }
 
 uint32_t tc__netns_inode(const struct tc *t, uint64_t cookie)
@@ -647,9 +778,9 @@ const char *tc__describe(struct tc *t)
 			if (t->ifs[i].ns == n)
 				off += snprintf(t->describe + off, len - off, " %s", t->ifs[i].name);
 	}
-	if (t->n_skipped && off < len)
+	if (tc__n_skipped(t) && off < len)
 		off += snprintf(t->describe + off, len - off,
-				"; %d interface(s) skipped (not chosen with --interface, or no Ethernet header)", t->n_skipped);
+				"; %d interface(s) skipped (not chosen with --interface, or no Ethernet header)", tc__n_skipped(t));
 	if (t->n_stale && off < len)
 		snprintf(t->describe + off, len - off, "; %d leftover filter(s) removed",
 			 t->n_stale);
@@ -719,6 +850,8 @@ int tc__handle_netlink(struct tc *t)
 		struct in_ns c = { .t = t, .nsi = nsi };
 		int r;
 
+		if (!t->ns[nsi].mon)
+			continue;
 		c.lost = nl__drain(t->ns[nsi].mon, on_notify, &c) != 0;
 		if (!c.lost && !c.ll.n)
 			continue;
@@ -757,6 +890,7 @@ void tc__close(struct tc *t)
 	}
 	free(t->ns);
 	free(t->ifs);
+	free(t->inodes);
 	segment_bpf__destroy(t->skel);
 	rings__close(t->own);
 	if (t->epfd >= 0)

@@ -57,6 +57,25 @@ int tc__open(struct tc **t, const struct tc_opts *o);
  * what was attached stays attached (tc__close removes it).
  */
 int tc__attach_netns(struct tc *t, const char *path);
+/*
+ * Follow a list of namespaces (netns.h): attach to those not followed yet,
+ * let go of those no longer listed (filters off, sockets and fd closed:
+ * nothing of ours keeps the namespace alive). A namespace that fails to
+ * attach, once entered, stays followed with what did attach (retried
+ * only if it goes and comes back); one that could not be entered is
+ * tried again at the next call. 0, or -errno when memory ran out.
+ */
+struct netns_ent;
+struct tc_sync {
+	int added, removed, failed;
+	int first_err;		/* of the first namespace that failed */
+};
+int tc__sync_netns(struct tc *t, const struct netns_ent *v, int n, struct tc_sync *res);
+/* Is the namespace with this inode followed (hooks attached)? O(log n). */
+bool tc__has_netns(const struct tc *t, uint32_t inode);
+int tc__n_netns(const struct tc *t);
+/* Interfaces up but not hooked (no Ethernet header, or not chosen). */
+int tc__n_skipped(const struct tc *t);
 /* The inode of a namespace we attached to, by the netns cookie the
  * segment events carry in `cookie`; 0 if unknown. */
 uint32_t tc__netns_inode(const struct tc *t, uint64_t cookie);

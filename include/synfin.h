@@ -133,6 +133,7 @@ enum synfin_counter {
 	SF_CNT_RTX_FAILED,	/* tcp_retransmit_skb fired for a retransmit
 				 * that did not go out (Linux >= 6.17 reports
 				 * failures too): not counted as one */
+	SF_CNT_IP6_EXT,		/* IPv6 with extension headers: segment not parsed */
 	SF_CNT_MAX,
 };
 
