@@ -37,7 +37,7 @@ fi
 timeout -s INT 300 sh -c "$FRESH_RUN_CMD" >"$W/run.out" 2>"$W/run.err" &
 run=$!
 t0=$SECONDS
-if ! wait_for 240 grep -q 'capturing' "$W/run.err"; then
+if ! wait_for 240 grep -qs 'capturing' "$W/run.err"; then
 	fail run-start "no 'capturing' in 240 s: $(tail -n 5 "$W/run.err" | tr '\n' ' ')"
 	kill -INT -- -"$run" 2>/dev/null
 	wait "$run"

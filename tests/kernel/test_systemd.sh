@@ -132,10 +132,12 @@ if [ -z "$P1" ]; then
 	exit 1
 fi
 ct() { nsenter -t "$P1" -a -- "$@"; }
-# until its manager answers and has finished booting (30 s at most)
+# until its manager answers and has finished booting (30 s at most);
+# 'offline' too is only "not yet": systemd has just been exec'd and has not
+# made /run/systemd/system (seen on a busy machine)
 for i in $(seq 300); do
 	state=$(ct systemctl is-system-running 2>/dev/null)
-	case "$state" in running | degraded | maintenance | stopping | offline) break ;; esac
+	case "$state" in running | degraded | maintenance | stopping) break ;; esac
 	sleep 0.1
 done
 if [ "$state" = running ] || [ "$state" = degraded ]; then
