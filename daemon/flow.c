@@ -292,6 +292,9 @@ void ft_release(struct flow_table *t, struct sf_flow *f)
 	ft_tindex_unlink(t, f);
 	ft_segs_free(t, f);
 	remember_emitted(t, f);
+	/* no flow's any more: a round's settle list that still names this
+	 * slot by (sk, gen) must not find it */
+	f->gen = FREE_GEN;
 	f->lru.next = t->free_head;
 	t->free_head = idx_of(t, f);
 }

@@ -26,6 +26,8 @@
 
 #define SEG_GEN (UINT64_MAX - 2) /* gen of segment placeholders, keyed by tuple */
 
+#define FREE_GEN (UINT64_MAX - 3) /* gen of a free pool slot: no flow has it */
+
 #define LISTEN_BUCKETS 1024
 
 struct flow_list {

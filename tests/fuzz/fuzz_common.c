@@ -27,6 +27,13 @@ void fuzz_sink__record(void *ctx, const struct sf_record *rec)
 	fuzz_check_line(s->j.buf, s->j.len);
 	s->records++;
 	s->by_type[rec->type]++;
+	if (s->agg && rec->type == SF_REC_FLOW) {
+		agg__flow(s->agg, rec->flow, rec->sum);
+		s->agg_comm += rec->flow->comm[0] != 0;
+		s->agg_cgroup += rec->flow->cgroup_id != 0;
+	} else if (s->agg && rec->type == SF_REC_STUCK) {
+		agg__stuck(s->agg, rec->flow, rec->state);
+	}
 	if (print_records())
 		fwrite(s->j.buf, 1, s->j.len, stdout), fflush(stdout);
 }
@@ -41,6 +48,60 @@ void fuzz_sink__pileup(void *ctx, const struct pileup_event *ev)
 void fuzz_sink__free(struct fuzz_sink *s)
 {
 	json__free(&s->j);
+	agg__free(s->agg);
+}
+
+static void check_hist(const struct agg_hist *h, __u64 flows, int phase)
+{
+	__u64 n = 0;
+	double p50 = agg_hist__quantile_us(h, 0.5), p99 = agg_hist__quantile_us(h, 0.99);
+
+	for (int i = 0; i < AGG_BUCKETS; i++)
+		n += h->bucket[i];
+	if (n != h->count || h->count > flows)
+		FUZZ_FAIL("aggregate phase %d: %llu in buckets, count %llu, flows %llu", phase,
+			  (unsigned long long)n, (unsigned long long)h->count, (unsigned long long)flows);
+	if (p50 < 0 || p50 > p99 || p99 > (double)h->max_us)
+		FUZZ_FAIL("aggregate phase %d: p50 %.1f, p99 %.1f, max %llu us", phase, p50, p99,
+			  (unsigned long long)h->max_us);
+}
+
+struct drained {
+	__u64 flows[AGG_KINDS];
+};
+
+static void visit(void *ctx, const struct agg_entry *e)
+{
+	struct drained *d = ctx;
+	__u64 closed = 0, failed = 0;
+
+	for (size_t i = 0; i < sizeof(e->c.closed) / sizeof(e->c.closed[0]); i++)
+		closed += e->c.closed[i];
+	for (int i = 0; i < AGG_FAIL_KINDS; i++)
+		failed += e->c.failed[i];
+	if (closed > e->c.flows || failed > e->c.flows || e->c.partial > e->c.flows)
+		FUZZ_FAIL("aggregate kind %d: flows %llu, by close %llu, failed %llu, partial %llu", e->kind,
+			  (unsigned long long)e->c.flows, (unsigned long long)closed, (unsigned long long)failed,
+			  (unsigned long long)e->c.partial);
+	for (int p = 0; p < AGG_PHASES; p++)
+		check_hist(&e->c.phase[p], e->c.flows, p);
+	d->flows[e->kind] += e->c.flows;
+}
+
+void fuzz_sink__drain(struct fuzz_sink *s)
+{
+	struct drained d = {};
+
+	if (!s->agg)
+		return;
+	agg__drain(s->agg, visit, &d);
+	/* every flow with a comm (a cgroup) counts under one process (cgroup)
+	 * key, reported or folded into "other" */
+	if (d.flows[AGG_PROCESS] != s->agg_comm || d.flows[AGG_CGROUP] != s->agg_cgroup)
+		FUZZ_FAIL("aggregates: %llu flows by process, %llu with a comm; %llu by cgroup, %llu with one",
+			  (unsigned long long)d.flows[AGG_PROCESS], (unsigned long long)s->agg_comm,
+			  (unsigned long long)d.flows[AGG_CGROUP], (unsigned long long)s->agg_cgroup);
+	s->agg_comm = s->agg_cgroup = 0;
 }
 
 void fuzz_check_stats(const struct fuzz_sink *s, const struct flow_table_config *cfg)

@@ -2,7 +2,8 @@
 /*
  * What the fuzz targets share: a record sink that formats every record
  * as the daemon would (record_json) and checks the line with jansson, and
- * the flow table's bookkeeping checked against itself. A failed check
+ * the flow table's bookkeeping checked against itself, and the aggregates
+ * made of the records against the records. A failed check
  * prints what failed and aborts, which libFuzzer reports as a crash.
  */
 #ifndef SYNFIN_FUZZ_COMMON_H
@@ -10,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "aggregate.h"
 #include "flow.h"
 #include "json_check.h"
 #include "json.h"
@@ -21,6 +23,10 @@ struct fuzz_sink {
 	struct flow_table *table;	/* the table under test */
 	uint64_t records;
 	uint64_t by_type[SF_REC_TIME_WAIT + 1];	/* records seen, by enum sf_record_type */
+	/* the flow records also go into aggregates (when agg is set), as
+	 * summaries would be made of them */
+	struct agg *agg;
+	uint64_t agg_comm, agg_cgroup;	/* flows folded with a comm, a cgroup */
 };
 
 /* sf_sink_fn: ctx is a struct fuzz_sink */
@@ -28,6 +34,8 @@ void fuzz_sink__record(void *ctx, const struct sf_record *rec);
 /* pileup_sink_fn: the same sink, for pile-up events */
 void fuzz_sink__pileup(void *ctx, const struct pileup_event *ev);
 void fuzz_sink__free(struct fuzz_sink *s);
+/* Drain the aggregates and check each entry and the totals per kind. */
+void fuzz_sink__drain(struct fuzz_sink *s);
 
 /* The counts the stats line prints agree with each other and with the
  * records s saw. */

@@ -4,11 +4,12 @@
  * program the fuzzer writes. Events (compact, so that a mutation keeps
  * them about a few sockets and tuples and they meet; or raw), the clock,
  * reconciliation rounds with the kernel's socket list, and flushes, in
- * any order. Every record is formatted as JSON and checked; the table's
- * counts are checked after every step (fuzz_common.c).
+ * any order. Every record is formatted as JSON and checked, and the flow
+ * records folded into aggregates (aggregate.c); the table's counts are
+ * checked after every step (fuzz_common.c).
  *
  * Input (tests/fuzz/make-corpus.py writes the same):
- *   16 bytes of settings (struct settings below; missing bytes are 0)
+ *   16 bytes of settings (settings() below; missing bytes are 0)
  *   then operations, each an opcode byte (% OP_N) and its operands:
  *   OP_EVENT   a b c d e  t16  [sk_err] [comm16] [seg: fl dir seq16 ack16 len]
  *     a: sk index (bits 0-2), gen index (3-4), kind (5-7, raw: 0 and 7 invalid)
@@ -23,7 +24,7 @@
  *   OP_ADVANCE t16: the clock moves on (never back); flow_table__advance
  *   OP_ROUND   n: bit 7 complete, bits 0-3 sockets, each  a d e
  *     a: cookie index (0-2, 0: none), state (3-6), bit 7: has an inode
- *   OP_FLUSH   flow_table__flush
+ *   OP_FLUSH   flow_table__flush, and the aggregates drained
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,7 @@ struct fuzz {
 	uint64_t clock;
 	bool started;		/* something else than the start-up round ran */
 	bool rounds;		/* a reconciliation round has run */
+	__u32 agg_top_n;
 };
 
 /* t16 -> a time near the clock: bits 14-15 choose the step (1 us, 1 ms,
@@ -257,6 +259,7 @@ static void settings(struct fuzz *z, __u32 pile[PILEUP_KINDS])
 
 	bytes(&z->in, b, sizeof(b));
 	z->cfg.max_flows = 2 + (b[0] & 63);
+	z->agg_top_n = 1 + (b[0] >> 6 & 1);
 	z->cfg.close_grace_ns = (uint64_t)b[1] * 100000;
 	z->cfg.time_wait_rounds = b[2] & 1;
 	z->cfg.loopback_mirror = b[2] & 2;
@@ -288,8 +291,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	settings(&z, pile);
 	z.cfg.pileups = pileup__new(pile, fuzz_sink__pileup, &z.sink);
+	/* few keys reported, fewer tracked: the rest folds into "other" */
+	z.sink.agg = agg__new(&(struct agg_config){ .top_n = z.agg_top_n, .max_keys = 3 });
 	z.sink.table = flow_table__new(&z.cfg, fuzz_sink__record, &z.sink);
-	if (!z.cfg.pileups || !z.sink.table)
+	if (!z.cfg.pileups || !z.sink.table || !z.sink.agg)
 		abort();
 	flow_table__set_loopback_mirror(z.sink.table, z.cfg.loopback_mirror);
 	while (z.in.n) {
@@ -318,6 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case OP_FLUSH:
 			flow_table__flush(z.sink.table);
+			fuzz_sink__drain(&z.sink); /* a --summary-interval */
 			break;
 		}
 		if (op != OP_ROUND)
@@ -326,6 +332,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	flow_table__flush(z.sink.table);
 	fuzz_check_stats(&z.sink, &z.cfg);
+	fuzz_sink__drain(&z.sink);
 	flow_table__free(z.sink.table);
 	pileup__free(z.cfg.pileups);
 	fuzz_sink__free(&z.sink);

@@ -226,3 +226,37 @@ TEST(request_gone_then_adopted)
 	EXPECT(nrec == 1 && recs[0].flow.sk == 0x92);
 	flow_table__free(t);
 }
+
+/* A request a round did not list, adopted by its child before the next
+ * advance() settles what the round found gone: the settle list still
+ * named the request's freed slot, which was released a second time
+ * (snapshot_unjoined and by_state wrapped; found by fuzz_flow). */
+TEST(request_adopted_before_settle)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .time_wait_rounds = true };
+	struct flow_table_stats st;
+	struct flow_table *t;
+	struct synfin_event e;
+	__u32 open = 0;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
+	feed(t, seg(10, 40501, true, false, F_SYN, 1000, 0));
+	flow_table__round_begin(t);
+	flow_table__round_end(t, 20, true); /* neither listed */
+	e = ev(0x93, 30, 30, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
+	e.sport = 80;
+	e.dport = 40501;
+	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+	feed(t, e); /* adopts the request */
+	flow_table__advance(t, 40);
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	for (int i = 0; i < SF_TCP_NSTATES; i++)
+		open += st.by_state[i];
+	EXPECT(st.snapshot_unjoined == 0 && open == st.open);
+	EXPECT(st.open == 1 && st.by_state[SF_TCP_SYN_RECV] == 1); /* the child */
+	flow_table__free(t);
+}
