@@ -115,10 +115,10 @@ ns_settle() {
 
 ns_inode() { stat -L -c %i "/var/run/netns/$1"; }
 
-# wait_line FILE REGEX: a line of a helper's output, 10 s at most
+# wait_line FILE REGEX [TENTHS]: a line of a helper's output (default 10 s)
 wait_line() {
 	local i
-	for i in $(seq 100); do
+	for ((i = 0; i < ${3:-100}; i++)); do
 		grep -q "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done

@@ -39,16 +39,6 @@ fi
 
 need_tools closes tcpdump tshark nft
 
-# wait_line FILE REGEX [TENTHS]: a line of a helper's output (default 10 s)
-wait_line() {
-	local i
-	for ((i = 0; i < ${3:-100}; i++)); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # nft_drop NS HOOK RULE...: a table of the test's own, inside NS only
 nft_drop() {
 	local ns=$1 hook=$2

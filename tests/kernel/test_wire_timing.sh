@@ -32,15 +32,6 @@ CHECK="python3 $TOP/tests/kernel/check_timing.py"
 # TIMING_ONLY="sf cf ...": only these scenarios
 only() { [ -z "${TIMING_ONLY:-}" ] || [[ " $TIMING_ONLY " == *" $1 "* ]]; }
 
-wait_line() {
-	local i
-	for ((i = 0; i < ${3:-100}; i++)); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # pair NAME: namespaces CNS (10.213.0.1, fd00:213::1) and SNS (.2, ::2)
 # joined by a veth; tcpdump on both ends (CPCAP, SPCAP)
 pair() {
