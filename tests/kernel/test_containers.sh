@@ -119,7 +119,7 @@ pcap "$H" br1 && pcap "$H2" br2 || { fail containers/setup "tcpdump did not star
 OUT=$TMP/out.jsonl
 # nsenter, not ip netns exec: that one's private mount namespace does not
 # see the namespaces ip netns mounts later
-nsenter --net="/var/run/netns/$H" "$SYNFIN" --netns-named "$PREFIX" -i 0 -o "$OUT" -v 2>"$OUT.err" &
+nsenter --net="/var/run/netns/$H" "$SYNFIN" --netns-named "$PREFIX" --detail segments --summary-interval 0 --no-socket -i 0 -o "$OUT" -v 2>"$OUT.err" &
 SYNFIN_PID=$!
 cleanup_add "stop_pid $SYNFIN_PID INT 5"
 if ! wait_ready "$SYNFIN_PID" capturing "$OUT.err" "$OUT.err"; then
