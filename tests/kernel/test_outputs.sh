@@ -114,7 +114,9 @@ full_disk() {
 	ns_settle "$nsd"
 	sleep 1.5 # past the records' wait for late segments
 	if kill -0 "$spid" 2>/dev/null; then
-		nsenter -t "$spid" -m rm -f "$dir/filler"
+		# -r: synfin's root (a chroot's, where the suite runs in one), not its
+		# mount namespace's
+		nsenter -t "$spid" -m -r rm -f "$dir/filler"
 		kill -USR1 "$spid"
 		ip netns exec "$nsd" timeout 30 "$TCPCTL" client-first --count 3 >/dev/null 2>&1
 		ns_settle "$nsd"
