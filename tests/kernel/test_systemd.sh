@@ -139,7 +139,9 @@ if [ -z "$P1" ]; then
 	fail systemd/boot "no systemd in the container: $(tail -n 5 "$CT/nspawn.log" | tr '\n' ' ')"
 	exit 1
 fi
-ct() { nsenter -t "$P1" -a -- "$@"; }
+# -r -w: its root and directory, not the mount namespace's root: nspawn started
+# from a chroot (tests/fresh) cannot pivot_root, it moves the root and chroots
+ct() { nsenter -t "$P1" -a -r -w -- "$@"; }
 # until its manager answers and has finished booting (30 s at most);
 # 'offline' too is only "not yet": systemd has just been exec'd and has not
 # made /run/systemd/system (seen on a busy machine)
@@ -309,7 +311,7 @@ else
 	fail systemd/nonewprivs-seccomp-user "NoNewPrivs $(field NoNewPrivs), Seccomp $(field Seccomp), Uid $(field Uid)"
 fi
 # in the service's own mount namespace: what is read-only for it
-svc() { ct nsenter -t "$MAIN" -m -- "$@"; }
+svc() { ct nsenter -t "$MAIN" -m -r -w -- "$@"; } # -r -w: see ct()
 ro=$(svc sh -c 'for p in /usr /etc /var/lib; do touch "$p/.synfin-probe" 2>/dev/null && echo "$p writable"; done
 	touch /var/log/synfin/.probe && rm /var/log/synfin/.probe || echo "/var/log/synfin not writable"')
 if [ -z "$ro" ]; then
