@@ -136,7 +136,7 @@ $(OUT)/test_unit: $(UNIT_SRC) tests/unit/unit.h $(CORE_OBJ) $(OUT)/ring.o $(FRAM
 # ---- fuzzing and sanitizers (clang: libFuzzer, ASan, UBSan) ----------------
 # Any sanitizer finding aborts: UBSan does not carry on after reporting.
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OUT := build-fuzz
+FUZZ_OUT := $(OUT)/fuzz
 FUZZ_TARGETS := replay flow ring show
 FUZZ_SECONDS ?= 600
 FUZZ_CFLAGS := -g -O1 $(SAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Idaemon
@@ -172,7 +172,7 @@ fuzz: $(FUZZ_BINS)
 	$(Q)tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) --keep
 
 # The same daemon and unit tests, with ASan+UBSan, in their own tree
-ASAN_OUT := build-asan
+ASAN_OUT := $(OUT)/asan
 asan-build:
 	$(Q)$(MAKE) --no-print-directory OUT=$(ASAN_OUT) CC=$(CLANG) CFLAGS='-g -O1 $(SAN_FLAGS)' \
 		$(ASAN_OUT)/synfin $(ASAN_OUT)/test_unit
@@ -263,6 +263,6 @@ format:
 	clang-format -i daemon/*.c daemon/*.h include/*.h bpf/*.c bpf/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
-	rm -rf $(OUT) $(FUZZ_OUT) $(ASAN_OUT)
+	rm -rf $(OUT)
 
 .PHONY: all deps run test test-fresh check bench install uninstall deb format clean fuzz fuzz-build asan-build asan-check

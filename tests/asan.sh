@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The unit, replay and CLI tests again, against the ASan+UBSan build in
-# build-asan/ (make asan-build): one line per suite, "PASS asan-<suite>",
+# build/asan/ (make asan-build): one line per suite, "PASS asan-<suite>",
 # or "FAIL asan-<suite>: " with the failed checks and the sanitizer's
 # first lines. Any sanitizer report fails: UBSan stops at the first.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-A=$TOP/build-asan
+A=$TOP/build/asan
 export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$TOP/tests/asan.supp:print_suppressions=0

@@ -28,7 +28,7 @@ run tests/cli.sh
 run tests/show/run.sh
 run tests/service.sh
 # the same with ASan+UBSan, and 15 s of each fuzz target (make check
-# builds them: build-asan/, build-fuzz/)
+# builds them: build/asan/, build/fuzz/)
 run tests/asan.sh
 run tests/fuzz/run.sh
 if [ "$kernel" = 1 ]; then

@@ -4,7 +4,7 @@
 #include <string.h>
 #include "fuzz_common.h"
 
-/* FUZZ_PRINT=1 ./build-fuzz/fuzz_X FILE: the records of one input */
+/* FUZZ_PRINT=1 ./build/fuzz/fuzz_X FILE: the records of one input */
 static bool print_records(void)
 {
 	static int on = -1;
