@@ -137,7 +137,7 @@ $(OUT)/test_unit: $(UNIT_SRC) tests/unit/unit.h $(CORE_OBJ) $(OUT)/ring.o $(FRAM
 # Any sanitizer finding aborts: UBSan does not carry on after reporting.
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_OUT := $(OUT)/fuzz
-FUZZ_TARGETS := replay flow ring show
+FUZZ_TARGETS := replay flow ring show top
 FUZZ_SECONDS ?= 600
 FUZZ_CFLAGS := -g -O1 $(SAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Idaemon
 FUZZ_CORE := $(patsubst daemon/%.c,$(FUZZ_OUT)/%.o,$(CORE_SRC)) $(FUZZ_OUT)/ring.o \

@@ -9,6 +9,9 @@ flow:   programs in fuzz_flow.c's input format, one per way a connection
 ring:   rings with records that wrap, busy and discarded ones, budgets.
 show:   the flow records of tests/show/*.jsonl (synfin show's golden inputs),
         after a style byte (ASCII, colours).
+top:    what a live socket carries: the replay fixtures' expected output
+        (flows, listens, stats) and every record type the docs show, after
+        a byte choosing the width and the filter.
 
 Regression inputs (crashes found and fixed) live next to the seeds, named
 regress-*; this script leaves them alone. Run it again after changing an
@@ -305,6 +308,24 @@ def show_inputs():
     return out
 
 
+# ---- top: fuzz_top.c's format -----------------------------------------------
+
+def top_inputs():
+    out = {}
+    for i, path in enumerate(sorted(glob.glob(os.path.join(TOP, "tests/replay/*.expected.jsonl")))):
+        name = os.path.basename(path)[:-len(".expected.jsonl")]
+        out[name] = bytes([(20 + 16 * i) & 63 | (i % 4) << 6]) + open(path, "rb").read()
+    # one line of every record type the docs show (hello, stuck, resolved,
+    # pile-ups, time_wait, summary, stats...)
+    lines = []
+    for path in sorted(glob.glob(os.path.join(TOP, "docs/*.md"))) + [os.path.join(TOP, "README.md")]:
+        for line in open(path, encoding="utf-8"):
+            if line.startswith('{"type":'):
+                lines.append(line)
+    out["docs-records"] = bytes([60]) + "".join(lines).encode()
+    return out
+
+
 def write(target, progs):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -319,6 +340,6 @@ def write(target, progs):
 
 if __name__ == "__main__":
     for target, progs in (("replay", replay_pieces()), ("flow", flow_programs()), ("ring", ring_programs()),
-                          ("show", show_inputs())):
+                          ("show", show_inputs()), ("top", top_inputs())):
         n, size = write(target, progs)
         print(f"{target}: {n} inputs, {size} bytes")

@@ -15,7 +15,7 @@
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
-targets=(replay flow ring show)
+targets=(replay flow ring show top)
 seconds=
 keep=0
 while [ $# -gt 0 ]; do
@@ -35,7 +35,7 @@ per=$(( ${seconds:-$(( 15 * ${#targets[@]} ))} / ${#targets[@]} ))
 # 16 MiB still holds many inputs' worth of freed memory.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16}
 
-declare -A max_len=([replay]=12032 [flow]=4096 [ring]=2048 [show]=16384)
+declare -A max_len=([replay]=12032 [flow]=4096 [ring]=2048 [show]=16384 [top]=16384)
 
 for t in "${targets[@]}"; do
 	bin=$TOP/build/fuzz/fuzz_$t
