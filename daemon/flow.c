@@ -370,11 +370,17 @@ void ft_mark_closed(struct flow_table *t, struct sf_flow *f, __u64 ts, __u8 next
 int flow_table__ingest(struct flow_table *t, const struct synfin_event *e)
 {
 	bool seg = e->kind == SF_EV_SEGMENT;
+	/* A request socket is the only one in NEW_SYN_RECV: it fires no state
+	 * event and has no entry in BPF (its control events are orphans). A
+	 * flow in that state would be counted apart from SYN_RECEIVED, under
+	 * the same name (the stats' by_state held the key twice). */
+	bool req_state = e->oldstate == SF_TCP_NEW_SYN_RECV || e->newstate == SF_TCP_NEW_SYN_RECV;
 
 	/* times past SF_TS_MAX: a corrupted recording, whose gen may even be
 	 * one this table keys its own flows on (SEG_GEN and up) */
 	if (e->version != SYNFIN_EVENT_VERSION || !e->kind || e->kind >= SF_EV_KIND_MAX || e->ts_ns >= SF_TS_MAX ||
 	    (!seg && (!valid_state(e->oldstate) || !valid_state(e->newstate) || e->gen >= SF_TS_MAX)) ||
+	    (!seg && req_state && (e->kind == SF_EV_STATE || !(e->flags & SF_F_NO_ENTRY))) ||
 	    (e->family != SF_AF_INET && e->family != SF_AF_INET6)) {
 		t->st.decode_errors++;
 		return -EINVAL;

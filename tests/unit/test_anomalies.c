@@ -216,9 +216,17 @@ TEST(decode_errors)
 	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
 	e = ev(1, UINT64_MAX, 1, SF_TCP_CLOSE, SF_TCP_SYN_SENT); /* a snapshot flow's key */
 	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	/* NEW_SYN_RECV: a request socket's, which has no state event and no
+	 * entry (its control events are orphans, below) */
+	e = ev(1, 1, 1, SF_TCP_NEW_SYN_RECV, SF_TCP_SYN_RECV);
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	e = ctl(1, 1, 1, SF_EV_RESET_SENT, SF_TCP_NEW_SYN_RECV);
+	EXPECT(flow_table__ingest(t, &e) == -EINVAL);
+	e.flags = SF_F_NO_ENTRY;
+	EXPECT(flow_table__ingest(t, &e) == 0);
 	flow_table__stats(t, &st);
-	EXPECT(st.decode_errors == 7);
-	EXPECT(st.events == 0 && st.open == 0);
+	EXPECT(st.decode_errors == 9 && st.orphans == 1 && st.open == 0);
+	EXPECT(st.events == 1 && st.open == 0);
 	flow_table__free(t);
 }
 
