@@ -14,19 +14,41 @@ static bool print_records(void)
 	return on;
 }
 
+/* the record in s->j: checked, and printed when asked */
+static void checked(struct fuzz_sink *s)
+{
+	if (s->j.oom)
+		abort();
+	fuzz_check_line(s->j.buf, s->j.len);
+	if (print_records())
+		fwrite(s->j.buf, 1, s->j.len, stdout), fflush(stdout);
+}
+
+static void format(struct fuzz_sink *s, const struct sf_record *rec)
+{
+	json__reset(&s->j);
+	record_json__record(&s->j, rec, &s->clk);
+	checked(s);
+}
+
 void fuzz_sink__record(void *ctx, const struct sf_record *rec)
 {
 	struct fuzz_sink *s = ctx;
 
-	if (rec->type != SF_REC_PILEUP && rec->type != SF_REC_TIME_WAIT && !rec->flow)
+	if (rec->type <= SF_REC_RESOLVED && !rec->flow)
 		FUZZ_FAIL("record type %d without a flow", rec->type);
-	json__reset(&s->j);
-	record_json__record(&s->j, rec, &s->clk);
-	if (s->j.oom)
-		abort();
-	fuzz_check_line(s->j.buf, s->j.len);
+	if (rec->type == SF_REC_FLOW && !rec->sum)
+		FUZZ_FAIL("a flow record without its summary");
+	format(s, rec);
+	if (rec->type == SF_REC_FLOW) {
+		struct sf_record digest = *rec;
+
+		digest.detail = rec->detail == SF_DETAIL_SUMMARY ? SF_DETAIL_SEGMENTS : SF_DETAIL_SUMMARY;
+		format(s, &digest);
+	}
 	s->records++;
-	s->by_type[rec->type]++;
+	if ((unsigned int)rec->type < FUZZ_REC_TYPES)
+		s->by_type[rec->type]++;
 	if (s->agg && rec->type == SF_REC_FLOW) {
 		agg__flow(s->agg, rec->flow, rec->sum);
 		s->agg_comm += rec->flow->comm[0] != 0;
@@ -34,8 +56,32 @@ void fuzz_sink__record(void *ctx, const struct sf_record *rec)
 	} else if (s->agg && rec->type == SF_REC_STUCK) {
 		agg__stuck(s->agg, rec->flow, rec->state);
 	}
-	if (print_records())
-		fwrite(s->j.buf, 1, s->j.len, stdout), fflush(stdout);
+}
+
+struct open_ctx {
+	struct fuzz_sink *s;
+	uint64_t now;
+};
+
+static void open_flow(void *ctx, const struct sf_flow *f)
+{
+	struct open_ctx *o = ctx;
+
+	json__reset(&o->s->j);
+	record_json__open(&o->s->j, f, o->now, &o->s->clk);
+	checked(o->s);
+}
+
+void fuzz_sink__snapshot(struct fuzz_sink *s, uint64_t now)
+{
+	struct open_ctx o = { s, now };
+	struct sf_stats st = {};
+	struct sf_record rec = { .type = SF_REC_STATS, .at = now, .stats = &st };
+
+	flow_table__foreach_open(s->table, open_flow, &o);
+	flow_table__stats(s->table, &st.table);
+	flow_table__tw_stats(s->table, &st.tw);
+	format(s, &rec);
 }
 
 void fuzz_sink__pileup(void *ctx, const struct pileup_event *ev)
@@ -67,6 +113,8 @@ static void check_hist(const struct agg_hist *h, __u64 flows, int phase)
 }
 
 struct drained {
+	struct fuzz_sink *s;
+	uint64_t since, now;
 	__u64 flows[AGG_KINDS];
 };
 
@@ -86,11 +134,12 @@ static void visit(void *ctx, const struct agg_entry *e)
 	for (int p = 0; p < AGG_PHASES; p++)
 		check_hist(&e->c.phase[p], e->c.flows, p);
 	d->flows[e->kind] += e->c.flows;
+	format(d->s, &(struct sf_record){ .type = SF_REC_SUMMARY, .at = d->now, .since = d->since, .agg = e });
 }
 
-void fuzz_sink__drain(struct fuzz_sink *s)
+void fuzz_sink__drain(struct fuzz_sink *s, uint64_t since, uint64_t now)
 {
-	struct drained d = {};
+	struct drained d = { .s = s, .since = since, .now = now };
 
 	if (!s->agg)
 		return;

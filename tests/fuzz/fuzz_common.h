@@ -16,26 +16,35 @@
 #include "json_check.h"
 #include "json.h"
 #include "record_json.h"
+#include "stats.h"
+
+#define FUZZ_REC_TYPES 16
+_Static_assert(SF_REC_SUMMARY < FUZZ_REC_TYPES, "a record type past the sink's counters");
 
 struct fuzz_sink {
 	struct json j;
 	struct sf_clock clk;
 	struct flow_table *table;	/* the table under test */
 	uint64_t records;
-	uint64_t by_type[SF_REC_TIME_WAIT + 1];	/* records seen, by enum sf_record_type */
+	uint64_t by_type[FUZZ_REC_TYPES];	/* records seen, by enum sf_record_type */
 	/* the flow records also go into aggregates (when agg is set), as
 	 * summaries would be made of them */
 	struct agg *agg;
 	uint64_t agg_comm, agg_cgroup;	/* flows folded with a comm, a cgroup */
 };
 
-/* sf_sink_fn: ctx is a struct fuzz_sink */
+/* sf_sink_fn: ctx is a struct fuzz_sink. A flow record is written with
+ * its segments and again as the digest --detail summary writes. */
 void fuzz_sink__record(void *ctx, const struct sf_record *rec);
 /* pileup_sink_fn: the same sink, for pile-up events */
 void fuzz_sink__pileup(void *ctx, const struct pileup_event *ev);
 void fuzz_sink__free(struct fuzz_sink *s);
-/* Drain the aggregates and check each entry and the totals per kind. */
-void fuzz_sink__drain(struct fuzz_sink *s);
+/* Drain the aggregates into summary records (the interval since..now),
+ * and check each entry and the totals per kind. */
+void fuzz_sink__drain(struct fuzz_sink *s, uint64_t since, uint64_t now);
+/* What a live viewer is sent at now: every open flow, and a stats record
+ * of the table's counters. */
+void fuzz_sink__snapshot(struct fuzz_sink *s, uint64_t now);
 
 /* The counts the stats line prints agree with each other and with the
  * records s saw. */

@@ -4,9 +4,11 @@
  * program the fuzzer writes. Events (compact, so that a mutation keeps
  * them about a few sockets and tuples and they meet; or raw), the clock,
  * reconciliation rounds with the kernel's socket list, and flushes, in
- * any order. Every record is formatted as JSON and checked, and the flow
- * records folded into aggregates (aggregate.c); the table's counts are
- * checked after every step (fuzz_common.c).
+ * any order. Every record is formatted as JSON and checked (flow records
+ * with their segments and as digests, open flows, stats and summary
+ * records too), and the flow records folded into aggregates
+ * (aggregate.c); the table's counts are checked after every step
+ * (fuzz_common.c).
  *
  * Input (tests/fuzz/make-corpus.py writes the same):
  *   16 bytes of settings (settings() below; missing bytes are 0)
@@ -24,7 +26,8 @@
  *   OP_ADVANCE t16: the clock moves on (never back); flow_table__advance
  *   OP_ROUND   n: bit 7 complete, bits 0-3 sockets, each  a d e
  *     a: cookie index (0-2, 0: none), state (3-6), bit 7: has an inode
- *   OP_FLUSH   flow_table__flush, and the aggregates drained
+ *   OP_FLUSH   flow_table__flush, then what a stats and a summary interval
+ *              write: the open flows, a stats record, summary records
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +94,7 @@ struct fuzz {
 	bool started;		/* something else than the start-up round ran */
 	bool rounds;		/* a reconciliation round has run */
 	__u32 agg_top_n;
+	uint64_t drained_at;	/* the last summary interval's end */
 };
 
 /* t16 -> a time near the clock: bits 14-15 choose the step (1 us, 1 ms,
@@ -252,6 +256,15 @@ static void op_round(struct fuzz *z)
 		count_time_wait(z, tw, ntw);
 }
 
+/* What a stats and a summary interval write: a viewer's snapshot (open
+ * flows, stats), and the aggregates drained into summary records. */
+static void interval(struct fuzz *z)
+{
+	fuzz_sink__snapshot(&z->sink, z->clock);
+	fuzz_sink__drain(&z->sink, z->drained_at, z->clock);
+	z->drained_at = z->clock;
+}
+
 /* the first 16 bytes */
 static void settings(struct fuzz *z, __u32 pile[PILEUP_KINDS])
 {
@@ -290,6 +303,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	__u32 pile[PILEUP_KINDS];
 
 	settings(&z, pile);
+	z.drained_at = z.clock;
 	z.cfg.pileups = pileup__new(pile, fuzz_sink__pileup, &z.sink);
 	/* few keys reported, fewer tracked: the rest folds into "other" */
 	z.sink.agg = agg__new(&(struct agg_config){ .top_n = z.agg_top_n, .max_keys = 3 });
@@ -323,7 +337,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case OP_FLUSH:
 			flow_table__flush(z.sink.table);
-			fuzz_sink__drain(&z.sink); /* a --summary-interval */
+			interval(&z);
 			break;
 		}
 		if (op != OP_ROUND)
@@ -332,7 +346,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	flow_table__flush(z.sink.table);
 	fuzz_check_stats(&z.sink, &z.cfg);
-	fuzz_sink__drain(&z.sink);
+	interval(&z);
 	flow_table__free(z.sink.table);
 	pileup__free(z.cfg.pileups);
 	fuzz_sink__free(&z.sink);

@@ -67,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fclose(f);
 	flow_table__flush(sink.table);
 	fuzz_check_stats(&sink, &cfg);
+	fuzz_sink__snapshot(&sink, last);
 	flow_table__free(sink.table);
 	pileup__free(cfg.pileups);
 	fuzz_sink__free(&sink);
