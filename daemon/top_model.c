@@ -41,7 +41,9 @@ static int64_t jtime(json_t *o, const char *key)
 	return us;
 }
 
-/* Printable only: a comm is untrusted bytes and must not drive the terminal. */
+/* Printable only: a comm is untrusted bytes and must not drive the
+ * terminal; nor may any other string a line on the socket carries (the
+ * socket's peer may not be synfin). */
 static void safe_copy(char *dst, size_t len, const char *s)
 {
 	size_t n = 0;
@@ -59,9 +61,10 @@ static void safe_copy(char *dst, size_t len, const char *s)
 
 static void endpoint(char *dst, size_t len, json_t *ep)
 {
-	const char *a = jstr(ep, "address");
 	json_t *port = json_object_get(ep, "port");
+	char a[48]; /* an IPv6 address is 39 at most */
 
+	safe_copy(a, sizeof(a), jstr(ep, "address"));
 	if (strchr(a, ':'))
 		snprintf(dst, len, "[%s]:%lld", a, json_is_integer(port) ? (long long)json_integer_value(port) : 0);
 	else
@@ -75,7 +78,7 @@ static void conn_from(struct top_conn *c, json_t *r)
 
 	memset(c, 0, sizeof(*c));
 	snprintf(c->id, sizeof(c->id), "%s", jstr(r, "id"));
-	snprintf(c->state, sizeof(c->state), "%s", jstr(r, "state"));
+	safe_copy(c->state, sizeof(c->state), jstr(r, "state"));
 	endpoint(c->local, sizeof(c->local), json_object_get(r, "local"));
 	endpoint(c->peer, sizeof(c->peer), json_object_get(r, "peer"));
 	safe_copy(c->comm, sizeof(c->comm), jstr(proc, "comm"));
@@ -183,7 +186,7 @@ static void on_flow(struct top_model *m, json_t *r, const char *line, size_t len
 	if (!abnormal(close))
 		return;
 	conn_from(&c, r);
-	snprintf(c.close, sizeof(c.close), "%s", close);
+	safe_copy(c.close, sizeof(c.close), close);
 	c.since_us = jtime(r, "time");
 	c.line = strndup(line, len);
 	if (m->n_recent == TOP_RECENT)
@@ -211,8 +214,8 @@ int top_model__line(struct top_model *m, const char *line, size_t len)
 		m->now_us = t;
 	tick(m, m->now_us);
 	if (!strcmp(type, "hello")) {
-		snprintf(m->host, sizeof(m->host), "%s", jstr(r, "host"));
-		snprintf(m->version, sizeof(m->version), "%s", jstr(r, "version"));
+		safe_copy(m->host, sizeof(m->host), jstr(r, "host"));
+		safe_copy(m->version, sizeof(m->version), jstr(r, "version"));
 		m->started_us = jtime(r, "started");
 	} else if (!strcmp(type, "stats")) {
 		on_stats(m, r);
