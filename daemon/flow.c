@@ -158,6 +158,9 @@ void ft_link_listener(struct flow_table *t, struct sf_flow *f)
 {
 	__u32 b = listen_hash(f->netns, f->family, f->sport);
 
+	/* linked twice, the chain would loop on itself */
+	if (f->in_lindex)
+		return;
 	f->lnext = t->lbuckets[b];
 	t->lbuckets[b] = idx_of(t, f);
 	f->in_lindex = 1;

@@ -260,3 +260,39 @@ TEST(request_adopted_before_settle)
 	EXPECT(st.open == 1 && st.by_state[SF_TCP_SYN_RECV] == 1); /* the child */
 	flow_table__free(t);
 }
+
+/* A listener the snapshot found, whose LISTEN event then comes with its
+ * cookie (BPF with no entry for it): the join must not link it into the
+ * listener index a second time, where its chain would loop on itself and
+ * the next lookup in that bucket never end (found by fuzz_flow; the
+ * alarm ends the test if it does). */
+TEST(snapshot_listener_listen_event)
+{
+	struct flow_table *t = table(16);
+	struct sf_snapshot_sock l = { .cookie = 0xc00c1e02, .netns = 4026531840u, .family = 2,
+				      .state = SF_TCP_LISTEN, .inode = 1, .sport = 80 };
+	struct synfin_event e = ev(0x94, 7, 100, SF_TCP_CLOSE, SF_TCP_LISTEN);
+	struct flow_table_stats st;
+
+	alarm(5);
+	l.saddr[0] = 10, l.saddr[3] = 2;
+	flow_table__round_begin(t);
+	EXPECT(flow_table__snapshot(t, &l, 50, true) == 0);
+	flow_table__round_end(t, 50, true);
+	e.flags |= SF_F_NO_ENTRY;
+	e.cookie = l.cookie;
+	e.sport = 80;
+	e.dport = 0;
+	memcpy(e.saddr, l.saddr, 16);
+	memset(e.daddr, 0, 16);
+	feed(t, e);
+	/* a SYN to another address on that port: the same bucket */
+	e = seg(200, 40100, true, false, F_SYN, 1, 0);
+	e.daddr[3] = 3;
+	feed(t, e);
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(st.snapshot_joined == 1 && st.half_open == 0);
+	alarm(0);
+	flow_table__free(t);
+}
