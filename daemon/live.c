@@ -273,6 +273,8 @@ static int open_segments(struct daemon *d)
 		.counters_fd = capture__counters_fd(d->cap),
 		.wakeup_bytes = capture__wakeup_bytes(d->cap),
 		.lo_egress_only = true,
+		.filter = &d->o.filter.k,
+		.filter_cidrs_fd = capture__filter_cidrs_fd(d->cap),
 	};
 	struct netns_ent *ns = NULL;
 	int err, n;
@@ -325,6 +327,7 @@ static int attach(struct daemon *d)
 		.max_sockets = d->o.max_flows,
 		.ring_bytes = d->o.ring_mb << 20,
 		.accept_owner = d->o.accept_owner,
+		.filter = &d->o.filter,
 	};
 	char msg[512] = "";
 	int err;

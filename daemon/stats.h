@@ -54,6 +54,7 @@ struct sf_stats {
 		uint32_t followed, skipped_ifaces;
 	} netns;
 	uint64_t flows_unwritten;	/* flow records left out (--flows, --sample) */
+	uint64_t filtered_flows;	/* flow records left out by the filters (daemon.c) */
 	uint64_t summary_records;	/* summary records written */
 	double uptime_s;
 	double interval_s;		/* since the previous stats record */
