@@ -76,6 +76,8 @@ static __always_inline __u8 sf_addr_bits(__u8 family, const void *addr)
  */
 static __always_inline __u32 sf_filter_tuple(__u8 family, const void *a, const void *b, __u16 pa, __u16 pb)
 {
+	if (!filt.on)
+		return 0;
 	if (filt.port_inc || filt.port_exc) {
 		__u8 bits = sf_port_bits(pa) | sf_port_bits(pb);
 

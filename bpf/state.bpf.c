@@ -48,8 +48,7 @@ struct sf_owner {
 	__u32 pid;
 	__u32 tgid;
 	__u32 host_tgid;	/* see struct synfin_event */
-	__u8 cg;		/* SF_CG_*: in a --cgroup subtree (set with the owner) */
-	__u8 pad[3];
+	__u32 cg;		/* SF_CG_*: in a --cgroup subtree (set with the owner) */
 	char comm[SYNFIN_COMM_LEN];
 };
 
@@ -151,7 +150,6 @@ static __always_inline void owner_from_current(struct sf_owner *o)
 	o->pid = (__u32)id;
 	o->tgid = id >> 32;
 	o->cg = filt.n_cgroups ? cgroup_verdict() : SF_CG_UNKNOWN;
-	o->pad[0] = o->pad[1] = o->pad[2] = 0;
 	o->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
@@ -285,6 +283,8 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 	__u64 ts;
 	__u32 netns;
 	bool birth;
+	/* read once (filt is volatile: each read is a load) */
+	const bool filtering = filt.on;
 
 	birth = (old == SF_TCP_CLOSE && (new == SF_TCP_SYN_SENT || new == SF_TCP_LISTEN)) ||
 		(old == SF_TCP_LISTEN && new == SF_TCP_SYN_RECV);
@@ -298,7 +298,7 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	/* filtered out: nothing more to do, unless a listener's entry in
 	 * listeners must go (its children inherit its cgroup verdict) */
-	if (s && s->filt && old != SF_TCP_LISTEN) {
+	if (filtering && s && s->filt && old != SF_TCP_LISTEN) {
 		count(s->filt);
 		return 0;
 	}
@@ -335,7 +335,7 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 				fresh.owner_src = SF_OWNER_LISTENER;
 			}
 		}
-		fresh.filt = sock_verdict(&fresh);
+		fresh.filt = filtering ? sock_verdict(&fresh) : 0;
 		if (new != SF_TCP_CLOSE && bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY))
 			count(SF_CNT_SOCK_UPDATE_FAIL);
 		s = &fresh;
@@ -361,9 +361,9 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		bpf_map_update_elem(&listeners, &lk, &s->owner, BPF_ANY);
 	}
 
-	if (s->filt)
+	if (filtering && s->filt)
 		count(s->filt);
-	e = s->filt ? NULL : reserve(&rbf);
+	e = filtering && s->filt ? NULL : reserve(&rbf);
 	if (e) {
 		e->ts_ns = ts;
 		e->sk = key;
@@ -439,7 +439,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind)
 		s->sport = t.sport;
 		__builtin_memcpy(s->saddr, t.saddr, 16);
 	}
-	why = s == &t ? sock_verdict(&t) : s->filt;
+	why = !filt.on ? 0 : s == &t ? sock_verdict(&t) : s->filt;
 	if (why) {
 		count(why);
 		return 0;

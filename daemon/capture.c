@@ -329,8 +329,7 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 		     o->n_netns ? "filtered" : "all",
 		     s->rodata->pidns_ino ? "this PID namespace's (host pid beside)" : "initial PID namespace",
 		     c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
-	if (o->filter && (o->filter->k.port_inc || o->filter->k.port_exc || o->filter->n_cidr ||
-			  o->filter->k.n_cgroups))
+	if (o->filter && o->filter->k.on)
 		describe_add(c, &off, "; in-kernel filters:%s%s%s", o->filter->k.port_inc || o->filter->k.port_exc ? " ports" : "",
 			     o->filter->n_cidr ? " prefixes" : "", o->filter->k.n_cgroups ? " cgroups" : "");
 	if (deg[0])

@@ -26,7 +26,7 @@ int filter__add_ports(struct filter *f, const char *arg, bool exclude, char *why
 {
 	const char *p = arg;
 
-	do {
+	for (;;) {
 		const char *end = p + strcspn(p, ","), *dash = memchr(p, '-', (size_t)(end - p));
 		unsigned long lo, hi;
 
@@ -37,12 +37,15 @@ int filter__add_ports(struct filter *f, const char *arg, bool exclude, char *why
 		}
 		for (unsigned long port = lo; port <= hi; port++)
 			f->k.port_bits[exclude][port >> 3] |= (__u8)(1u << (port & 7));
-		p = *end ? end + 1 : end;
-	} while (*p);
+		if (!*end)
+			break;
+		p = end + 1; /* "80," is a mistake, not "80" */
+	}
 	if (exclude)
 		f->k.port_exc = 1;
 	else
 		f->k.port_inc = 1;
+	f->k.on = 1;
 	return 0;
 }
 
@@ -108,6 +111,7 @@ int filter__add_cidr(struct filter *f, const char *arg, bool exclude, char *why,
 		f->k.cidr_exc = 1;
 	else
 		f->k.cidr_inc = 1;
+	f->k.on = 1;
 	return 0;
 bad:
 	snprintf(why, len, "'%s' is not an IPv4 or IPv6 address or ADDR/PREFIXLEN", arg);
@@ -140,6 +144,7 @@ int filter__add_cgroup(struct filter *f, const char *path, __u64 id, __u32 level
 	f->k.cgroup_id[f->k.n_cgroups] = id;
 	f->k.cgroup_level[f->k.n_cgroups] = level;
 	f->k.n_cgroups++;
+	f->k.on = 1;
 	return 0;
 }
 

@@ -22,12 +22,14 @@
 #define SF_CG_OUT 2
 
 struct sf_filter_conf {
+	__u8 on;		/* any of the below: else no test runs, and no
+				 * verdict is looked at (the verifier drops them) */
 	__u8 port_inc;		/* some --port given */
 	__u8 port_exc;		/* some --exclude-port given */
 	__u8 cidr_inc;		/* some --cidr given */
 	__u8 cidr_exc;		/* some --exclude-cidr given */
 	__u8 n_cgroups;		/* --cgroup given: how many */
-	__u8 pad[3];
+	__u8 pad[2];
 	__u64 cgroup_id[SF_FILTER_MAX_CGROUPS];
 	__u32 cgroup_level[SF_FILTER_MAX_CGROUPS]; /* depth below the cgroup2 root */
 	/* [0]: included ports, [1]: excluded ports; bit (port & 7) of byte port >> 3 */
