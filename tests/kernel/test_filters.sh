@@ -17,7 +17,7 @@ ns=$(ns_create filters) || {
 ip -n "$ns" addr add 10.99.0.1/24 dev lo
 ip -n "$ns" addr add 10.99.1.1/24 dev lo
 ip -n "$ns" addr add fd99::1/64 dev lo nodad
-N=10
+N=8
 KEEP=20301
 DROP=20302
 
@@ -123,15 +123,15 @@ run cidr cidr_traffic --cidr 10.99.0.0/16 --cidr fd99::/64 --exclude-cidr 10.99.
 	check filters/cidr verdict "$TMP/cidr.jsonl" "addr:10.99.0.1=$((2 * N))" "addr:fd99::1=$((2 * N))" \
 		filtered:cidr=1
 
-# ---- process names: in the daemon (records), not the kernel
+# ---- process names: in the daemon (records), not the kernel; one not
+# named, one named and excluded too (the exclusion wins)
 comm_traffic() {
 	conns keepme --comm keepme
 	conns dropme --comm dropme
+	conns other --comm other
 }
-run comm comm_traffic --comm keepme &&
-	check filters/comm verdict "$TMP/comm.jsonl" "comm:keepme=$((2 * N))" filtered:flows=1
-run xcomm comm_traffic --exclude-comm dropme &&
-	check filters/exclude-comm verdict "$TMP/xcomm.jsonl" "comm:keepme=$((2 * N))" filtered:flows=1
+run comm comm_traffic --comm keepme --comm dropme --exclude-comm dropme &&
+	check filters/comm verdict "$TMP/comm.jsonl" "comm:keepme=$((2 * N))" filtered:flows=$((4 * N))
 
 # ---- a cgroup v2 directory of our own, a child in it: the subtree
 cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
