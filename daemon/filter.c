@@ -22,6 +22,14 @@ static int parse_port(const char *s, const char *end, unsigned long *out)
 	return errno || *e || *out < 1 || *out > 65535 ? -EINVAL : 0;
 }
 
+/* A kind the kernel applies is given: its flag, and the spec's. */
+static int given(struct filter *f, __u8 *kind)
+{
+	*kind = 1;
+	f->k.on = 1;
+	return 0;
+}
+
 int filter__add_ports(struct filter *f, const char *arg, bool exclude, char *why, size_t len)
 {
 	const char *p = arg;
@@ -41,12 +49,7 @@ int filter__add_ports(struct filter *f, const char *arg, bool exclude, char *why
 			break;
 		p = end + 1; /* "80," is a mistake, not "80" */
 	}
-	if (exclude)
-		f->k.port_exc = 1;
-	else
-		f->k.port_inc = 1;
-	f->k.on = 1;
-	return 0;
+	return given(f, exclude ? &f->k.port_exc : &f->k.port_inc);
 }
 
 /* a, 16 bytes, masked to plen bits */
@@ -107,12 +110,7 @@ int filter__add_cidr(struct filter *f, const char *arg, bool exclude, char *why,
 		return -EINVAL;
 	}
 	f->cidr[f->n_cidr++] = c;
-	if (exclude)
-		f->k.cidr_exc = 1;
-	else
-		f->k.cidr_inc = 1;
-	f->k.on = 1;
-	return 0;
+	return given(f, exclude ? &f->k.cidr_exc : &f->k.cidr_inc);
 bad:
 	snprintf(why, len, "'%s' is not an IPv4 or IPv6 address or ADDR/PREFIXLEN", arg);
 	return -EINVAL;

@@ -152,35 +152,18 @@ static int parse_netns(struct opts *o, const char *arg, char *why, size_t len)
 	return 0;
 }
 
-static int parse_port(struct opts *o, const char *arg, char *why, size_t len)
-{
-	return filter__add_ports(&o->filter, arg, false, why, len);
-}
-
-static int parse_exclude_port(struct opts *o, const char *arg, char *why, size_t len)
-{
-	return filter__add_ports(&o->filter, arg, true, why, len);
-}
-
-static int parse_cidr(struct opts *o, const char *arg, char *why, size_t len)
-{
-	return filter__add_cidr(&o->filter, arg, false, why, len);
-}
-
-static int parse_exclude_cidr(struct opts *o, const char *arg, char *why, size_t len)
-{
-	return filter__add_cidr(&o->filter, arg, true, why, len);
-}
-
-static int parse_comm(struct opts *o, const char *arg, char *why, size_t len)
-{
-	return filter__add_comm(&o->filter, arg, false, why, len);
-}
-
-static int parse_exclude_comm(struct opts *o, const char *arg, char *why, size_t len)
-{
-	return filter__add_comm(&o->filter, arg, true, why, len);
-}
+/* --port, --exclude-port...: the spec's own parsers */
+#define FILTER_OPT(name, add, exclude)                                             \
+	static int name(struct opts *o, const char *arg, char *why, size_t len) \
+	{                                                                        \
+		return add(&o->filter, arg, exclude, why, len);                  \
+	}
+FILTER_OPT(parse_port, filter__add_ports, false)
+FILTER_OPT(parse_exclude_port, filter__add_ports, true)
+FILTER_OPT(parse_cidr, filter__add_cidr, false)
+FILTER_OPT(parse_exclude_cidr, filter__add_cidr, true)
+FILTER_OPT(parse_comm, filter__add_comm, false)
+FILTER_OPT(parse_exclude_comm, filter__add_comm, true)
 
 static int parse_cgroup(struct opts *o, const char *arg, char *why, size_t len)
 {
