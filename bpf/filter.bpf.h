@@ -30,6 +30,20 @@ struct {
 	__type(value, __u8);
 } filt_cidrs SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* 1 unless --cgroup (the loader) */
+	__type(key, struct sf_cg_listen_key);
+	__type(value, __u64);
+} filt_cg_listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); /* 1 unless --cgroup (the loader) */
+	__type(key, struct sf_cg_conn_key);
+	__type(value, __u64);
+} filt_cg_connects SEC(".maps");
+
 static __always_inline __u8 sf_port_bits(__u16 port)
 {
 	__u8 m = 1 << (port & 7);
@@ -95,6 +109,61 @@ static __always_inline __u32 sf_filter_tuple(__u8 family, const void *a, const v
 			return SF_CNT_FILT_CIDR;
 	}
 	return 0;
+}
+
+/* Note a socket's cgroup verdict under key k of map m (or-ed in). */
+static __always_inline void sf_cg_note(void *m, const void *k, __u64 verdict)
+{
+	__u64 *v = bpf_map_lookup_elem(m, k);
+
+	/* atomic: two CPUs noting in and out at once keep both */
+	if (v)
+		__sync_fetch_and_or(v, verdict);
+	else if (bpf_map_update_elem(m, k, &verdict, BPF_NOEXIST) && (v = bpf_map_lookup_elem(m, k)))
+		__sync_fetch_and_or(v, verdict);
+}
+
+/* A segment's cgroup verdict (0: keep) from what the state program
+ * noted: the listener at either port, or the connect() it belongs to,
+ * either way. Nothing noted (a socket older than synfin, an entry
+ * evicted): kept, the daemon decides. */
+static __always_inline __u32 sf_filter_cgroup_seg(__u32 netns, __u8 family, const void *a, const void *b,
+						  __u16 pa, __u16 pb)
+{
+	struct sf_cg_listen_key lk = { netns, pa };
+	struct sf_cg_conn_key ck = { .netns = netns, .family = family };
+	__u64 bits = 0, *v;
+	int alen = family == SF_AF_INET ? 4 : 16;
+
+	if (!filt.n_cgroups)
+		return 0;
+	v = bpf_map_lookup_elem(&filt_cg_listeners, &lk);
+	bits |= v ? *v : 0;
+	lk.port = pb;
+	v = bpf_map_lookup_elem(&filt_cg_listeners, &lk);
+	bits |= v ? *v : 0;
+	/* a -> b, sent by the connecting end; then b -> a, to it */
+	ck.dport = pb;
+	if (alen == 4) {
+		__builtin_memcpy(ck.saddr, a, 4);
+		__builtin_memcpy(ck.daddr, b, 4);
+	} else {
+		__builtin_memcpy(ck.saddr, a, 16);
+		__builtin_memcpy(ck.daddr, b, 16);
+	}
+	v = bpf_map_lookup_elem(&filt_cg_connects, &ck);
+	bits |= v ? *v : 0;
+	ck.dport = pa;
+	if (alen == 4) {
+		__builtin_memcpy(ck.saddr, b, 4);
+		__builtin_memcpy(ck.daddr, a, 4);
+	} else {
+		__builtin_memcpy(ck.saddr, b, 16);
+		__builtin_memcpy(ck.daddr, a, 16);
+	}
+	v = bpf_map_lookup_elem(&filt_cg_connects, &ck);
+	bits |= v ? *v : 0;
+	return !(bits & SF_CG_IN) && (bits & SF_CG_OUT) ? SF_CNT_FILT_CGROUP : 0;
 }
 
 #endif /* SYNFIN_FILTER_BPF_H */

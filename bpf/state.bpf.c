@@ -133,6 +133,23 @@ static __always_inline __u32 sock_verdict(const struct sf_sock *s)
 	return why;
 }
 
+/* --cgroup: a new listener's or connect()'s verdict, for the segment
+ * program (sf_filter_cgroup_seg) */
+static __always_inline void cg_note_birth(const struct sf_sock *s, int new)
+{
+	if (new == SF_TCP_LISTEN) {
+		struct sf_cg_listen_key lk = { s->netns, s->sport };
+
+		sf_cg_note(&filt_cg_listeners, &lk, s->owner.cg);
+	} else if (new == SF_TCP_SYN_SENT) {
+		struct sf_cg_conn_key ck = { .netns = s->netns, .dport = s->dport, .family = s->family };
+
+		__builtin_memcpy(ck.saddr, s->saddr, 16);
+		__builtin_memcpy(ck.daddr, s->daddr, 16);
+		sf_cg_note(&filt_cg_connects, &ck, s->owner.cg);
+	}
+}
+
 static __always_inline void owner_from_current(struct sf_owner *o)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -336,6 +353,8 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 			}
 		}
 		fresh.filt = filtering ? sock_verdict(&fresh) : 0;
+		if (filt.n_cgroups && fresh.owner.cg)
+			cg_note_birth(&fresh, new);
 		if (new != SF_TCP_CLOSE && bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY))
 			count(SF_CNT_SOCK_UPDATE_FAIL);
 		s = &fresh;
@@ -394,6 +413,11 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		struct sf_listen_key lk = { netns, s->sport, s->family };
 
 		bpf_map_delete_elem(&listeners, &lk);
+		if (filt.n_cgroups) {
+			struct sf_cg_listen_key ck = { netns, s->sport };
+
+			bpf_map_delete_elem(&filt_cg_listeners, &ck);
+		}
 	}
 	/* The entry outlives CLOSE: an abortive close sends its RST after
 	 * the socket entered CLOSE, and that RST must still find its flow.

@@ -216,6 +216,11 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	s->rodata->rtx_has_err = retransmit_reports_errors();
 	if (o->filter)
 		memcpy((void *)&s->rodata->filt, &o->filter->k, sizeof(o->filter->k));
+	if (!o->filter || !o->filter->k.n_cgroups) {
+		/* only --cgroup uses them */
+		bpf_map__set_max_entries(s->maps.filt_cg_listeners, 1);
+		bpf_map__set_max_entries(s->maps.filt_cg_connects, 1);
+	}
 	if (o->n_netns == 1)
 		s->rodata->netns_only = o->netns[0];
 	/* Wake the consumer once 1/16 of a ring is waiting (it otherwise
@@ -414,9 +419,11 @@ int capture__events_fd(const struct capture *c)
 	return bpf_map__fd(c->skel->maps.rings);
 }
 
-int capture__filter_cidrs_fd(const struct capture *c)
+void capture__filter_fds(const struct capture *c, int *cidrs, int *cg_listeners, int *cg_connects)
 {
-	return bpf_map__fd(c->skel->maps.filt_cidrs);
+	*cidrs = bpf_map__fd(c->skel->maps.filt_cidrs);
+	*cg_listeners = bpf_map__fd(c->skel->maps.filt_cg_listeners);
+	*cg_connects = bpf_map__fd(c->skel->maps.filt_cg_connects);
 }
 
 int capture__counters_fd(const struct capture *c)

@@ -59,8 +59,9 @@ uint64_t capture__recursion_misses(struct capture *c, uint64_t caught);
  * counters, one consumer. */
 int capture__events_fd(const struct capture *c);
 int capture__counters_fd(const struct capture *c);
-/* The filters' prefix trie, for the segment programs to share. */
-int capture__filter_cidrs_fd(const struct capture *c);
+/* The filters' maps (the prefix trie, --cgroup's verdicts of listeners
+ * and connect()s), for the segment programs to share. */
+void capture__filter_fds(const struct capture *c, int *cidrs, int *cg_listeners, int *cg_connects);
 void capture__close(struct capture *c);
 
 #endif /* SYNFIN_CAPTURE_H */

@@ -274,11 +274,11 @@ static int open_segments(struct daemon *d)
 		.wakeup_bytes = capture__wakeup_bytes(d->cap),
 		.lo_egress_only = true,
 		.filter = &d->o.filter.k,
-		.filter_cidrs_fd = capture__filter_cidrs_fd(d->cap),
 	};
 	struct netns_ent *ns = NULL;
 	int err, n;
 
+	capture__filter_fds(d->cap, &to.filter_cidrs_fd, &to.filter_cg_listeners_fd, &to.filter_cg_connects_fd);
 	to.ifnames = d->o.ifnames;
 	to.n_ifnames = d->o.n_ifnames;
 	err = tc__open(&d->tc, &to);

@@ -478,6 +478,10 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 		/* the state programs' spec and trie: both decide alike */
 		memcpy((void *)&s->rodata->filt, o->filter, sizeof(*o->filter));
 		err = bpf_map__reuse_fd(s->maps.filt_cidrs, o->filter_cidrs_fd);
+		if (!err)
+			err = bpf_map__reuse_fd(s->maps.filt_cg_listeners, o->filter_cg_listeners_fd);
+		if (!err)
+			err = bpf_map__reuse_fd(s->maps.filt_cg_connects, o->filter_cg_connects_fd);
 		if (err)
 			goto fail;
 	}

@@ -42,9 +42,9 @@ struct tc_opts {
 	const char *const *ifnames; /* only these interfaces (NULL: every one up) */
 	int n_ifnames;
 	/* the filters the kernel applies (NULL: none), and with them the
-	 * state object's prefix trie to share (capture__filter_cidrs_fd) */
+	 * state object's maps to share (capture__filter_fds) */
 	const struct sf_filter_conf *filter;
-	int filter_cidrs_fd;
+	int filter_cidrs_fd, filter_cg_listeners_fd, filter_cg_connects_fd;
 };
 
 struct tc;

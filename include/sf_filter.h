@@ -16,10 +16,30 @@
 #define SF_FILT_INC 1
 #define SF_FILT_EXC 2
 
-/* a socket entry's cgroup verdict (sf_owner.cg) */
+/* a socket entry's cgroup verdict (sf_owner.cg); bits in the maps below */
 #define SF_CG_UNKNOWN 0		/* owner not seen in process context: the daemon decides */
 #define SF_CG_IN 1
 #define SF_CG_OUT 2
+
+/* --cgroup for segments, which have no owner: the state program notes
+ * the verdicts of listeners (by port) and of connect()s (by addresses
+ * and remote port: the local port is not chosen yet at SYN_SENT), the
+ * segment program looks its tuple up both ways. Values: SF_CG_* bits,
+ * or-ed (two sockets may share a key): a segment is left out only when
+ * some verdict says out and none says in. */
+struct sf_cg_listen_key {
+	__u32 netns;		/* inode */
+	__u32 port;		/* host order */
+};
+
+struct sf_cg_conn_key {
+	__u32 netns;
+	__u16 dport;		/* the connecting socket's remote port, host order */
+	__u8 family;
+	__u8 pad;
+	__u8 saddr[16];		/* its local address (IPv4: the first 4 bytes) */
+	__u8 daddr[16];
+};
 
 struct sf_filter_conf {
 	__u8 on;		/* any of the below: else no test runs, and no

@@ -154,6 +154,13 @@ cgroup_traffic() {
 # named as systemd names units' cgroups: below the cgroup2 mount
 run cgroup cgroup_traffic --cgroup "/synfin-t-filters-$$" &&
 	check filters/cgroup verdict "$TMP/cgroup.jsonl" "comm:incg=$((2 * N))" filtered:cgroup=1
+# the segments of the connections left out stay in the kernel too
+incg=$(received "$TMP/cgroup.jsonl" "comm:incg=$((2 * N))")
+if [[ -n "$all" && -n "$incg" ]] && ((incg * 10 <= all * 6 && incg > 0)); then
+	pass "filters/cgroup-events-saved (received: $all without a filter, $incg with --cgroup)"
+else
+	fail filters/cgroup-events-saved "received: '$all' without a filter, '$incg' with --cgroup"
+fi
 # a full path does as well; a file that is no cgroup is refused
 expect filters/cgroup-path 0 "" "$SYNFIN" --replay "$TOP/tests/replay/lifecycle.rec" --cgroup "$cg" -o /dev/null
 expect filters/cgroup-not-one 2 "not a cgroup v2 directory" "$SYNFIN" --replay "$TOP/tests/replay/lifecycle.rec" \
