@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The filters the kernel side applies (--port, --exclude-port, --cidr,
- * --exclude-cidr; --cgroup in state.bpf.c), shared by the state and the
- * segment programs so that both decide alike on a connection's tuple.
+ * --exclude-cidr, --cgroup: the owner's test is in state.bpf.c), shared
+ * by the state and the segment programs so that both decide alike on a
+ * connection.
  * Both ends of a tuple are tested and the test is symmetric: a segment
  * (source, destination) and a socket (local, remote) of one connection
  * get the same answer, whichever way the segment goes.
@@ -126,7 +127,9 @@ static __always_inline void sf_cg_note(void *m, const void *k, __u64 verdict)
 /* A segment's cgroup verdict (0: keep) from what the state program
  * noted: the listener at either port, or the connect() it belongs to,
  * either way. Nothing noted (a socket older than synfin, an entry
- * evicted): kept, the daemon decides. */
+ * evicted): kept, the daemon decides. Only with --cgroup given
+ * (filt.n_cgroups: the caller tests it, so that none of this is there
+ * without). */
 static __always_inline __u32 sf_filter_cgroup_seg(__u32 netns, __u8 family, const void *a, const void *b,
 						  __u16 pa, __u16 pb)
 {
@@ -135,8 +138,6 @@ static __always_inline __u32 sf_filter_cgroup_seg(__u32 netns, __u8 family, cons
 	__u64 bits = 0, *v;
 	int alen = family == SF_AF_INET ? 4 : 16;
 
-	if (!filt.n_cgroups)
-		return 0;
 	v = bpf_map_lookup_elem(&filt_cg_listeners, &lk);
 	bits |= v ? *v : 0;
 	lk.port = pb;

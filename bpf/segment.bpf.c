@@ -442,7 +442,7 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 				    bpf_ntohs(th->dest)) :
 		    sf_filter_tuple(SF_AF_INET6, ip6->saddr, ip6->daddr, bpf_ntohs(th->source),
 				    bpf_ntohs(th->dest));
-	if (!why)
+	if (!why && filt.n_cgroups)
 		why = ip4 ? sf_filter_cgroup_seg(net->ns.inum, SF_AF_INET, &ip4->saddr, &ip4->daddr,
 						 bpf_ntohs(th->source), bpf_ntohs(th->dest)) :
 			    sf_filter_cgroup_seg(net->ns.inum, SF_AF_INET6, ip6->saddr, ip6->daddr,

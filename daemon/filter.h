@@ -4,9 +4,9 @@
  * from the options (--port, --exclude-port, --cidr, --exclude-cidr,
  * --comm, --exclude-comm, --cgroup; --netns is the capture's), applied
  * in two places:
- *  - the kernel, where it saves the most (sf_filter.h): ports and
- *    address prefixes on every event and segment, the cgroup on socket
- *    events, decided once per socket;
+ *  - the kernel, where it saves the most (sf_filter.h): ports, address
+ *    prefixes and cgroups on every event and control segment, decided
+ *    once per socket;
  *  - the daemon, on every record about a flow (filter__flow): the
  *    process name, and what the kernel could not decide (owners not seen
  *    in process context, sockets found at start-up).

@@ -139,7 +139,7 @@ enum synfin_counter {
 				 * are on the watched namespaces' interfaces only) */
 	SF_CNT_FILT_PORT,	/* --port, --exclude-port */
 	SF_CNT_FILT_CIDR,	/* --cidr, --exclude-cidr */
-	SF_CNT_FILT_CGROUP,	/* --cgroup (state program only) */
+	SF_CNT_FILT_CGROUP,	/* --cgroup */
 	SF_CNT_MAX,
 };
 
