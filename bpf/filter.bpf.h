@@ -40,7 +40,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536); /* 1 unless --cgroup (the loader) */
+	__uint(max_entries, 16384); /* 1 unless --cgroup; keyed per destination, not per connection */
 	__type(key, struct sf_cg_conn_key);
 	__type(value, __u64);
 } filt_cg_connects SEC(".maps");
