@@ -124,6 +124,26 @@ static __always_inline void sf_cg_note(void *m, const void *k, __u64 verdict)
 		__sync_fetch_and_or(v, verdict);
 }
 
+/* The verdicts noted for a connect() from "from" to "to":dport. family
+ * is a constant at each call (after inlining): the addresses may be
+ * packet pointers checked for their family's length only. */
+static __always_inline __u64 sf_cg_connect_bits(struct sf_cg_conn_key *ck, __u8 family, const void *from,
+						const void *to, __u16 dport)
+{
+	__u64 *v;
+
+	ck->dport = dport;
+	if (family == SF_AF_INET) {
+		__builtin_memcpy(ck->saddr, from, 4);
+		__builtin_memcpy(ck->daddr, to, 4);
+	} else {
+		__builtin_memcpy(ck->saddr, from, 16);
+		__builtin_memcpy(ck->daddr, to, 16);
+	}
+	v = bpf_map_lookup_elem(&filt_cg_connects, ck);
+	return v ? *v : 0;
+}
+
 /* A segment's cgroup verdict (0: keep) from what the state program
  * noted: the listener at either port, or the connect() it belongs to,
  * either way. Nothing noted (a socket older than synfin, an entry
@@ -136,7 +156,6 @@ static __always_inline __u32 sf_filter_cgroup_seg(__u32 netns, __u8 family, cons
 	struct sf_cg_listen_key lk = { netns, pa };
 	struct sf_cg_conn_key ck = { .netns = netns, .family = family };
 	__u64 bits = 0, *v;
-	int alen = family == SF_AF_INET ? 4 : 16;
 
 	v = bpf_map_lookup_elem(&filt_cg_listeners, &lk);
 	bits |= v ? *v : 0;
@@ -144,26 +163,8 @@ static __always_inline __u32 sf_filter_cgroup_seg(__u32 netns, __u8 family, cons
 	v = bpf_map_lookup_elem(&filt_cg_listeners, &lk);
 	bits |= v ? *v : 0;
 	/* a -> b, sent by the connecting end; then b -> a, to it */
-	ck.dport = pb;
-	if (alen == 4) {
-		__builtin_memcpy(ck.saddr, a, 4);
-		__builtin_memcpy(ck.daddr, b, 4);
-	} else {
-		__builtin_memcpy(ck.saddr, a, 16);
-		__builtin_memcpy(ck.daddr, b, 16);
-	}
-	v = bpf_map_lookup_elem(&filt_cg_connects, &ck);
-	bits |= v ? *v : 0;
-	ck.dport = pa;
-	if (alen == 4) {
-		__builtin_memcpy(ck.saddr, b, 4);
-		__builtin_memcpy(ck.daddr, a, 4);
-	} else {
-		__builtin_memcpy(ck.saddr, b, 16);
-		__builtin_memcpy(ck.daddr, a, 16);
-	}
-	v = bpf_map_lookup_elem(&filt_cg_connects, &ck);
-	bits |= v ? *v : 0;
+	bits |= sf_cg_connect_bits(&ck, family, a, b, pb);
+	bits |= sf_cg_connect_bits(&ck, family, b, a, pa);
 	return !(bits & SF_CG_IN) && (bits & SF_CG_OUT) ? SF_CNT_FILT_CGROUP : 0;
 }
 
