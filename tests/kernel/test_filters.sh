@@ -8,6 +8,7 @@
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_root filters
+need_tools filters socat
 
 ns=$(ns_create filters) || {
 	fail filters/netns "ip netns add failed"
@@ -20,6 +21,7 @@ ip -n "$ns" addr add fd99::1/64 dev lo nodad
 N=8
 KEEP=20301
 DROP=20302
+MIXED=20303
 
 # conns NAME ARGS...: N connections (client and server in one tcpctl)
 conns() {
@@ -162,13 +164,26 @@ mkdir "$cg" && mkdir "$cg/child" || {
 # processes in it are gone by then (every tcpctl was waited for)
 cleanup_add "rmdir '$cg/child' '$cg'"
 cgroup_traffic() {
+	local i srv
 	# a subshell moved into the child cgroup runs the kept connections
 	(echo "$BASHPID" >"$cg/child/cgroup.procs" && conns incg --comm incg) || fail filters/cgroup/move "cannot join $cg/child"
 	conns outcg --comm outcg
+	# one end in, one out: the kept end's record is whole (the segments
+	# are kept when any verdict says in), the other end's is left out
+	ip netns exec "$ns" timeout 10 socat -u TCP-LISTEN:"$MIXED",reuseaddr - >/dev/null 2>&1 &
+	srv=$!
+	for i in $(seq 100); do
+		[ -n "$(ip netns exec "$ns" ss -ltnH "sport = :$MIXED")" ] && break
+		sleep 0.05
+	done
+	(echo "$BASHPID" >"$cg/child/cgroup.procs" &&
+		ip netns exec "$ns" timeout 10 socat -u - TCP:127.0.0.1:"$MIXED" </dev/null) ||
+		fail filters/cgroup/mixed "the client inside could not connect"
+	wait "$srv" # only it: synfin is a child of this shell too
 }
 # named as systemd names units' cgroups: below the cgroup2 mount
 run cgroup cgroup_traffic --cgroup "/synfin-t-filters-$$" &&
-	judge filters/cgroup "$TMP/cgroup.jsonl" "comm:incg=$((2 * N))" filtered:cgroup=1
+	judge filters/cgroup "$TMP/cgroup.jsonl" "comm:incg=$((2 * N))" "port:$MIXED=1" filtered:cgroup=1
 # the segments of the connections left out stay in the kernel too
 incg=$(received cgroup)
 if [[ -n "$all" && -n "$incg" ]] && ((incg * 10 <= all * 6 && incg > 0)); then
