@@ -199,6 +199,8 @@ struct agg_entry;
 
 struct sf_stats;
 
+struct cg_info;
+
 struct sf_record {
 	enum sf_record_type type;
 	const struct sf_flow *flow;	/* NULL for PILEUP */
@@ -216,6 +218,9 @@ struct sf_record {
 	__u8 detail;			/* FLOW: enum sf_detail (the daemon's choice) */
 	const struct agg_entry *agg;	/* SUMMARY */
 	__u64 since;			/* SUMMARY: start of the interval (mono ns) */
+	/* the owner's cgroup (cgroup_path.h), the daemon's to fill when it
+	 * resolves ids: NULL leaves the path out of the record */
+	const struct cg_info *cgroup;
 };
 
 /* How much of a flow record is written (--detail). */

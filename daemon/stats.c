@@ -108,6 +108,13 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U32("netns", "interfaces_skipped", GAUGE, netns.skipped_ifaces,
 	    "interfaces up but not hooked: no Ethernet header (tun, WireGuard, ip tunnels) or not chosen with --interface"),
 
+	U64("cgroup", "resolved", COUNTER, cgroup.resolved, "cgroup ids given their path, for records"),
+	U64("cgroup", "gone", COUNTER, cgroup.gone,
+	    "cgroup ids whose cgroup was removed before their record: the record has no path"),
+	U64("cgroup", "failed", COUNTER, cgroup.failed, "cgroup ids not resolved for another reason"),
+	U64("cgroup", "evicted", COUNTER, cgroup.evicted, "cgroup paths let go of: the cache was full"),
+	U32("cgroup", "cached", GAUGE, cgroup.cached, "cgroup ids in the cache now"),
+
 	U64("output", "lines", COUNTER, out.lines, "lines written whole, all outputs"),
 	U64("output", "write_errors", COUNTER, out.write_errors, "lines that could not be written, all outputs"),
 	U64("output", "bytes", COUNTER, out.bytes, "bytes written, all outputs"),

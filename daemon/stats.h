@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cgroup.h"
 #include "flow.h"
 #include "json.h"
 #include "timewait.h"
@@ -53,6 +54,7 @@ struct sf_stats {
 		uint64_t scans;
 		uint32_t followed, skipped_ifaces;
 	} netns;
+	struct cg_counters cgroup;	/* cgroup ids -> paths (cgroup.c) */
 	uint64_t flows_unwritten;	/* flow records left out (--flows, --sample) */
 	uint64_t summary_records;	/* summary records written */
 	double uptime_s;
