@@ -62,10 +62,34 @@ static int find_mount(char *out, size_t len)
 	return err;
 }
 
+/* the directory of id through a kernfs file handle: -ESTALE or -ENOENT
+ * when it is gone; -EPERM without CAP_DAC_READ_SEARCH */
+static int open_id(struct cgroups *c, uint64_t id)
+{
+	union {
+		struct file_handle fh;
+		char raw[sizeof(struct file_handle) + sizeof(uint64_t)];
+	} h;
+	int fd;
+
+	h.fh.handle_bytes = sizeof(uint64_t);
+	h.fh.handle_type = FILEID_KERNFS;
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	fd = open_by_handle_at(c->mnt_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* no CAP_DAC_READ_SEARCH, or a kernel without kernfs handles */
+static bool handles_refused(int err)
+{
+	return err == -EPERM || err == -EOPNOTSUPP || err == -EINVAL || err == -EACCES;
+}
+
 int cgroups__new(struct cgroups **out)
 {
 	struct cgroups *c = calloc(1, sizeof(*c));
-	int err;
+	struct stat st;
+	int err, fd;
 
 	if (!c)
 		return -ENOMEM;
@@ -82,6 +106,15 @@ int cgroups__new(struct cgroups **out)
 	c->mnt_len = strlen(c->mnt);
 	if (c->mnt_len == 1) /* mounted at / */
 		c->mnt_len = 0;
+	/* which way works, known from the start: the mount's own directory
+	 * through a handle (its inode is its id) */
+	if (!fstat(c->mnt_fd, &st)) {
+		fd = open_id(c, st.st_ino);
+		if (fd >= 0)
+			close(fd);
+		else
+			c->walk = handles_refused(fd);
+	}
 	*out = c;
 	return 0;
 }
@@ -95,23 +128,6 @@ void cgroups__free(struct cgroups *c)
 			free(c->e[s][w].path);
 	close(c->mnt_fd);
 	free(c);
-}
-
-/* the directory of id through a kernfs file handle: -ESTALE or -ENOENT
- * when it is gone; -EPERM without CAP_DAC_READ_SEARCH */
-static int open_id(struct cgroups *c, uint64_t id)
-{
-	union {
-		struct file_handle fh;
-		char raw[sizeof(struct file_handle) + sizeof(uint64_t)];
-	} h;
-	int fd;
-
-	h.fh.handle_bytes = sizeof(uint64_t);
-	h.fh.handle_type = FILEID_KERNFS;
-	memcpy(h.fh.f_handle, &id, sizeof(id));
-	fd = open_by_handle_at(c->mnt_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
 }
 
 /* "/sys/fs/cgroup/unified/a/b" -> "/a/b" (malloc'd) */
@@ -199,9 +215,7 @@ static int resolve(struct cgroups *c, uint64_t id, char **path)
 
 	if (!c->walk) {
 		err = by_handle(c, id, path);
-		/* no CAP_DAC_READ_SEARCH, or a kernel without kernfs
-		 * handles: from now on, the walk */
-		if (err != -EPERM && err != -EOPNOTSUPP && err != -EINVAL && err != -EACCES)
+		if (!handles_refused(err))
 			return err;
 		c->walk = true;
 	}

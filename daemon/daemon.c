@@ -173,6 +173,9 @@ int daemon__init(struct daemon *d)
 		if (err)
 			pr_warn("DEGRADED: records carry no cgroup path (cgroup2: %s)",
 				err == -ENOENT ? "not mounted" : strerror(-err));
+		else
+			pr_debug("cgroup paths: %s of %s%s", cgroups__method(d->cgroups), cgroups__mount(d->cgroups),
+				 strcmp(cgroups__method(d->cgroups), "file handles") ? " (no CAP_DAC_READ_SEARCH)" : "");
 	}
 	d->table = flow_table__new(&cfg, on_record, d);
 	if (!d->pileups || !d->table) {
