@@ -199,10 +199,21 @@ void daemon__fini(struct daemon *d)
 	backlog__free(&d->backlog);
 }
 
+static void half_open_of(void *ctx, const struct sf_flow *l)
+{
+	struct sf_listener_top *t = ctx;
+
+	stats__listener_add(t, l->netns, l->sport, l->half_open);
+}
+
 void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st)
 {
 	*st = d->cnt;
 	flow_table__stats(d->table, &st->table);
+	/* bounded like the summaries' keys */
+	st->half_open.limit = d->o.summary_top;
+	flow_table__foreach_listener(d->table, half_open_of, &st->half_open);
+	stats__listener_sort(&st->half_open);
 	flow_table__tw_stats(d->table, &st->tw);
 	if (d->cap) {
 		capture__counters(d->cap, st->bpf);

@@ -313,6 +313,7 @@ struct flow_table_stats {
 	__u64 snapshot_joined;	/* of those, later joined by their events */
 	__u64 segments;		/* segment events ingested */
 	__u64 segments_unmatched; /* that never found their flow */
+	__u64 opened[SF_ROLE_LISTENER]; /* connections opened, by role (client, server) */
 	__u64 half_open;	/* flows started by a SYN at a listener */
 	__u64 half_open_dropped; /* SYNs not tracked: the listener's cap was reached */
 	__u64 reconcile_rounds;
@@ -361,6 +362,8 @@ void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st);
  * live viewer's snapshot. fn must not change the table. */
 typedef void (*sf_flow_fn)(void *ctx, const struct sf_flow *f);
 void flow_table__foreach_open(const struct flow_table *t, sf_flow_fn fn, void *ctx);
+/* Every listener (the listener index: no walk of the open flows). */
+void flow_table__foreach_listener(const struct flow_table *t, sf_flow_fn fn, void *ctx);
 /* How loopback segments were captured (see the config field). */
 void flow_table__set_loopback_mirror(struct flow_table *t, bool on);
 
