@@ -12,7 +12,7 @@
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_root cgroup
-need_tools cgroup socat capsh
+need_tools cgroup socat setpriv
 
 ns=$(ns_create cgroup) || {
 	fail cgroup/netns "ip netns add failed"
@@ -155,7 +155,8 @@ jcheck cgroup/live-stuck-snapshot "$TMP/live.jsonl" \
 
 # ---- without CAP_DAC_READ_SEARCH: the walk ----------------------------------
 out2=$TMP/walk.jsonl
-capsh --drop=cap_dac_read_search -- -c "exec '$SYNFIN' --netns /var/run/netns/$ns -i 0 -o '$out2' --no-socket --no-segments --summary-interval 0 -v" 2>"$out2.err" &
+setpriv --bounding-set -dac_read_search -- "$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out2" --no-socket \
+	--no-segments --summary-interval 0 -v 2>"$out2.err" &
 SYNFIN_PID=$!
 cleanup_add "stop_pid $SYNFIN_PID INT 5"
 if wait_ready "$SYNFIN_PID" capturing "$out2.err" "$out2.err"; then
