@@ -56,12 +56,13 @@ struct daemon {
 	struct metrics *metrics;
 	struct agg *total_keys;	/* --metrics-labels: per key since start, never drained */
 	bool filter_on;		/* some filter given: records are tested */
-	struct filter_cgroups *cgroups; /* --cgroup: the subtrees' ids */
+	struct filter_cgroups *filter_cg; /* --cgroup: the subtrees' ids */
 	struct outputs *outputs;
 	struct capture *cap;
 	struct tc *tc;
 	struct loop *loop;	/* live only */
 	struct sock_server *sock; /* live only: the live socket (serve.c) */
+	struct cgroups *cgroups; /* live only: cgroup ids -> paths for records */
 	FILE *rec;
 	struct sf_clock clk;
 	struct sf_stats cnt;	/* the daemon's own counters; the rest is gathered */
