@@ -14,6 +14,7 @@
 #include "tc.h"
 #include "loop.h"
 #include "out_jsonl.h"
+#include "recent.h"
 #include "pileup.h"
 
 /* a failing output is reported at most this often */
@@ -62,6 +63,8 @@ static void on_record(void *ctx, const struct sf_record *rec)
 		outputs__emit(d->outputs, rec);
 		return;
 	}
+	/* kept whole, whatever is written: a viewer may ask for it */
+	recent__push(d->recent, rec);
 	abnormal = rec->sum->abnormal;
 	if (rec->flow->role != SF_ROLE_LISTENER) {
 		if (d->agg)
@@ -157,6 +160,14 @@ int daemon__init(struct daemon *d)
 			return EXIT_RUNTIME;
 		}
 	}
+	/* only a live socket's clients can ask for them */
+	if (d->o.recent && d->o.socket_on && !d->o.replay) {
+		d->recent = recent__new(d->o.recent);
+		if (!d->recent) {
+			pr_err("cannot allocate --recent %u flows", d->o.recent);
+			return EXIT_RUNTIME;
+		}
+	}
 	d->table = flow_table__new(&cfg, on_record, d);
 	if (!d->pileups || !d->table) {
 		pr_err("cannot allocate a flow table of %u flows", cfg.max_flows);
@@ -175,6 +186,7 @@ void daemon__fini(struct daemon *d)
 	pileup__free(d->pileups);
 	agg__free(d->agg);
 	agg__free(d->total_keys);
+	recent__free(d->recent);
 	backlog__free(&d->backlog);
 }
 

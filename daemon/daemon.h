@@ -60,6 +60,7 @@ struct daemon {
 	struct tc *tc;
 	struct loop *loop;	/* live only */
 	struct sock_server *sock; /* live only: the live socket (serve.c) */
+	struct recent *recent;	/* --recent: the last finished flows, for requests */
 	FILE *rec;
 	struct sf_clock clk;
 	struct sf_stats cnt;	/* the daemon's own counters; the rest is gathered */
@@ -119,6 +120,8 @@ int replay__run(struct daemon *d);
 #define SERVE_DEFAULT_SOCKET "/run/synfin/synfin.sock"
 int serve__open(struct daemon *d);
 void serve__close(struct daemon *d);
+/* query.c: a client's request line, answered into j (one line). */
+void query__answer(void *ctx, const char *line, size_t len, struct json *j);
 
 /* reconcile.c */
 struct netns_ent;

@@ -88,6 +88,8 @@ int serve__open(struct daemon *d)
 		.outputs = d->outputs,
 		.greet = greet,
 		.greet_ctx = d,
+		.request = query__answer,
+		.request_ctx = d,
 	};
 	char why[160];
 	int err;
