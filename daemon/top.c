@@ -282,14 +282,19 @@ static void status_line(const char *text)
 	attroff(A_REVERSE);
 }
 
-static void draw(struct top_model *m, struct view *v)
+static void draw(struct top_model *m, struct view *v, bool full)
 {
 	struct top_view_opts o;
 	char *text = NULL, bar[200];
 	size_t len = 0;
 	FILE *f;
 
-	erase();
+	/* after a resize the terminal may hold what ncurses does not know
+	 * (tmux brings lines back from its history): paint it all again */
+	if (full)
+		clear();
+	else
+		erase();
 	if (v->diagram || v->asking) {
 		if (v->diagram)
 			draw_text(v->diagram, 0, false);
@@ -498,7 +503,7 @@ static int run_screen(struct conn *c, struct top_model *m, const char *path)
 {
 	struct view v = { .connected = true, .sort = TOP_SORT_AGE };
 	struct timespec drawn = { 0 }, retried = { 0 }, asked = { 0 };
-	bool dirty = true;
+	bool dirty = true, resized = false;
 
 	setlocale(LC_ALL, "");
 	initscr();
@@ -525,7 +530,8 @@ static int run_screen(struct conn *c, struct top_model *m, const char *path)
 			dirty = true;
 		if (dirty || ms_since(&drawn) >= REDRAW_MS) {
 			if (!v.paused || dirty)
-				draw(m, &v);
+				draw(m, &v, resized);
+			resized = false;
 			clock_gettime(CLOCK_MONOTONIC, &drawn);
 			dirty = false;
 		}
@@ -535,7 +541,7 @@ static int run_screen(struct conn *c, struct top_model *m, const char *path)
 			timeout(0);
 			while ((ch = getch()) != ERR) {
 				if (ch == KEY_RESIZE) {
-					dirty = true;
+					dirty = resized = true;
 					continue;
 				}
 				if (!on_key(ch, m, &v, c))

@@ -546,7 +546,8 @@ void top_model__render_view(const struct top_model *m, FILE *out, const struct t
 
 	n = stuck_rows(m, v, sorted);
 	fprintf(out, "\nSTUCK (%d)  sort: %s%s%s%s\n", n, top_sort_name(v->sort),
-		(v->sort == TOP_SORT_AGE) != v->reverse ? ", oldest first" : v->reverse ? ", descending" : "",
+		v->sort == TOP_SORT_AGE ? (v->reverse ? ", newest first" : ", oldest first") :
+					  (v->reverse ? ", descending" : ""),
 		filter && *filter ? "  filter: " : "", filter ? filter : "");
 	fprintf(out, "  %-12s %8s  %-28s %-28s %-22s %s\n", "STATE", "AGE", "LOCAL", "PEER", "PID/COMM", "NETNS");
 	for (int i = 0; i < n; i++) {
