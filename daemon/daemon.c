@@ -161,7 +161,7 @@ int daemon__init(struct daemon *d)
 		}
 	}
 	/* only a live socket's clients can ask for them */
-	if (d->o.recent && d->o.socket_on && !d->o.replay) {
+	if (d->o.recent && (d->o.socket_on || d->on_ready) && !d->o.replay) {
 		d->recent = recent__new(d->o.recent);
 		if (!d->recent) {
 			pr_err("cannot allocate --recent %u flows", d->o.recent);
@@ -188,6 +188,32 @@ void daemon__fini(struct daemon *d)
 	agg__free(d->total_keys);
 	recent__free(d->recent);
 	backlog__free(&d->backlog);
+}
+
+int daemon__run(struct daemon *d)
+{
+	sigset_t sigs;
+	int rc;
+
+	/* Signals are read from the event loop (a signalfd), or between
+	 * events by --replay: blocked from here on, never lost. A closed
+	 * pipe shows as EPIPE on write, not as a signal that kills us. */
+	daemon__signals(&sigs);
+	loop__block_signals(&sigs);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = daemon__init(d);
+	if (!rc)
+		rc = d->o.replay ? replay__run(d) : live__run(d);
+
+	/* hooks first: nothing is captured once we stop reading */
+	tc__close(d->tc);
+	capture__close(d->cap);
+	/* its clients are outputs watched by the loop: before both go */
+	serve__close(d);
+	loop__free(d->loop);
+	daemon__fini(d);
+	return rc;
 }
 
 void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st)

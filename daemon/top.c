@@ -38,7 +38,11 @@
 
 struct top_opts {
 	const char *socket;
+	bool socket_set;
 	bool once;
+	bool standalone;
+	char **daemon_args;	/* after --: the daemon's options (--standalone) */
+	int n_daemon_args;
 };
 
 struct conn {
@@ -61,12 +65,16 @@ static const char doc[] =
 	"    synfin top\n"
 	"    synfin top --once > snapshot.txt      # one text snapshot (also when piped)\n"
 	"    synfin top --socket /tmp/synfin.sock\n"
+	"    sudo synfin top --standalone           # no daemon: capture here\n"
+	"    sudo synfin top --standalone -- --netns /var/run/netns/web   # with daemon options\n"
 	"\n"
 	"Exit status: 0 ok, 1 no daemon (or it went away with --once), 2 usage.";
 
 static const struct argp_option options[] = {
 	{ "socket", 's', "PATH", 0, "The daemon's socket (default " DEFAULT_SOCKET ")", 0 },
 	{ "once", '1', NULL, 0, "Print one plain-text snapshot and exit (the default when stdout is not a terminal)", 0 },
+	{ "standalone", 'S', NULL, 0,
+	  "No daemon: load the BPF programs and capture in this process (root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)", 0 },
 	{ 0 },
 };
 
@@ -77,13 +85,25 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case 's':
 		o->socket = arg;
+		o->socket_set = true;
+		return 0;
+	case 'S':
+		o->standalone = true;
 		return 0;
 	case '1':
 		o->once = true;
 		return 0;
-	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s'", arg);
-		return EINVAL;
+	case ARGP_KEY_ARGS:
+		o->daemon_args = state->argv + state->next;
+		o->n_daemon_args = state->argc - state->next;
+		return 0;
+	case ARGP_KEY_END:
+		if (o->n_daemon_args && !o->standalone)
+			argp_error(state, "unexpected argument '%s' (daemon options go after --standalone --)",
+				   o->daemon_args[0]);
+		if (o->standalone && o->socket_set)
+			argp_error(state, "--standalone captures itself: no --socket");
+		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
@@ -205,6 +225,17 @@ struct view {
 	struct top_conn asked;	/* the row (its line: a copy, or NULL) */
 	unsigned int asked_seq;
 	struct timespec asked_at;
+};
+
+/* the full-screen view, driven by run_screen's poll loop (a socket) or by
+ * the daemon's own loop (--standalone, top_standalone.c) */
+struct top_screen {
+	struct view v;
+	struct top_model *m;
+	top_ask_fn ask;		/* one request; its answer reaches the model */
+	void *ask_ctx;
+	bool dirty, resized;
+	struct timespec drawn, asked;
 };
 
 static long ms_since(const struct timespec *t0)
@@ -381,8 +412,10 @@ static void end_asking(struct view *v)
 	v->asking = false;
 }
 
-static void open_diagram(struct top_model *m, struct view *v, struct conn *cn)
+static void open_diagram(struct top_screen *sc)
 {
+	struct top_model *m = sc->m;
+	struct view *v = &sc->v;
 	struct top_view_opts o = view_opts(v);
 	const struct top_conn *c = top_model__row(m, &o, v->sel);
 	char req[80];
@@ -392,13 +425,13 @@ static void open_diagram(struct top_model *m, struct view *v, struct conn *cn)
 	end_asking(v);
 	v->asked = *c;
 	v->asked.line = c->line ? strdup(c->line) : NULL;
-	if (cn->fd < 0) {
+	if (!v->connected) {
 		make_diagram(v, NULL, 0, "disconnected");
 		end_asking(v);
 		return;
 	}
 	snprintf(req, sizeof(req), "{\"get\":\"flow\",\"id\":\"%s\"}", c->id);
-	conn_ask(cn, req);
+	sc->ask(sc->ask_ctx, req);
 	v->asking = true;
 	v->asked_seq = m->answer_seq;
 	clock_gettime(CLOCK_MONOTONIC, &v->asked_at);
@@ -425,8 +458,10 @@ static bool check_answer(struct top_model *m, struct view *v)
 }
 
 /* A key: false to quit. */
-static bool on_key(int ch, struct top_model *m, struct view *v, struct conn *cn)
+static bool on_key(int ch, struct top_screen *sc)
 {
+	struct top_model *m = sc->m;
+	struct view *v = &sc->v;
 	size_t n = strlen(v->filter);
 
 	if (v->diagram || v->asking) {
@@ -493,18 +528,24 @@ static bool on_key(int ch, struct top_model *m, struct view *v, struct conn *cn)
 	case '\n':
 	case KEY_ENTER:
 		keep_selection(m, v);
-		open_diagram(m, v, cn);
+		open_diagram(sc);
 		break;
 	}
 	return true;
 }
 
-static int run_screen(struct conn *c, struct top_model *m, const char *path)
+struct top_screen *top_screen__start(struct top_model *m, top_ask_fn ask, void *ctx)
 {
-	struct view v = { .connected = true, .sort = TOP_SORT_AGE };
-	struct timespec drawn = { 0 }, retried = { 0 }, asked = { 0 };
-	bool dirty = true, resized = false;
+	struct top_screen *sc = calloc(1, sizeof(*sc));
 
+	if (!sc)
+		return NULL;
+	sc->m = m;
+	sc->ask = ask;
+	sc->ask_ctx = ctx;
+	sc->v.connected = true;
+	sc->v.sort = TOP_SORT_AGE;
+	sc->dirty = true;
 	setlocale(LC_ALL, "");
 	initscr();
 	cbreak();
@@ -517,42 +558,87 @@ static int run_screen(struct conn *c, struct top_model *m, const char *path)
 		use_default_colors();
 		init_pair(1, COLOR_RED, -1);
 	}
+	return sc;
+}
+
+void top_screen__end(struct top_screen *sc)
+{
+	if (!sc)
+		return;
+	end_asking(&sc->v);
+	free(sc->v.diagram);
+	endwin();
+	free(sc);
+}
+
+void top_screen__connected(struct top_screen *sc, bool up)
+{
+	sc->v.connected = up;
+	sc->dirty = true;
+	/* a new daemon: asked at once */
+	if (up)
+		memset(&sc->asked, 0, sizeof(sc->asked));
+}
+
+void top_screen__tick(struct top_screen *sc)
+{
+	/* what the stream does not carry, once a second */
+	if (sc->v.connected && ms_since(&sc->asked) >= REDRAW_MS) {
+		sc->ask(sc->ask_ctx, "{\"get\":\"top\"}");
+		clock_gettime(CLOCK_MONOTONIC, &sc->asked);
+	}
+	if (check_answer(sc->m, &sc->v))
+		sc->dirty = true;
+	if (sc->dirty || ms_since(&sc->drawn) >= REDRAW_MS) {
+		if (!sc->v.paused || sc->dirty)
+			draw(sc->m, &sc->v, sc->resized);
+		clock_gettime(CLOCK_MONOTONIC, &sc->drawn);
+		sc->dirty = sc->resized = false;
+	}
+}
+
+bool top_screen__keys(struct top_screen *sc)
+{
+	int ch;
+
+	timeout(0);
+	while ((ch = getch()) != ERR) {
+		if (ch == KEY_RESIZE) {
+			sc->dirty = sc->resized = true;
+			continue;
+		}
+		if (!on_key(ch, sc))
+			return false;
+		sc->dirty = true;
+	}
+	return true;
+}
+
+static void ask_socket(void *ctx, const char *req)
+{
+	conn_ask(ctx, req);
+}
+
+static int run_screen(struct conn *c, struct top_model *m, const char *path)
+{
+	struct top_screen *sc = top_screen__start(m, ask_socket, c);
+	struct timespec retried = { 0 };
+
+	if (!sc) {
+		fprintf(stderr, "synfin top: out of memory\n");
+		return 1;
+	}
 	while (!stop_signal) {
 		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = c->fd, .events = POLLIN } };
-		int ch;
 
-		/* what the stream does not carry, once a second */
-		if (c->fd >= 0 && ms_since(&asked) >= REDRAW_MS) {
-			conn_ask(c, "{\"get\":\"top\"}");
-			clock_gettime(CLOCK_MONOTONIC, &asked);
-		}
-		if (check_answer(m, &v))
-			dirty = true;
-		if (dirty || ms_since(&drawn) >= REDRAW_MS) {
-			if (!v.paused || dirty)
-				draw(m, &v, resized);
-			resized = false;
-			clock_gettime(CLOCK_MONOTONIC, &drawn);
-			dirty = false;
-		}
+		top_screen__tick(sc);
 		if (poll(p, c->fd >= 0 ? 2 : 1, 200) < 0 && errno != EINTR)
 			break;
-		if (p[0].revents & POLLIN) {
-			timeout(0);
-			while ((ch = getch()) != ERR) {
-				if (ch == KEY_RESIZE) {
-					dirty = resized = true;
-					continue;
-				}
-				if (!on_key(ch, m, &v, c))
-					goto out;
-				dirty = true;
-			}
-		}
+		if ((p[0].revents & POLLIN) && !top_screen__keys(sc))
+			break;
 		if (c->fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && conn_read(c, m, NULL, NULL)) {
 			conn_close(c);
-			v.connected = false;
-			dirty = true;
+			top_screen__connected(sc, false);
 		}
 		/* gone: try again every second; a new daemon, a new model */
 		if (c->fd < 0 && ms_since(&retried) >= 1000) {
@@ -560,24 +646,18 @@ static int run_screen(struct conn *c, struct top_model *m, const char *path)
 			if (!conn_open(c, path)) {
 				top_model__free(m);
 				top_model__init(m);
-				v.connected = true;
-				dirty = true;
-				asked.tv_sec = 0;
-				asked.tv_nsec = 0;
+				top_screen__connected(sc, true);
 			}
 		}
 	}
-out:
-	end_asking(&v);
-	free(v.diagram);
-	endwin();
+	top_screen__end(sc);
 	return 0;
 }
 
 int top__main(int argc, char **argv)
 {
 	struct top_opts o = { .socket = DEFAULT_SOCKET };
-	struct argp argp = { options, parse_opt, NULL, doc, NULL, NULL, NULL };
+	struct argp argp = { options, parse_opt, "[--standalone -- DAEMON-OPTION...]", doc, NULL, NULL, NULL };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct top_model *m;
 	struct conn c = { .fd = -1 };
@@ -590,6 +670,8 @@ int top__main(int argc, char **argv)
 	argv[0] = av0;
 	if (err)
 		return 2;
+	if (o.standalone)
+		return top_standalone__run(o.once || !isatty(STDOUT_FILENO), o.n_daemon_args, o.daemon_args);
 	m = calloc(1, sizeof(*m));
 	c.buf = malloc(READ_BUF);
 	if (!m || !c.buf) {

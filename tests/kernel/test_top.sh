@@ -6,7 +6,7 @@
 # with their pid/comm, the sort keys, the filter narrowing, pause, a
 # resize, diagrams asked of the daemon (both ends merged), q restoring the
 # terminal; the daemon killed -> "disconnected", restarted -> back.
-# --once as text.
+# --once as text. --standalone: the same view with the capture in top.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_root top
@@ -192,3 +192,20 @@ pkill_top=$(pgrep -f "synfin top --socket $sock" | head -n 1)
 screen_wait top-sigterm-exit 'top-exited-0'
 wait_line "$TMP/stty.after2" . && check top-sigterm-restored cmp -s "$TMP/stty.before" "$TMP/stty.after2"
 stop_synfin
+
+# --standalone: no daemon, the capture in top's own process (its loop, no
+# socket), scoped to the test's namespace; q takes the hooks down with it
+T send-keys -t top "$SYNFIN top --standalone -- --netns /var/run/netns/$ns --stuck close_wait=1; echo top-exited-\$?; stty -g > $TMP/stty.after3" Enter
+screen_wait top-standalone-header '^synfin .* on .*events/s' 10
+screen_wait top-standalone-states '  CLOSE_WAIT +2( |$)' 5
+screen_wait top-standalone-close-wait "^  $pid2/drippy +1$" 5
+screen_wait top-standalone-stuck "CLOSE_WAIT .* $pid/leaky" 5
+T send-keys -t top q
+screen_wait top-standalone-exit-0 'top-exited-0' 10
+wait_line "$TMP/stty.after3" . && check top-standalone-restored cmp -s "$TMP/stty.before" "$TMP/stty.after3"
+check top-standalone-gone bash -c "! pgrep -f '[s]ynfin top --standalone -- --netns /var/run/netns/$ns'"
+# without root: one line naming the capability
+expect top-standalone-no-root 3 'missing capability CAP_BPF' \
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$SYNFIN" top --standalone --once -- --netns "/var/run/netns/$ns"
+check top-standalone-no-root-one-line test "$(wc -l <"$TMP/err")" -eq 1
+expect top-standalone-no-socket 2 'no --socket' "$SYNFIN" top --standalone --socket "$sock"
