@@ -343,7 +343,7 @@ static const struct opt_def defs[] = {
 	U32("max-clients", "N", max_clients, 1, 1024, 0, 1,
 	    "Live-socket clients at once; one more reads a one-line refusal (default 16)"),
 	U32("recent", "N", recent, 0, 1u << 20, 0, 1,
-	    "Keep the last N finished flows whole (about 900 bytes each), so that a live-socket client (synfin show ID, synfin top) can ask for one by id (default 1024, 0 = none)"),
+	    "Keep the last N finished flows whole (about 800 bytes each), so that a live-socket client (synfin show ID, synfin top) can ask for one by id (default 1024, 0 = none)"),
 	CUSTOM("verbose", 'v', NULL, parse_verbose, 1, "Say what is attached on stderr"),
 	CUSTOM("quiet", 'q', NULL, parse_quiet, 1, "Only warnings and errors on stderr (not the 'capturing' line)"),
 	HEADER(3, "Volume (flow records, summaries):"),

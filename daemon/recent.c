@@ -48,7 +48,7 @@ void recent__push(struct recent *r, const struct sf_record *rec)
 
 	if (!r || rec->type != SF_REC_FLOW || rec->flow->role == SF_ROLE_LISTENER)
 		return;
-	/* about 900 bytes copied per finished flow: the record's own
+	/* about 800 bytes copied per finished flow: the record's own
 	 * formatting costs several times that */
 	s = &r->slot[r->next];
 	s->f = *rec->flow;
