@@ -559,12 +559,12 @@ void top_model__render_view(const struct top_model *m, FILE *out, const struct t
 		fprintf(out, "%c %-12s %8s  %-28s %-28s %-22s %llu\n", sel ? '>' : ' ', sorted[i].state, a, sorted[i].local,
 			sorted[i].peer, pc, (unsigned long long)sorted[i].netns);
 	}
-	fprintf(out, "\nTIME_WAIT BY REMOTE (%llu sockets, %llu remotes)\n", (unsigned long long)m->tw_sockets,
-		(unsigned long long)m->tw_remotes);
+	fprintf(out, "\nTIME_WAIT BY REMOTE (%llu socket%s, %llu remote%s)\n", (unsigned long long)m->tw_sockets,
+		m->tw_sockets == 1 ? "" : "s", (unsigned long long)m->tw_remotes, m->tw_remotes == 1 ? "" : "s");
 	if (m->have_top)
 		key_rows(out, m->tw, m->n_tw, true);
-	fprintf(out, "\nCLOSE_WAIT BY PROCESS (%llu sockets, %llu processes)\n", (unsigned long long)m->cw_sockets,
-		(unsigned long long)m->cw_processes);
+	fprintf(out, "\nCLOSE_WAIT BY PROCESS (%llu socket%s, %llu process%s)\n", (unsigned long long)m->cw_sockets,
+		m->cw_sockets == 1 ? "" : "s", (unsigned long long)m->cw_processes, m->cw_processes == 1 ? "" : "es");
 	if (m->have_top)
 		key_rows(out, m->cw, m->n_cw, false);
 	fprintf(out, "\nRECENT ABNORMAL CLOSES\n  %-18s %-28s %-28s %s\n", "CLOSE", "LOCAL", "PEER", "PID/COMM");

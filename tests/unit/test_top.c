@@ -116,7 +116,7 @@ TEST(top_model_top_answer_panels)
 	EXPECT(strstr(s, "handshake  no connection timed yet"));
 	EXPECT(strstr(s, "TIME_WAIT BY REMOTE (7 sockets, 2 remotes)") && strstr(s, "10.0.0.2:80"));
 	EXPECT(strstr(s, "[::1]:81") && strstr(s, "10.0.0.2:80") < strstr(s, "[::1]:81"));
-	EXPECT(strstr(s, "CLOSE_WAIT BY PROCESS (1 sockets, 1 processes)") && strstr(s, "42/le\\x1baky"));
+	EXPECT(strstr(s, "CLOSE_WAIT BY PROCESS (1 socket, 1 process)") && strstr(s, "42/le\\x1baky"));
 	EXPECT(!strchr(s, '\x1b'));
 	free(s);
 	/* a flow answer is kept for the view, with a sequence number */
