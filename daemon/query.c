@@ -20,6 +20,7 @@
 /* jansson names its inline macro as json.h does: the requests are read
  * with jansson, the answers written with json.h */
 #undef JSON_INLINE
+#include "cgroup.h"
 #include "daemon.h"
 #include "recent.h"
 
@@ -176,9 +177,13 @@ static void answer_flow(struct daemon *d, json_t *req, struct json *j, uint64_t 
 	o.id = strtoull(id, NULL, 16);
 	recent__find(d->recent, o.id, &a, &b);
 	if (a) {
+		/* the owner's cgroup path as the log has it (the cache's) */
 		recent_flow__record(a, &ra);
-		if (b)
+		ra.cgroup = cgroups__get(d->cgroups, a->f.cgroup_id, now);
+		if (b) {
 			recent_flow__record(b, &rb);
+			rb.cgroup = cgroups__get(d->cgroups, b->f.cgroup_id, now);
+		}
 		record_json__reply_flows(j, id, recs, b ? 2 : 1, now, &d->clk);
 		return;
 	}

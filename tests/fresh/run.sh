@@ -222,7 +222,7 @@ prefixed() {
 }
 
 # in_cgroups CGROUP... -- CMD...: CMD in those cgroups and in a mount
-# namespace of its own, 30 min at most; with SIGINT and SIGQUIT back to
+# namespace of its own, 60 min at most; with SIGINT and SIGQUIT back to
 # their defaults (bash ignores them in background jobs: the tests inside
 # stop their daemons with SIGINT)
 in_cgroups() {
@@ -231,7 +231,7 @@ in_cgroups() {
 		shift
 	done
 	shift
-	exec env --default-signal=INT,QUIT timeout -k 10 1800 unshare -m --propagation private "$@"
+	exec env --default-signal=INT,QUIT timeout -k 10 3600 unshare -m --propagation private "$@"
 }
 
 # step NAME ARG...: this script's internal step ARG... in cgroups and a
