@@ -446,18 +446,27 @@ static bool handshake_said(const struct sf_flow *f, const struct sf_summary *s)
 static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_segs *g,
 		      const struct sf_summary *s, int detail, const struct sf_clock *clk)
 {
-	char path[SF_TCP_NSTATES * 16] = "";
+	char path[SF_TCP_NSTATES * 16];
 	bool summary = detail == SF_DETAIL_SUMMARY;
 	unsigned int done = 0; /* a state in the path twice has one key */
+	size_t plen = 0;
 	int i;
 
 	json__lit(j, "role", sf_role_name(f->role));
+	/* appended where the last one ended (strcat walked the path from its
+	 * start for each state: 6% of the daemon's samples in perf) */
 	for (i = 0; i < s->path_len; i++) {
+		const char *name = sf_state_name(s->path[i]);
+		size_t n = strlen(name);
+
+		if (plen + n + 1 >= sizeof(path))
+			break;
 		if (i)
-			strcat(path, ">");
-		strcat(path, sf_state_name(s->path[i]));
+			path[plen++] = '>';
+		memcpy(path + plen, name, n);
+		plen += n;
 	}
-	json__str_safe(j, "path", path, strlen(path));
+	json__str_safe(j, "path", path, plen);
 	json__lit(j, "close", sf_close_name(s->close));
 	json__lit(j, "closer", s->closer);
 	/* a summary says only what its other fields do not: the end is
