@@ -18,7 +18,8 @@
 #   scoped     synfin --netns (the bench's namespace only)
 #   tcpstates  libbpf-tools, output to a file   (when libbpf-tools is installed)
 #   tcplife    libbpf-tools, output to a file   (idem)
-# then, unless --quick, a hold test: synfin while ~100k flows are open.
+# then, unless --quick, a hold test: synfin (scoped) while ~100k flows are
+# open.
 #
 # Per run: conn/s, the storm's own CPU (its threads and the loopback's
 # softirq work), events seen and lost, BPF ns per program run (BPF
@@ -445,7 +446,7 @@ ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + len(payload), 1, 0, 64, 6, 
                  bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
 tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1000, 2000, 5 << 4, 0x10, 512, 0, 0)
 sys.stdout.buffer.write(eth + ip + tcp + payload)' >"$pkt" || { log "packet cost: cannot build the packet"; return 0; }
-	if start_observer synfin "$out" "$err" -i 0; then
+	if start_observer scoped "$out" "$err" -i 0; then
 		pid=$OBS_PID
 		id=$(bpf_progs_of "$pid" | jq -r '.[] | select(.name == "sf_seg_egress") | .id' | head -n 1)
 		if [ -n "$id" ]; then
@@ -496,7 +497,9 @@ hold_test() {
 	IN_NS=(ip netns exec "$NS")
 
 	rm -f "$out" "$err"
-	start_observer synfin "$out" "$err" -i 1 || { ok=false; why="synfin did not start"; }
+	# scoped: the flows it holds are the ones opened here, whatever
+	# else the machine runs
+	start_observer scoped "$out" "$err" -i 1 || { ok=false; why="synfin did not start"; }
 	pid=${OBS_PID:-}
 	if $ok; then
 		sleep 1
