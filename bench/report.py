@@ -162,7 +162,7 @@ FOREIGN_FACTOR = 1.2
 
 
 def mark_foreign(meta, runs):
-    """Host-wide synfin sees every namespace: on a shared machine another
+    """Host-wide observers see every namespace: on a shared machine another
     workload's connections (someone else's storm) land in its events, CPU,
     BPF time and bytes. Such runs are set aside (foreign = True): their
     figures are not this shape's cost."""
@@ -176,6 +176,14 @@ def mark_foreign(meta, runs):
             if (ref and r.get("shape", "plain") == sh and r["config"].startswith("synfin") and r["ok"]
                     and r["conns"] and r["events_seen"] is not None
                     and r["events_seen"] / r["conns"] > FOREIGN_FACTOR * ref):
+                r["foreign"] = True
+    # tcpstates and tcplife are host-wide too: against their own median
+    # over every shape (10 and 2 events per connection)
+    for cfg in ("tcpstates", "tcplife"):
+        mine = [r for r in runs if r["config"] == cfg and r["ok"] and r["conns"] and r["events_seen"] is not None]
+        ref = median([r["events_seen"] / r["conns"] for r in mine])
+        for r in mine:
+            if ref and r["events_seen"] / r["conns"] > FOREIGN_FACTOR * ref:
                 r["foreign"] = True
 
 
@@ -202,8 +210,8 @@ def checks(meta, runs, summary, hold):
     for r in runs:
         if r.get("foreign"):
             warns.append(f"round {r['round']} {r.get('shape')} {r['config']}: "
-                         f"{r['events_seen'] / r['conns']:.1f} events/conn, more than {FOREIGN_FACTOR} x the "
-                         f"scoped runs': other connections on the machine (set aside; "
+                         f"{r['events_seen'] / r['conns']:.1f} events/conn, more than {FOREIGN_FACTOR} x its "
+                         f"usual: other connections on the machine (set aside; "
                          f"{r['events_lost'] or 0} events lost, {r['conn_per_s']:,.0f} conn/s)")
     for r in runs:
         if r["config"] in ("synfin", "scoped") and r["ok"] and not r.get("foreign"):
