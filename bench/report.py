@@ -349,7 +349,7 @@ def markdown(meta, summary, hold, fails, warns, targets):
             L.append(f"| {cfg} | {name} | {kind} | " + " | ".join(cells) + f" | {fmt(rpc, 2)} |")
     L.append("")
     if hold is not None:
-        L.append("Open flows (synfin host-wide, JSON to file):")
+        L.append("Open flows (synfin scoped to the hold namespace, JSON to file):")
         L.append("")
         L.append("| connections held | sockets | flows open in synfin | RSS | peak RSS | idle RSS | lost |")
         L.append("|---:|---:|---:|---:|---:|---:|---:|")
