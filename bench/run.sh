@@ -40,7 +40,8 @@
 # BENCH_DURATION (2 s per run), BENCH_SHAPES ("plain http client ipv6"),
 # BENCH_BCC (auto|0|1; default auto, 0 in quick mode), BENCH_HOLD_CONNS
 # (50000 connections = 100k sockets; 0 skips the hold test), BENCH_BPF_STATS
-# (1; 0 leaves BPF statistics off), BENCH_OUT (build/bench).
+# (1; 0 leaves BPF statistics off), BENCH_NETNS (1000 namespaces for
+# bench/netns.sh; 0 skips it, 0 in quick mode), BENCH_OUT (build/bench).
 #
 # Safety: everything runs inside a network namespace created here
 # (synfin-bench-PID; the hold test gets a fresh one) and deleted on exit: storm only ever targets that
@@ -61,7 +62,7 @@ TCPSTATES=/usr/sbin/tcpstates
 TCPLIFE=/usr/sbin/tcplife
 
 usage() {
-	sed -n '3,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '3,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
 QUICK=${BENCH_QUICK:-0}
