@@ -314,6 +314,11 @@ struct flow_table_stats {
 	__u64 reconcile_vanished; /* flows gone from the kernel's list without an event */
 	__u64 reconcile_corrected; /* flows whose state the kernel's list corrected
 				    * (their transitions were lost) */
+	__u64 snapshot_overlap;	/* start-up: sockets the snapshot listed that
+				 * events (read first) had already reported */
+	__u64 snapshot_ended;	/* start-up: listed, but ended by events since */
+	__u64 snapshot_unattributed; /* start-up: flows of older sockets seen
+				      * only mid-way (their birth is unknown) */
 	__u32 snapshot_unjoined;
 	__u32 open;
 	__u32 closing;

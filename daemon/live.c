@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The live daemon: the kernel's socket list first (its snapshot assigns
- * the cookies BPF joins later events by), then the BPF programs and the
- * tc hooks, then the event loop:
+ * The live daemon: the BPF programs and the tc hooks first, then the
+ * kernel's socket list (the snapshot; events read meanwhile go in first,
+ * the list adds what they did not report), then the event loop:
  *
  *   rings (BPF woke us: 1/16 of a ring full)  -> drain -> flow table
  *   timer 100 ms                              -> drain (events are
@@ -418,16 +418,20 @@ int live__run(struct daemon *d)
 			return EXIT_RUNTIME;
 		}
 	}
-	/* The snapshot comes first: dumping assigns the sockets' cookies,
-	 * by which BPF joins their later events to these flows. */
+	/* Hooked first, then the kernel's list: a socket born in between
+	 * is in both, and the events read while the list is taken go in
+	 * first (reconcile.c), so it is one flow; a socket born before the
+	 * hooks and listed after would otherwise be in neither. The dump
+	 * assigns cookies, by which later events of a listed socket join
+	 * its flow. */
+	rc = attach(d);
+	if (rc)
+		return rc;
 	if (d->o.snapshot)
 		reconcile__round(d, true, mono_now());
 	if (d->cnt.snapshot_errors)
 		pr_info("%llu namespaces could not be read at start-up",
 			(unsigned long long)d->cnt.snapshot_errors);
-	rc = attach(d);
-	if (rc)
-		return rc;
 	if (d->o.metrics) {
 		struct agg_config ac = { .top_n = d->o.summary_top };
 

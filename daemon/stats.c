@@ -95,6 +95,12 @@ const struct sf_stat_def sf_stat_defs[] = {
 	    "open flows gone from the kernel's list without an event (their end was lost), closed out"),
 	U64("snapshot", "corrected", COUNTER, table.reconcile_corrected,
 	    "open flows the kernel's list had in another state (their transitions were lost)"),
+	U64("snapshot", "overlap", COUNTER, table.snapshot_overlap,
+	    "start-up: sockets the snapshot listed that events read while it was taken had already reported (one flow each)"),
+	U64("snapshot", "ended", COUNTER, table.snapshot_ended,
+	    "start-up: sockets the snapshot listed that had ended since (by their events): not brought back"),
+	U64("snapshot", "unattributed", COUNTER, table.snapshot_unattributed,
+	    "start-up: flows of sockets older than synfin seen only mid-way, not in the snapshot (closed before it reached them)"),
 	U64("snapshot", "sockets_seen", COUNTER, snapshot_sockets, "sockets the kernel's lists gave"),
 	U64("snapshot", "errors", COUNTER, snapshot_errors, "namespaces that could not be read"),
 
