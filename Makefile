@@ -72,7 +72,7 @@ KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netn
 FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
-	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/main.o
+	      $(OUT)/reconcile.o $(OUT)/loss.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/main.o
 DAEMON_OBJ += $(OUT)/show.o $(OUT)/top.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 

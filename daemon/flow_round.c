@@ -376,3 +376,20 @@ void ft_settle(struct flow_table *t)
 	}
 	t->nsettle = 0;
 }
+
+void flow_table__mark_lost(struct flow_table *t, struct sf_loss *l)
+{
+	l->flows = l->nids = 0;
+	for (__u32 i = t->lru.head; i != SF_NONE; i = at(t, i)->lru.next) {
+		struct sf_flow *f = at(t, i);
+
+		if (f->placeholder || f->role == SF_ROLE_LISTENER)
+			continue;
+		f->partial |= SF_PART_LOST;
+		if (l->nids < SF_LOSS_IDS) {
+			l->sk[l->nids] = f->sk;
+			l->gen[l->nids++] = f->gen;
+		}
+		l->flows++;
+	}
+}

@@ -6,7 +6,9 @@
  *
  *   rings (BPF woke us: 1/16 of a ring full)  -> drain -> flow table
  *   timer 100 ms                              -> drain (events are
- *                                                submitted without wake-up)
+ *                                                submitted without wake-up),
+ *                                                then a loss record if
+ *                                                events were lost (loss.c)
  *   tc rtnetlink                              -> hook new interfaces
  *   timer --stats-interval                    -> stats record
  *   timer --reconcile-interval                -> the kernel's list again
@@ -89,8 +91,14 @@ static int on_rings(struct loop *l, int fd, uint32_t events, void *ctx)
 
 static int on_drain_tick(struct loop *l, uint64_t n, void *ctx)
 {
+	int rc = drain(ctx);
+
 	(void)l, (void)n;
-	return drain(ctx);
+	/* once the rings are caught up, every flow whose events could be
+	 * in the lost part is in the table: the loss record names them */
+	if (!rc)
+		loss__check(ctx, mono_now(), false);
+	return rc;
 }
 
 static int on_links(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -467,6 +475,7 @@ int live__run(struct daemon *d)
 	metrics__stop(d->metrics);
 	d->metrics = NULL;
 	capture__poll(d->cap, 0);
+	loss__check(d, mono_now(), true);
 	flow_table__flush(d->table);
 	now = mono_now();
 	/* what finished since the last summaries: a shorter interval */

@@ -36,6 +36,8 @@ const struct sf_stat_def sf_stat_defs[] = {
 	DERIVED("events", "received", COUNTER, events_received, "events read from the ring buffers"),
 	DERIVED("events", "lost", COUNTER, events_lost,
 		"events the kernel produced and synfin did not get: ring buffer full + program runs the kernel skipped"),
+	U64("events", "loss_records", COUNTER, loss_records,
+	    "loss records written (at most one a second while events are being lost)"),
 	DERIVED("events", "decode_errors", COUNTER, decode_errors,
 		"records that did not decode (wrong size, version, kind, state)"),
 	U64("events", "duplicates", COUNTER, table.duplicates, "repeated transitions or segments"),
