@@ -381,7 +381,7 @@ static int if_attach(struct tc *t, int nsi, const struct link *l)
 			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 	struct tc_if *i, *p;
 	bool own;
-	int dir, err;
+	int dir, err, stale;
 
 	if (if_find(t, nsi, l->ifindex))
 		return 0;
@@ -390,13 +390,16 @@ static int if_attach(struct tc *t, int nsi, const struct link *l)
 		return -ENOMEM;
 	t->ifs = p;
 
+	stale = t->n_stale;
 	err = remove_stale(t, &t->ns[nsi], l->ifindex);
 	if (err)
 		return err;
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
 		return err;
-	own = !err;
+	/* a killed synfin's clsact, left with no filter once its own are
+	 * gone, is ours to remove too (else an empty one stays for good) */
+	own = !err || (t->n_stale > stale && count_filters(&t->ns[nsi], l->ifindex) == 0);
 
 	i = &t->ifs[t->n_ifs];
 	memset(i, 0, sizeof(*i));
