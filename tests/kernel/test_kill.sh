@@ -30,16 +30,25 @@ hooks() {
 }
 clsact() { ip netns exec "$ns" tc qdisc show 2>/dev/null | grep -c clsact; }
 
-ip netns exec "$ns" "$STORM" --duration 18 --port 20611 >"$TMP/storm.out" 2>&1 &
-STORM_PID=$!
-cleanup_add "stop_pid $STORM_PID INT 5"
-
 OUT1=$TMP/first.jsonl
 start_synfin "$OUT1" "$ns" -i 1 || { fail kill/start-first "$(cat "$OUT1.err")"; exit 0; }
-old_progs=$(bpf_ids "$SYNFIN_PID" prog_id | tr '\n' ' ')
+old_progs=$(bpf_ids "$SYNFIN_PID" prog_id)
 old_maps=$(bpf_ids "$SYNFIN_PID" map_id | tr '\n' ' ')
 old_links=$(bpf_ids "$SYNFIN_PID" link_id | tr '\n' ' ')
-sleep 2
+# a synfin elsewhere on the host that follows every namespace (synfin top
+# --standalone, a host-wide daemon) may hook this one first: then the
+# interfaces are not ours to test with
+for id in $(hooks | awk '{ print $3 }'); do
+	grep -qx "$id" <<<"$old_progs" && continue
+	holder=$(grep -l "^prog_id:[[:space:]]*$id\$" /proc/[0-9]*/fdinfo/* 2>/dev/null | head -n 1 | cut -d/ -f3)
+	[ "${CI:-}" = true ] && fail kill "another process hooks this test's namespace" && exit 0
+	skip kill "another process hooks this test's namespace (pid ${holder:-?} $(cat /proc/"${holder:-0}"/comm 2>/dev/null)): run it when no host-wide synfin runs"
+	exit 0
+done
+ip netns exec "$ns" "$STORM" --clients 1 --servers 1 --duration 60 --port 20611 >"$TMP/storm.out" 2>&1 &
+STORM_PID=$!
+cleanup_add "stop_pid $STORM_PID INT 5"
+sleep 1
 kill -KILL "$SYNFIN_PID"
 wait "$SYNFIN_PID" 2>/dev/null
 left=$(hooks | wc -l)
@@ -60,10 +69,13 @@ else
 	pass kill/no-stale-hooks
 	echo "# hooks after the restart: $(awk '{ print $1 "/" $2 }' "$TMP/hooks.txt" | tr '\n' ' ')"
 fi
-expect_no_leftovers kill/old "$old_links" "$old_progs" "$old_maps"
-grep -q 'leftover filter(s) removed' "$OUT2.err" && echo "# $(grep -o '[0-9]* leftover filter(s) removed' "$OUT2.err" | head -1)"
 
+# the load goes on a little under the new one, then stops
+sleep 2
+kill -INT "$STORM_PID"
 wait "$STORM_PID" || fail kill/storm "storm failed: $(tail -n 2 "$TMP/storm.out" | tr '\n' ' ')"
+expect_no_leftovers kill/old "$old_links" "$(echo $old_progs)" "$old_maps"
+grep -q 'leftover filter(s) removed' "$OUT2.err" && echo "# $(grep -o '[0-9]* leftover filter(s) removed' "$OUT2.err" | head -1)"
 ns_settle "$ns"
 sleep 0.5
 stop_synfin || fail kill/exit "the restarted synfin exited $?"
@@ -90,7 +102,7 @@ for name, path in (("killed", sys.argv[1]), ("restarted", sys.argv[2])):
         print(f"FAIL kill/json-{name}: {len(bad)} invalid lines, e.g. {bad[:3]}")
     else:
         print(f"PASS kill/json-{name}")
-        flows = sum(1 for l in lines[:-1] if json.loads(l)["type"] == "flow")
+        flows = sum(1 for l in lines[:-1] if l.startswith('{"type":"flow"'))
         print(f"# {name}: {len(lines) - 1} lines, {flows} flow records")
         if name == "restarted" and not flows:
             print("FAIL kill/restarted-sees-load: no flow record: the load ended before the restart")
