@@ -325,6 +325,30 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ar
 	return 0;
 }
 
+/* Every --netns given as an inode names a namespace there is: an inode
+ * is only ever reused, never announced. An exit status. */
+static int check_netns(struct daemon *d)
+{
+	struct netns_ent *ns = NULL;
+	int n = reconcile__watched_netns(&d->o, &ns);
+
+	if (n < 0 || n == d->o.n_netns) {
+		free(ns);
+		return EXIT_OK; /* unreadable: the snapshot says so */
+	}
+	for (int i = 0; i < d->o.n_netns; i++) {
+		bool found = false;
+
+		for (int j = 0; j < n; j++)
+			found |= ns[j].inum == d->o.netns[i];
+		if (!found)
+			pr_err("--netns %u: no network namespace has this inode (ls -Li /var/run/netns/NAME, stat -L /proc/PID/ns/net)",
+			       d->o.netns[i]);
+	}
+	free(ns);
+	return EXIT_USAGE;
+}
+
 /* Capture: state programs, then the segment hooks. An exit status. */
 static int attach(struct daemon *d)
 {
@@ -352,6 +376,11 @@ static int attach(struct daemon *d)
 				strerror(-err));
 		else
 			pr_debug("segments: %s", tc__describe(d->tc));
+		/* a container's veth may come later: a warning, not an error */
+		for (int i = 0; !err && i < d->o.n_ifnames; i++)
+			if (!tc__hooked(d->tc, d->o.ifnames[i]))
+				pr_warn("--interface %s: no such interface (up, Ethernet or loopback) in the namespaces followed: hooked if it appears",
+					d->o.ifnames[i]);
 	}
 	if (strstr(capture__describe(d->cap), "DEGRADED"))
 		pr_warn("%s", capture__describe(d->cap));
@@ -432,7 +461,9 @@ int live__run(struct daemon *d)
 	 * hooks and listed after would otherwise be in neither. The dump
 	 * assigns cookies, by which later events of a listed socket join
 	 * its flow. */
-	rc = attach(d);
+	rc = d->o.n_netns ? check_netns(d) : EXIT_OK;
+	if (!rc)
+		rc = attach(d);
 	if (rc)
 		return rc;
 	if (d->o.snapshot)

@@ -638,6 +638,14 @@ int tc__n_netns(const struct tc *t)
 	return t->n_ns;
 }
 
+bool tc__hooked(const struct tc *t, const char *ifname)
+{
+	for (int i = 0; i < t->n_ifs; i++)
+		if (!strcmp(t->ifs[i].name, ifname))
+			return true;
+	return false;
+}
+
 int tc__n_skipped(const struct tc *t)
 {
 	int n = 0;

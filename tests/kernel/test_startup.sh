@@ -97,4 +97,15 @@ elif snap["overlap"] == 0:
 else:
     print("PASS startup/overlap-counted")
 EOF
+
+# bad input at start-up: an inode no namespace has is an error (exit 2,
+# one line); an interface not there (yet) a warning, and synfin runs
+expect startup/unknown-netns-inode 2 '^synfin: --netns 12345: no network namespace has this inode' \
+	timeout 20 "$SYNFIN" --netns 12345 -o /dev/null --no-socket
+if start_synfin "$TMP/if.jsonl" "$ns" --interface sfnosuch0; then
+	check startup/unknown-interface-warned grep -q -- '--interface sfnosuch0: no such interface' "$TMP/if.jsonl.err"
+	stop_synfin
+else
+	fail startup/unknown-interface-warned "synfin did not start: $(tr '\n' ' ' <"$TMP/if.jsonl.err")"
+fi
 exit 0
