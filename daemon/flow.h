@@ -335,6 +335,7 @@ struct flow_table_stats {
 	__u64 segments_unmatched; /* that never found their flow */
 	__u64 half_open;	/* flows started by a SYN at a listener */
 	__u64 half_open_dropped; /* SYNs not tracked: the listener's cap was reached */
+	__u64 half_open_unlisted; /* half-open flows no round listed (SYN cookies): dropped */
 	__u64 reconcile_rounds;
 	__u64 reconcile_vanished; /* flows gone from the kernel's list without an event */
 	__u64 reconcile_corrected; /* flows whose state the kernel's list corrected

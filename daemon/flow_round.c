@@ -364,6 +364,15 @@ void ft_settle(struct flow_table *t)
 			f->last_ts = now;
 			continue;
 		}
+		if (f->gen == REQ_GEN && !f->snap_round && f->state == SF_TCP_SYN_RECV) {
+			/* a SYN no round ever listed a request for: answered
+			 * with a SYN cookie (the kernel keeps nothing), so no
+			 * connection to report, under a flood thousands a round
+			 * (a request that expired lived for seconds: listed) */
+			t->st.half_open_unlisted++;
+			ft_drop_request(t, f, SF_TCP_CLOSE, now);
+			continue;
+		}
 		t->st.reconcile_vanished++;
 		if (f->state == SF_TCP_SYN_RECV && (f->gen == SNAP_GEN || f->gen == REQ_GEN)) {
 			ft_drop_request(t, f, 0, now); /* expired (or reset) */

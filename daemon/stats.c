@@ -72,6 +72,8 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U64("flows", "half_open", COUNTER, table.half_open, "half-open flows started by a SYN at a listener"),
 	U64("flows", "half_open_untracked", COUNTER, table.half_open_dropped,
 	    "SYNs not tracked: the listener's --max-half-open was reached"),
+	U64("flows", "half_open_unlisted", COUNTER, table.half_open_unlisted,
+	    "half-open flows the kernel's list never had (SYN cookies: no request kept), dropped at a round without a record"),
 	STATES("flows", "by_state", table.by_state, "flows tracked now, by current state"),
 
 	DERIVED("stuck", "now", GAUGE, stuck_now, "connections past their state's threshold now"),
