@@ -27,12 +27,15 @@ void loss__check(struct daemon *d, uint64_t now, bool force)
 	if (bpf[SF_CNT_RB_FULL] == s->ring_full && rec_miss == s->recursion &&
 	    bpf[SF_CNT_SOCK_UPDATE_FAIL] == s->map_full && d->cnt.rb_bad_size == s->bad_size)
 		return;
+	/* read again per ring (CPUs count on meanwhile): the ring total is
+	 * their sum, so that the record adds up; the next has the rest */
 	n = capture__ring_full(d->cap, rings, 16);
+	bpf[SF_CNT_RB_FULL] = 0;
+	for (int i = 0; i < n; i++)
+		bpf[SF_CNT_RB_FULL] += rings[i];
 	l.nrings = n;
 	for (int i = 0; i < n; i++)
 		l.ring_full_by_ring[i] = rings[i] - s->by_ring[i];
-	/* counters only grow; a read that raced a CPU's increment is
-	 * taken as it is, the next record has the rest */
 	l.ring_full = bpf[SF_CNT_RB_FULL] - s->ring_full;
 	l.recursion = rec_miss - s->recursion;
 	l.map_full = bpf[SF_CNT_SOCK_UPDATE_FAIL] - s->map_full;
