@@ -88,14 +88,14 @@ stop_synfin || fail synflood/exit "synfin exited $?"
 # segments (SYNs at the listener) need the tc hooks: a synfin elsewhere on
 # the host that follows every namespace may hold them
 degraded=$(grep -o 'DEGRADED: segment capture unavailable ([^)]*)' "$OUT.err" | head -n 1)
-PYTHONPATH=$TOP/tests/kernel python3 - "$OUT" "$before" "$after" "$degraded" "${CI:-}" <<'EOF'
+PYTHONPATH=$TOP/tests/kernel python3 - "$OUT" "$before" "$after" "$degraded" "${CI:-}" "$halfopen_peak" <<'EOF'
 import json, sys
 import jsonlines
 recs = jsonlines.load(sys.argv[1], "synflood/json")
 stats = [r for r in recs if r["type"] == "stats"]
 usr1, last = stats[-2], stats[-1]
 fl = last["flows"]
-print(f"# stats: half_open {fl['half_open']}, half_open_untracked {fl['half_open_untracked']}, "
+print(f"# stats: half_open {fl['half_open']}, half_open_untracked {fl['half_open_untracked']}, half_open_unlisted {fl.get('half_open_unlisted')}, "
       f"events.lost {last['events']['lost']}, loss records {sum(1 for r in recs if r['type'] == 'loss')}, "
       f"segments {last['events']['segments']}, never_established flow records "
       f"{sum(1 for r in recs if r['type'] == 'flow' and not r.get('established', True))}")
@@ -105,6 +105,15 @@ elif fl["half_open_untracked"] > 0:
     print("PASS synflood/drops-counted")
 else:
     print(f"FAIL synflood/drops-counted: no SYN past the cap counted (half_open {fl['half_open']})")
+# SYN cookies: the kernel kept no request for most SYNs; those are no
+# connections, and get no record (only requests the kernel listed can
+# expire into a never-established flow)
+never = sum(1 for r in recs if r["type"] == "flow" and not r.get("established", True))
+if never <= int(sys.argv[6]):
+    print("PASS synflood/no-record-per-cookie")
+else:
+    print(f"FAIL synflood/no-record-per-cookie: {never} never-established flow records, "
+          f"the kernel held {sys.argv[6]} requests at most")
 before, after = int(sys.argv[2]), int(sys.argv[3])
 mine = usr1["flows"]["by_state"].get("SYN_RECEIVED", 0)
 if before != after:
