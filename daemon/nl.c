@@ -8,8 +8,11 @@
 struct nl {
 	struct mnl_socket *sk;
 	unsigned int seq;	/* of the last request: tells its answers from a stale one's */
-	char buf[NL_BUF_SIZE];
 };
+
+/* Reads go to the caller's stack, not to a buffer per socket: synfin holds
+ * two rtnetlink sockets per followed namespace (60 MiB of buffers for
+ * 1,000), and a callback may start another socket's dump. */
 
 int nl__open(struct nl **out, int bus, unsigned int groups)
 {
@@ -50,13 +53,14 @@ void *nl__dump_request(struct nl_request *r, uint16_t type, size_t len)
 int nl__dump(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	unsigned int portid = mnl_socket_get_portid(nl->sk);
+	char buf[NL_BUF_SIZE];
 	int ret;
 
 	nlh->nlmsg_seq = ++nl->seq;
 	if (mnl_socket_sendto(nl->sk, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl->sk, nl->buf, sizeof(nl->buf));
+		ssize_t n = mnl_socket_recvfrom(nl->sk, buf, sizeof(buf));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -64,7 +68,7 @@ int nl__dump(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 			return -errno;
 		}
 		errno = 0;
-		ret = mnl_cb_run(nl->buf, (size_t)n, nl->seq, portid, cb, data);
+		ret = mnl_cb_run(buf, (size_t)n, nl->seq, portid, cb, data);
 		if (ret == MNL_CB_STOP)
 			return 0;
 		if (ret == MNL_CB_ERROR) {
@@ -78,10 +82,11 @@ int nl__dump(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 
 int nl__drain(struct nl *nl, mnl_cb_t cb, void *data)
 {
+	char buf[NL_BUF_SIZE];
 	int lost = 0;
 
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl->sk, nl->buf, sizeof(nl->buf));
+		ssize_t n = mnl_socket_recvfrom(nl->sk, buf, sizeof(buf));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -95,7 +100,7 @@ int nl__drain(struct nl *nl, mnl_cb_t cb, void *data)
 			return -errno;
 		}
 		/* notifications carry sequence 0 and port 0: no check */
-		mnl_cb_run(nl->buf, (size_t)n, 0, 0, cb, data);
+		mnl_cb_run(buf, (size_t)n, 0, 0, cb, data);
 	}
 }
 

@@ -15,8 +15,10 @@ trap 'rm -f "$log"' EXIT
 
 run() {
 	echo "== $*"
+	local t0=$SECONDS
 	"$@" 2>&1 | tee -a "$log"
 	local rc=${PIPESTATUS[0]}
+	echo "# $* took $((SECONDS - t0)) s"
 	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL' <(tail -n 50 "$log"); then
 		echo "FAIL $*: exited $rc" | tee -a "$log"
 	fi

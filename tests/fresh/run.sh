@@ -32,6 +32,7 @@
 # PASS/FAIL lines, the time of each phase, and "N passed, N failed, N skipped".
 #
 # Environment: FRESH_SUITE (bookworm), FRESH_CACHE (/var/cache/synfin-fresh),
+# FRESH_TEST_ARGS (words after the test command, e.g. WERROR=1),
 # FRESH_KEEP=1 keeps the temporary directory (its path is printed).
 set -uo pipefail
 
@@ -221,7 +222,7 @@ prefixed() {
 }
 
 # in_cgroups CGROUP... -- CMD...: CMD in those cgroups and in a mount
-# namespace of its own, 30 min at most; with SIGINT and SIGQUIT back to
+# namespace of its own, 60 min at most; with SIGINT and SIGQUIT back to
 # their defaults (bash ignores them in background jobs: the tests inside
 # stop their daemons with SIGINT)
 in_cgroups() {
@@ -230,7 +231,7 @@ in_cgroups() {
 		shift
 	done
 	shift
-	exec env --default-signal=INT,QUIT timeout -k 10 1800 unshare -m --propagation private "$@"
+	exec env --default-signal=INT,QUIT timeout -k 10 3600 unshare -m --propagation private "$@"
 }
 
 # step NAME ARG...: this script's internal step ARG... in cgroups and a
@@ -272,6 +273,8 @@ TEST_CMD=${CMDS[1]:-}
 [ -n "$RUN_CMD" ] && [ -n "$TEST_CMD" ] ||
 	give_up fresh/readme "no two command lines at the top of README.md"
 echo "# README: run command '$RUN_CMD', test command '$TEST_CMD'"
+# CI adds make variables after it (FRESH_TEST_ARGS=WERROR=1)
+TEST_CMD="$TEST_CMD${FRESH_TEST_ARGS:+ $FRESH_TEST_ARGS}"
 if [ -n "$(git -C "$TOP" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
 	echo "# note: uncommitted changes are not tested (git archive HEAD)"
 fi

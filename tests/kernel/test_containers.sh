@@ -180,7 +180,13 @@ churn() {
 		((i % 25)) || until_ok 30 hooked "$n" sfa || fail containers/loop-hooked "namespace $i not hooked in 3 s"
 		ip netns del "$n"
 	done
-	sleep 1.5 # one scan lets go of the last ones
+	# a scan (every second; later on a loaded machine) lets go of the
+	# last ones: measured once they are let go of
+	until_ok 150 settled || echo "# namespaces still held 15 s after the churn"
+}
+# settled: synfin holds no namespace but the test's own (and its own one)
+settled() {
+	[ "$(net_fds "$SYNFIN_PID" | wc -l)" -le $(($(ip netns list | awk '{print $1}' | grep -c "^$PREFIX") + 1)) ]
 }
 t0=$(date +%s)
 churn 1 100
