@@ -311,11 +311,7 @@ TEST(half_open_syn_cookies)
 	struct flow_table_stats st;
 	struct flow_table *t;
 
-	nrec = 0;
-	t = flow_table__new(&cfg, seg_sink, NULL);
-	listen_on(t, 80, 1);
-	for (int i = 0; i < 3; i++)
-		feed(t, seg(10 + i, 42000 + i, true, false, F_SYN, 1, 0));
+	t = syns_at_listener(&cfg, 3);
 	flow_table__round_begin(t);
 	EXPECT(flow_table__snapshot(t, &lsn, 100, false) == 1);
 	EXPECT(flow_table__snapshot(t, &req, 100, true) == 1); /* the first SYN's request */
