@@ -12,6 +12,8 @@ import os
 import statistics
 import sys
 
+import report_netns  # the many-namespaces section (bench/netns.sh)
+
 TARGET_RATIO = 0.75
 AIM_RATIO = 0.90
 TARGET_STATE_NS = 200
@@ -316,6 +318,8 @@ def main():
     summary = summarise(meta, runs, hold)
     summary["packet"] = packet
     fails, warns, targets = checks(meta, runs, summary, hold)
+    netns = report_netns.load(os.path.join(out, "netns.json"))
+    fails += report_netns.failures(netns)
     result = {
         "meta": meta,
         "summary": summary,
@@ -326,11 +330,12 @@ def main():
         "warnings": warns,
         "runs": runs,
     }
+    result["netns"] = netns
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
     summary["_runs"] = runs
-    md = markdown(meta, summary, hold, fails, warns, targets)
+    md = markdown(meta, summary, hold, fails, warns, targets) + report_netns.markdown(netns)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md + "\n")
     print(md)

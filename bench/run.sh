@@ -534,6 +534,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 [ "$HOLD_CONNS" -gt 0 ] && hold_test
 
+# many namespaces (issue 16): bench/netns.sh, its figures in the report
+# (bench/report_netns.py). BENCH_NETNS=N namespaces (default 1000; 0 in
+# quick mode, and 0 skips)
+NETNS=${BENCH_NETNS:-$([ "$QUICK" = 1 ] && echo 0 || echo 1000)}
+rm -f "$OUT/netns.json"
+if isnum "$NETNS" && [ "$NETNS" -gt 0 ]; then
+	log "namespaces: $NETNS (bench/netns.sh)"
+	"$ROOT/bench/netns.sh" "$NETNS" "$OUT/netns.json" >&2 || log "namespaces: bench/netns.sh failed"
+fi
+
 cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 [ -n "$cpu_model" ] || cpu_model=$(uname -m)
 jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \

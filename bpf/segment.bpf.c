@@ -38,6 +38,7 @@
 #define ETH_P_8021Q 0x8100
 #define ETH_P_8021AD 0x88A8
 #define TC_ACT_UNSPEC (-1)
+#define PACKET_OTHERHOST 3 /* linux/if_packet.h */
 
 #define TH_CONTROL (SF_TH_FIN | SF_TH_SYN | SF_TH_RST)
 
@@ -598,6 +599,10 @@ static __always_inline int segment(struct __sk_buff *skb, __u8 dir)
 SEC("tc")
 int sf_seg_ingress(struct __sk_buff *skb)
 {
+	/* addressed to another host: a promiscuous interface's copy (tcpdump
+	 * on a bridge), which IP drops: no socket here ever sees it */
+	if (skb->pkt_type == PACKET_OTHERHOST)
+		return TC_ACT_UNSPEC;
 	return segment(skb, SF_DIR_INGRESS);
 }
 

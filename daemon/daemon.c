@@ -9,6 +9,7 @@
 #include <time.h>
 #include "aggregate.h"
 #include "capture.h"
+#include "cgroup.h"
 #include "daemon.h"
 #include "out_socket.h"
 #include "tc.h"
@@ -59,7 +60,10 @@ static void on_record(void *ctx, const struct sf_record *rec)
 	if (rec->type == SF_REC_STUCK && rec->state < SF_TCP_NSTATES)
 		d->total.stuck[rec->state]++;
 	if (rec->type != SF_REC_FLOW) {
-		outputs__emit(d->outputs, rec);
+		r = *rec;
+		if (r.flow)
+			r.cgroup = cgroups__get(d->cgroups, r.flow->cgroup_id, r.at);
+		outputs__emit(d->outputs, &r);
 		return;
 	}
 	abnormal = rec->sum->abnormal;
@@ -76,6 +80,9 @@ static void on_record(void *ctx, const struct sf_record *rec)
 		return;
 	}
 	r = *rec;
+	/* resolved here, for the records written only: a path costs a
+	 * system call the first time its id is seen */
+	r.cgroup = cgroups__get(d->cgroups, r.flow->cgroup_id, r.sum->end_ts);
 	if (d->o.detail == OPTS_DETAIL_SUMMARY || (d->o.detail == OPTS_DETAIL_AUTO && !abnormal))
 		r.detail = SF_DETAIL_SUMMARY;
 	else
@@ -93,6 +100,9 @@ static void on_summary(void *ctx, const struct agg_entry *e)
 	struct summary_ctx *c = ctx;
 	struct sf_record rec = { .type = SF_REC_SUMMARY, .at = c->now, .agg = e,
 				 .since = c->d->last_summary };
+
+	if (e->kind == AGG_CGROUP && !e->other)
+		rec.cgroup = cgroups__get(c->d->cgroups, e->cgroup_id, c->now);
 
 	c->d->cnt.summary_records++;
 	outputs__emit(c->d->outputs, &rec);
@@ -157,6 +167,16 @@ int daemon__init(struct daemon *d)
 			return EXIT_RUNTIME;
 		}
 	}
+	/* a recording's ids are another time's (or host's): not resolved */
+	if (!d->o.replay) {
+		err = cgroups__new(&d->cgroups);
+		if (err)
+			pr_warn("DEGRADED: records carry no cgroup path (cgroup2: %s)",
+				err == -ENOENT ? "not mounted" : strerror(-err));
+		else
+			pr_debug("cgroup paths: %s of %s%s", cgroups__method(d->cgroups), cgroups__mount(d->cgroups),
+				 strcmp(cgroups__method(d->cgroups), "file handles") ? " (no CAP_DAC_READ_SEARCH)" : "");
+	}
 	d->table = flow_table__new(&cfg, on_record, d);
 	if (!d->pileups || !d->table) {
 		pr_err("cannot allocate a flow table of %u flows", cfg.max_flows);
@@ -175,13 +195,25 @@ void daemon__fini(struct daemon *d)
 	pileup__free(d->pileups);
 	agg__free(d->agg);
 	agg__free(d->total_keys);
+	cgroups__free(d->cgroups);
 	backlog__free(&d->backlog);
+}
+
+static void half_open_of(void *ctx, const struct sf_flow *l)
+{
+	struct sf_listener_top *t = ctx;
+
+	stats__listener_add(t, l->netns, l->sport, l->half_open);
 }
 
 void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st)
 {
 	*st = d->cnt;
 	flow_table__stats(d->table, &st->table);
+	/* bounded like the summaries' keys */
+	st->half_open.limit = d->o.summary_top;
+	flow_table__foreach_listener(d->table, half_open_of, &st->half_open);
+	stats__listener_sort(&st->half_open);
 	flow_table__tw_stats(d->table, &st->tw);
 	if (d->cap) {
 		capture__counters(d->cap, st->bpf);
@@ -193,6 +225,7 @@ void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st)
 		st->netns.followed = (uint32_t)tc__n_netns(d->tc);
 		st->netns.skipped_ifaces = (uint32_t)tc__n_skipped(d->tc);
 	}
+	cgroups__counters(d->cgroups, &st->cgroup);
 	st->uptime_s = (double)(now - d->start_mono) / 1e9;
 }
 

@@ -67,6 +67,7 @@ struct daemon {
 	struct tc *tc;
 	struct loop *loop;	/* live only */
 	struct sock_server *sock; /* live only: the live socket (serve.c) */
+	struct cgroups *cgroups; /* live only: cgroup ids -> paths for records */
 	FILE *rec;
 	struct sf_clock clk;
 	struct sf_stats cnt;	/* the daemon's own counters; the rest is gathered */

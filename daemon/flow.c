@@ -452,6 +452,13 @@ void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st)
 		memset(st, 0, sizeof(*st));
 }
 
+void flow_table__foreach_listener(const struct flow_table *t, sf_flow_fn fn, void *ctx)
+{
+	for (int b = 0; b < LISTEN_BUCKETS; b++)
+		for (__u32 i = t->lbuckets[b]; i != SF_NONE; i = t->pool[i].lnext)
+			fn(ctx, &t->pool[i]);
+}
+
 void flow_table__foreach_open(const struct flow_table *t, sf_flow_fn fn, void *ctx)
 {
 	for (__u32 i = t->lru.head; i != SF_NONE; i = t->pool[i].lru.next)

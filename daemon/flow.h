@@ -223,6 +223,8 @@ struct agg_entry;
 
 struct sf_stats;
 
+struct cg_info;
+
 struct sf_record {
 	enum sf_record_type type;
 	const struct sf_flow *flow;	/* NULL for PILEUP */
@@ -241,6 +243,9 @@ struct sf_record {
 	const struct agg_entry *agg;	/* SUMMARY */
 	__u64 since;			/* SUMMARY: start of the interval (mono ns) */
 	const struct sf_loss *loss;	/* LOSS */
+	/* the owner's cgroup (cgroup_path.h), the daemon's to fill when it
+	 * resolves ids: NULL leaves the path out of the record */
+	const struct cg_info *cgroup;
 };
 
 /* How much of a flow record is written (--detail). */
@@ -333,6 +338,7 @@ struct flow_table_stats {
 	__u64 snapshot_joined;	/* of those, later joined by their events */
 	__u64 segments;		/* segment events ingested */
 	__u64 segments_unmatched; /* that never found their flow */
+	__u64 opened[SF_ROLE_LISTENER]; /* connections opened, by role (client, server) */
 	__u64 half_open;	/* flows started by a SYN at a listener */
 	__u64 half_open_dropped; /* SYNs not tracked: the listener's cap was reached */
 	__u64 half_open_unlisted; /* half-open flows no round listed (SYN cookies): dropped */
@@ -391,6 +397,8 @@ void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st);
  * live viewer's snapshot. fn must not change the table. */
 typedef void (*sf_flow_fn)(void *ctx, const struct sf_flow *f);
 void flow_table__foreach_open(const struct flow_table *t, sf_flow_fn fn, void *ctx);
+/* Every listener (the listener index: no walk of the open flows). */
+void flow_table__foreach_listener(const struct flow_table *t, sf_flow_fn fn, void *ctx);
 /* How loopback segments were captured (see the config field). */
 void flow_table__set_loopback_mirror(struct flow_table *t, bool on);
 

@@ -342,8 +342,12 @@ void ft_ingest_state(struct flow_table *t, const struct synfin_event *e)
 	}
 
 	/* a birth that arrives after later transitions (another CPU) */
-	if (is_birth(e) && f->role == SF_ROLE_UNKNOWN)
+	if (is_birth(e) && f->role == SF_ROLE_UNKNOWN) {
 		set_birth(f, e);
+		/* a server child whose ESTABLISHED came first: opened */
+		if (f->role == SF_ROLE_SERVER && (f->seen & (1u << SF_TCP_ESTABLISHED)))
+			t->st.opened[SF_ROLE_SERVER]++;
+	}
 	handover = new == SF_TCP_CLOSE && !f->closed ? is_handover(t, f, e) : 0;
 	f->events++;
 	if (handover <= 0) {
@@ -354,6 +358,10 @@ void ft_ingest_state(struct flow_table *t, const struct synfin_event *e)
 		if (handover < 0)
 			ft_set_src(f, new, SF_SRC_HANDOVER);
 	}
+	/* opened, once per connection (each state is entered once): a
+	 * client at its SYN_SENT, a server child at its ESTABLISHED */
+	if (f->role == SF_ROLE_CLIENT ? new == SF_TCP_SYN_SENT : f->role == SF_ROLE_SERVER && new == SF_TCP_ESTABLISHED)
+		t->st.opened[f->role]++;
 	if (new == SF_TCP_SYN_RECV && f->segs != SF_NONE) {
 		/* the server's half-open phase began when the SYN arrived, not
 		 * when the kernel created this socket (at the final ACK) */

@@ -57,6 +57,14 @@ static void by_state(FILE *f, const char *name, const uint32_t *v)
 	}
 }
 
+static void by_listener(FILE *f, const char *name, const struct sf_listener_top *t)
+{
+	for (uint32_t i = 0; i < t->n; i++)
+		fprintf(f, "%s{netns=\"%u\",port=\"%u\"} %u\n", name, t->top[i].netns, t->top[i].port,
+			t->top[i].count);
+	fprintf(f, "%s{port=\"other\"} %llu\n", name, (unsigned long long)t->other);
+}
+
 static void stats_text(FILE *f, const struct sf_stats *st)
 {
 	char name[128];
@@ -77,6 +85,14 @@ static void stats_text(FILE *f, const struct sf_stats *st)
 			/* every state, zeros included: a series that vanishes
 			 * reads as "no data", not as 0 */
 			by_state(f, name, (const uint32_t *)p);
+			break;
+		case SF_STAT_BY_ROLE:
+			for (int r = SF_ROLE_CLIENT; r <= SF_ROLE_SERVER; r++)
+				fprintf(f, "%s{role=\"%s\"} %llu\n", name, sf_role_name(r),
+					(unsigned long long)((const uint64_t *)p)[r]);
+			break;
+		case SF_STAT_BY_LISTENER:
+			by_listener(f, name, (const struct sf_listener_top *)p);
 			break;
 		default:
 			fprintf(f, "%s %llu\n", name, (unsigned long long)stats__value(d, st));

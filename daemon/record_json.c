@@ -6,6 +6,7 @@
 #include <time.h>
 #include <sys/socket.h>
 #include "aggregate.h"
+#include "cgroup_path.h"
 #include "hash.h"
 #include "record_json.h"
 #include "stats.h"
@@ -155,7 +156,33 @@ static void common_head(struct json *j, const char *type, const struct sf_flow *
 	common_head_(j, type, f, at, true, clk);
 }
 
-static void process_(struct json *j, const struct sf_flow *f, bool tid)
+/* The cgroup's path and, when its name says, the container (runtime, id,
+ * pod) or the systemd unit. cg NULL: ids are not resolved (--replay). */
+static void cgroup_fields(struct json *j, const struct cg_info *cg)
+{
+	const struct cg_owner *o = &cg->owner;
+
+	if (!cg->path) {
+		json__null(j, "cgroup");
+		return;
+	}
+	json__strn(j, "cgroup", cg->path, strlen(cg->path));
+	if (o->runtime != CG_RT_NONE) {
+		json__obj_open(j, "container");
+		json__lit(j, "runtime", cg_runtime_name(o->runtime));
+		if (o->id[0])
+			json__str_safe(j, "id", o->id, strlen(o->id));
+		else
+			json__null(j, "id");
+		if (o->pod_uid[0])
+			json__str_safe(j, "pod_uid", o->pod_uid, strlen(o->pod_uid));
+		json__obj_close(j);
+	} else if (o->unit[0]) {
+		json__strn(j, "unit", o->unit, strlen(o->unit));
+	}
+}
+
+static void process_(struct json *j, const struct sf_flow *f, const struct cg_info *cg, bool tid)
 {
 	size_t n = strnlen(f->comm, sizeof(f->comm));
 
@@ -180,14 +207,16 @@ static void process_(struct json *j, const struct sf_flow *f, bool tid)
 			json__u64(j, "cgroup_id", f->cgroup_id);
 		else
 			json__null(j, "cgroup_id");
+		if (cg)
+			cgroup_fields(j, cg);
 	}
 	json__lit(j, "source", sf_owner_src_name(f->owner_src));
 	json__obj_close(j);
 }
 
-static void process(struct json *j, const struct sf_flow *f)
+static void process(struct json *j, const struct sf_flow *f, const struct cg_info *cg)
 {
-	process_(j, f, true);
+	process_(j, f, cg, true);
 }
 
 static void us(struct json *j, const char *key, uint64_t ns)
@@ -444,9 +473,12 @@ static bool handshake_said(const struct sf_flow *f, const struct sf_summary *s)
 	return (s->have_dwell & (1u << SF_TCP_SYN_RECV)) && s->dwell[SF_TCP_SYN_RECV] == (__u64)s->handshake_ns;
 }
 
-static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_segs *g,
-		      const struct sf_summary *s, int detail, const struct sf_clock *clk)
+static void flow_body(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
 {
+	const struct sf_flow *f = rec->flow;
+	const struct sf_segs *g = rec->segs;
+	const struct sf_summary *s = rec->sum;
+	int detail = rec->detail;
 	char path[SF_TCP_NSTATES * 16] = "";
 	bool summary = detail == SF_DETAIL_SUMMARY;
 	unsigned int done = 0; /* a state in the path twice has one key */
@@ -538,7 +570,7 @@ static void flow_body(struct json *j, const struct sf_flow *f, const struct sf_s
 		segments_summary(j, g, s);
 	else if (g)
 		segments(j, g, s);
-	process_(j, f, !summary);
+	process_(j, f, rec->cgroup, !summary);
 	if (!summary || s->partial)
 		json__bool(j, "partial", s->partial);
 	if (s->partial) {
@@ -575,7 +607,7 @@ static void stuck_body(struct json *j, const struct sf_record *rec, const struct
 	us(j, "threshold_us", rec->threshold_ns);
 	time_field(j, "since", rec->at - rec->age_ns, clk);
 	json__bool(j, "pre_existing", f->pre_existing);
-	process(j, f);
+	process(j, f, rec->cgroup);
 }
 
 static const char *const pileup_names[PILEUP_KINDS] = {
@@ -659,7 +691,7 @@ static void time_wait_record(struct json *j, const struct tw_record *r, const st
 		us_between(j, "since_handoff_us", r->handoff, r->exited);
 }
 
-static void agg_key(struct json *j, const struct agg_entry *e)
+static void agg_key(struct json *j, const struct agg_entry *e, const struct cg_info *cg)
 {
 	if (e->other) {
 		json__obj_open(j, "other");
@@ -683,6 +715,8 @@ static void agg_key(struct json *j, const struct agg_entry *e)
 		break;
 	default:
 		json__u64(j, "cgroup_id", e->cgroup_id);
+		if (cg)
+			cgroup_fields(j, cg);
 		break;
 	}
 }
@@ -717,7 +751,7 @@ static void summary_record(struct json *j, const struct sf_record *rec, const st
 	record_head(j, "summary", rec->at, clk);
 	time_field(j, "since", rec->since, clk);
 	json__lit(j, "kind", agg_kind_name(e->kind));
-	agg_key(j, e);
+	agg_key(j, e, rec->cgroup);
 	json__u64(j, "flows", c->flows);
 	json__obj_open(j, "closed");
 	for (size_t i = 0; i < sizeof(c->closed) / sizeof(c->closed[0]); i++)
@@ -781,13 +815,13 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 	switch (rec->type) {
 	case SF_REC_FLOW:
 		common_head_(j, "flow", f, rec->sum->end_ts, rec->detail != SF_DETAIL_SUMMARY, clk);
-		flow_body(j, f, rec->segs, rec->sum, rec->detail, clk);
+		flow_body(j, rec, clk);
 		break;
 	case SF_REC_LISTEN_START:
 		common_head(j, "listen", f, f->pre_existing ? rec->at : f->state_ts[SF_TCP_LISTEN], clk);
 		json__lit(j, "event", "start");
 		json__bool(j, "pre_existing", f->pre_existing);
-		process(j, f);
+		process(j, f, rec->cgroup);
 		break;
 	case SF_REC_LISTEN_STOP:
 		/* not closed: the table evicted it; it may still be listening */
@@ -798,7 +832,7 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 		json__u64(j, "connections", f->children);
 		json__u64(j, "synack_retransmits", f->synack_retrans);
 		json__bool(j, "partial", f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED));
-		process(j, f);
+		process(j, f, rec->cgroup);
 		break;
 	case SF_REC_STUCK:
 		common_head(j, "stuck", f, rec->at, clk);
@@ -829,7 +863,8 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 	json__newline(j);
 }
 
-void record_json__open(struct json *j, const struct sf_flow *f, uint64_t now, const struct sf_clock *clk)
+void record_json__open(struct json *j, const struct sf_flow *f, const struct cg_info *cg, uint64_t now,
+		       const struct sf_clock *clk)
 {
 	/* in this state since before synfin saw it: a lower bound */
 	bool lower = !(f->seen & (1u << f->state));
@@ -844,7 +879,7 @@ void record_json__open(struct json *j, const struct sf_flow *f, uint64_t now, co
 	time_field(j, "first_seen", f->first_ts, clk);
 	json__bool(j, "stuck", f->stuck != 0);
 	json__bool(j, "pre_existing", f->pre_existing);
-	process(j, f);
+	process(j, f, cg);
 	json__obj_close(j);
 	json__newline(j);
 }

@@ -20,7 +20,9 @@ struct sf_clock {
 void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk);
 /* The live socket's own records (out_socket.c). An open flow, for a
  * client's snapshot: its state and how long it has been in it at now. */
-void record_json__open(struct json *j, const struct sf_flow *f, uint64_t now, const struct sf_clock *clk);
+struct cg_info;
+void record_json__open(struct json *j, const struct sf_flow *f, const struct cg_info *cg, uint64_t now,
+		       const struct sf_clock *clk);
 /* What a client reads first: who is talking and what is captured. */
 struct sf_hello {
 	const char *version;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "capture.h"
+#include "cgroup.h"
 #include "daemon.h"
 #include "out_socket.h"
 
@@ -26,7 +27,7 @@ static void open_flow(void *ctx, const struct sf_flow *f)
 {
 	struct greeting *g = ctx;
 
-	record_json__open(g->j, f, g->now, &g->d->clk);
+	record_json__open(g->j, f, cgroups__get(g->d->cgroups, f->cgroup_id, g->now), g->now, &g->d->clk);
 }
 
 /* the stuck list as stuck records, as they went out when each passed */
@@ -43,6 +44,7 @@ static void stuck_flow(void *ctx, const struct sf_flow *f)
 		.age_lower_bound = lower,
 		.age_ns = g->now > since ? g->now - since : 0,
 		.threshold_ns = (uint64_t)(g->d->o.stuck_s[f->state] * 1e9),
+		.cgroup = cgroups__get(g->d->cgroups, f->cgroup_id, g->now),
 	};
 
 	if (f->stuck)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <stdlib.h>
 #include <string.h>
 #include "stats.h"
 
@@ -27,6 +28,8 @@ static uint64_t stuck_now(const struct sf_stats *s)
 #define U32(g, n, k, field, h) { g, n, h, SF_STAT_##k, SF_STAT_U32, AT(field), NULL }
 #define SECS(g, n, k, field, h) { g, n, h, SF_STAT_##k, SF_STAT_SECONDS, AT(field), NULL }
 #define STATES(g, n, field, h) { g, n, h, SF_STAT_GAUGE, SF_STAT_BY_STATE, AT(field), NULL }
+#define ROLES(g, n, field, h) { g, n, h, SF_STAT_COUNTER, SF_STAT_BY_ROLE, AT(field), NULL }
+#define LISTENERS(g, n, field, h) { g, n, h, SF_STAT_GAUGE, SF_STAT_BY_LISTENER, AT(field), NULL }
 #define DERIVED(g, n, k, fn, h) { g, n, h, SF_STAT_##k, SF_STAT_DERIVED, 0, fn }
 
 const struct sf_stat_def sf_stat_defs[] = {
@@ -61,6 +64,9 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U64("bpf", "retransmits_failed", COUNTER, bpf[SF_CNT_RTX_FAILED],
 	    "SYN or FIN retransmission attempts that sent nothing (Linux >= 6.17)"),
 
+	ROLES("connections", "opened", table.opened,
+	      "connections opened, by role: a client's connect (SYN_SENT), a server's accepted child (ESTABLISHED)"),
+
 	U32("flows", "open", GAUGE, table.open, "flows tracked now, open"),
 	U32("flows", "closing", GAUGE, table.closing, "flows closed, waiting for late events before their record"),
 	U64("flows", "emitted", COUNTER, table.flows_emitted, "flow records written"),
@@ -74,6 +80,8 @@ const struct sf_stat_def sf_stat_defs[] = {
 	    "SYNs not tracked: the listener's --max-half-open was reached"),
 	U64("flows", "half_open_unlisted", COUNTER, table.half_open_unlisted,
 	    "half-open flows the kernel's list never had (SYN cookies: no request kept), dropped at a round without a record"),
+	LISTENERS("flows", "half_open_by_listener", half_open,
+		  "half-open requests tracked now, per listener (netns, port): the --summary-top most loaded, the rest as port other"),
 	STATES("flows", "by_state", table.by_state, "flows tracked now, by current state"),
 
 	DERIVED("stuck", "now", GAUGE, stuck_now, "connections past their state's threshold now"),
@@ -118,6 +126,13 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U32("netns", "interfaces_skipped", GAUGE, netns.skipped_ifaces,
 	    "interfaces up but not hooked: no Ethernet header (tun, WireGuard, ip tunnels) or not chosen with --interface"),
 
+	U64("cgroup", "resolved", COUNTER, cgroup.resolved, "cgroup ids given their path, for records"),
+	U64("cgroup", "gone", COUNTER, cgroup.gone,
+	    "cgroup ids whose cgroup was removed before their record: the record has no path"),
+	U64("cgroup", "failed", COUNTER, cgroup.failed, "cgroup ids not resolved for another reason"),
+	U64("cgroup", "evicted", COUNTER, cgroup.evicted, "cgroup paths let go of: the cache was full"),
+	U32("cgroup", "cached", GAUGE, cgroup.cached, "cgroup ids in the cache now"),
+
 	U64("output", "lines", COUNTER, out.lines, "lines written whole, all outputs"),
 	U64("output", "write_errors", COUNTER, out.write_errors, "lines that could not be written, all outputs"),
 	U64("output", "bytes", COUNTER, out.bytes, "bytes written, all outputs"),
@@ -150,6 +165,68 @@ uint64_t stats__value(const struct sf_stat_def *d, const struct sf_stats *s)
 	}
 }
 
+void stats__listener_add(struct sf_listener_top *t, uint32_t netns, uint16_t port, uint32_t count)
+{
+	struct sf_listener_count *min = NULL;
+	uint32_t limit = t->limit < SF_STAT_MAX_LISTENERS ? t->limit : SF_STAT_MAX_LISTENERS;
+
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (t->top[i].netns == netns && t->top[i].port == port) {
+			t->top[i].count += count;
+			return;
+		}
+		if (!min || t->top[i].count < min->count)
+			min = &t->top[i];
+	}
+	if (t->n < limit) {
+		t->top[t->n++] = (struct sf_listener_count){ netns, port, count };
+		return;
+	}
+	t->other_listeners++;
+	if (!min || count <= min->count) {
+		t->other += count;
+		return;
+	}
+	/* it takes the least loaded one's place */
+	t->other += min->count;
+	*min = (struct sf_listener_count){ netns, port, count };
+}
+
+static int by_count(const void *a, const void *b)
+{
+	const struct sf_listener_count *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->netns < y->netns ? -1 : x->netns > y->netns;
+}
+
+void stats__listener_sort(struct sf_listener_top *t)
+{
+	qsort(t->top, t->n, sizeof(t->top[0]), by_count);
+}
+
+static void listeners_json(struct json *j, const char *key, const struct sf_listener_top *t)
+{
+	json__obj_open(j, key);
+	json__arr_open(j, "listeners");
+	for (uint32_t i = 0; i < t->n; i++) {
+		json__obj_open(j, NULL);
+		json__u64(j, "netns", t->top[i].netns);
+		json__u64(j, "port", t->top[i].port);
+		json__u64(j, "count", t->top[i].count);
+		json__obj_close(j);
+	}
+	json__arr_close(j);
+	json__obj_open(j, "other");
+	json__u64(j, "listeners", t->other_listeners);
+	json__u64(j, "count", t->other);
+	json__obj_close(j);
+	json__obj_close(j);
+}
+
 void stats__json(struct json *j, const struct sf_stats *s)
 {
 	const char *group = NULL;
@@ -175,6 +252,15 @@ void stats__json(struct json *j, const struct sf_stats *s)
 				if (((const uint32_t *)p)[st])
 					json__u64(j, sf_state_name(st), ((const uint32_t *)p)[st]);
 			json__obj_close(j);
+			break;
+		case SF_STAT_BY_ROLE:
+			json__obj_open(j, d->name);
+			json__u64(j, sf_role_name(SF_ROLE_CLIENT), ((const uint64_t *)p)[SF_ROLE_CLIENT]);
+			json__u64(j, sf_role_name(SF_ROLE_SERVER), ((const uint64_t *)p)[SF_ROLE_SERVER]);
+			json__obj_close(j);
+			break;
+		case SF_STAT_BY_LISTENER:
+			listeners_json(j, d->name, (const struct sf_listener_top *)p);
 			break;
 		default:
 			json__u64(j, d->name, stats__value(d, s));

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cgroup.h"
 #include "flow.h"
 #include "json.h"
 #include "timewait.h"
@@ -35,6 +36,22 @@ struct sf_socket_counters {
 	uint64_t dropped;	/* lines lost to a slow client's full buffer */
 };
 
+/* Half-open requests per listener, the most loaded ones: a bounded set
+ * of keys (a label per listener would grow with the host's listeners). */
+#define SF_STAT_MAX_LISTENERS 64
+struct sf_listener_count {
+	uint32_t netns;
+	uint16_t port;
+	uint32_t count;
+};
+struct sf_listener_top {
+	uint32_t limit;			/* keys kept (<= SF_STAT_MAX_LISTENERS) */
+	uint32_t n;
+	struct sf_listener_count top[SF_STAT_MAX_LISTENERS];
+	uint32_t other_listeners;	/* the listeners past limit */
+	uint64_t other;			/* their sum */
+};
+
 /* Everything one stats record reports, as it was at one moment. */
 struct sf_stats {
 	struct flow_table_stats table;
@@ -54,6 +71,8 @@ struct sf_stats {
 		uint64_t scans;
 		uint32_t followed, skipped_ifaces;
 	} netns;
+	struct cg_counters cgroup;	/* cgroup ids -> paths (cgroup.c) */
+	struct sf_listener_top half_open; /* requests tracked now, per listener */
 	uint64_t flows_unwritten;	/* flow records left out (--flows, --sample) */
 	uint64_t summary_records;	/* summary records written */
 	double uptime_s;
@@ -73,6 +92,8 @@ enum sf_stat_type {
 	SF_STAT_BY_STATE,	/* uint32_t[SF_TCP_NSTATES] at off: one value per state
 				 * (the non-zero ones, keyed by state name) */
 	SF_STAT_DERIVED,	/* get() of other fields */
+	SF_STAT_BY_ROLE,	/* uint64_t[] at off indexed by enum sf_role: client, server */
+	SF_STAT_BY_LISTENER,	/* struct sf_listener_top at off */
 };
 
 struct sf_stat_def {
@@ -91,6 +112,10 @@ extern const size_t sf_stat_ndefs;
 
 /* A U64, U32 or DERIVED entry's value. */
 uint64_t stats__value(const struct sf_stat_def *d, const struct sf_stats *s);
+/* Count a listener into t (t->limit set, the rest zero to begin with);
+ * the same netns and port twice (IPv4 and IPv6) is one key. Then sort. */
+void stats__listener_add(struct sf_listener_top *t, uint32_t netns, uint16_t port, uint32_t count);
+void stats__listener_sort(struct sf_listener_top *t);
 /* The body of a stats record (after its common head), from the table. */
 void stats__json(struct json *j, const struct sf_stats *s);
 

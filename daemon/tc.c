@@ -44,11 +44,13 @@ struct tc_ns {
 	uint32_t inode;
 	dev_t dev;
 	int skipped;		/* interfaces up but not hooked, at attach */
+	int ports;		/* bridge/bond ports left to their master, at attach */
 };
 
 struct tc_if {
 	int ns;			/* index in tc->ns */
 	int ifindex;
+	uint32_t prio;		/* our filters' priority here (one of our slots) */
 	bool own_qdisc;		/* bpf_tc_hook_create made clsact: ours to remove */
 	char name[IF_NAMESIZE];
 };
@@ -87,6 +89,7 @@ struct link {
 	int ifindex;
 	unsigned int flags;
 	unsigned short type;
+	bool port;		/* a bridge's or bond's port: see link_wanted */
 	char name[IF_NAMESIZE];
 };
 
@@ -97,6 +100,24 @@ struct link_list {
 
 /* ---- rtnetlink ----------------------------------------------------- */
 
+/* A port of a bridge, bond or team: IFLA_LINKINFO's slave kind. (Not any
+ * IFLA_MASTER: a VRF's members carry their own layer-3 traffic.) */
+static bool link_is_port(const struct nlattr *linkinfo)
+{
+	const struct nlattr *a;
+
+	mnl_attr_for_each_nested(a, linkinfo) {
+		const char *kind = mnl_attr_get_payload(a);
+		size_t len = mnl_attr_get_payload_len(a);
+
+		if (mnl_attr_get_type(a) != IFLA_INFO_SLAVE_KIND)
+			continue;
+		return !strncmp(kind, "bridge", len) || !strncmp(kind, "bond", len) ||
+		       !strncmp(kind, "team", len);
+	}
+	return false;
+}
+
 /* Keep one interface of an RTM_NEWLINK message. */
 static int on_link(const struct nlmsghdr *nh, void *arg)
 {
@@ -106,6 +127,10 @@ static int on_link(const struct nlmsghdr *nh, void *arg)
 	struct link *l;
 
 	if (nh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	/* a bridge also tells of its ports' changes as AF_BRIDGE messages,
+	 * without the link info that says they are ports */
+	if (ifi->ifi_family != AF_UNSPEC)
 		return MNL_CB_OK;
 	if (ll->n == ll->cap) {
 		int cap = ll->cap ? ll->cap * 2 : 16;
@@ -121,10 +146,13 @@ static int on_link(const struct nlmsghdr *nh, void *arg)
 	l->ifindex = ifi->ifi_index;
 	l->flags = ifi->ifi_flags;
 	l->type = ifi->ifi_type;
-	mnl_attr_for_each(a, nh, sizeof(*ifi))
+	mnl_attr_for_each(a, nh, sizeof(*ifi)) {
 		if (mnl_attr_get_type(a) == IFLA_IFNAME)
 			snprintf(l->name, sizeof(l->name), "%.*s", (int)mnl_attr_get_payload_len(a),
 				 (const char *)mnl_attr_get_payload(a));
+		else if (mnl_attr_get_type(a) == IFLA_LINKINFO)
+			l->port = link_is_port(a);
+	}
 	return MNL_CB_OK;
 }
 
@@ -263,15 +291,18 @@ static enum bpf_tc_attach_point hook_point(int dir)
 	return dir == SF_DIR_INGRESS ? BPF_TC_INGRESS : BPF_TC_EGRESS;
 }
 
-/* Remove filters a killed synfin left on ifindex (we are inside ns). */
-static int remove_stale(struct tc *t, const struct tc_ns *ns, int ifindex)
+/* Remove filters a killed synfin left on ifindex (we are inside ns); set
+ * in *busy the slots (bit k: priority SF_TC_PRIO + k) another filter holds:
+ * a live synfin's, or another tool's. */
+static int remove_stale(struct tc *t, const struct tc_ns *ns, int ifindex, uint32_t *busy)
 {
 	struct filter_list *fl = malloc(sizeof(*fl));
-	int dir, i, err = 0;
+	int dir, i;
 
+	*busy = 0;
 	if (!fl)
 		return -ENOMEM;
-	for (dir = SF_DIR_INGRESS; dir <= SF_DIR_EGRESS && !err; dir++) {
+	for (dir = SF_DIR_INGRESS; dir <= SF_DIR_EGRESS; dir++) {
 		/* no clsact, or no filter: nothing to do */
 		if (filters_dump(ns, ifindex, clsact_parent(dir), fl))
 			continue;
@@ -281,23 +312,23 @@ static int remove_stale(struct tc *t, const struct tc_ns *ns, int ifindex)
 			DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = fl->f[i].handle,
 					    .priority = fl->f[i].prio);
 			char name[BPF_OBJ_NAME_LEN];
+			uint32_t slot = fl->f[i].prio - SF_TC_PRIO;
 
-			/* only our own slot, holding one of our two programs:
-			 * another tool's filter is never touched */
-			if (fl->f[i].prio != SF_TC_PRIO || fl->f[i].handle != SF_TC_HANDLE || !fl->f[i].prog_id ||
-			    prog_name(fl->f[i].prog_id, name, sizeof(name)) ||
-			    (strcmp(name, "sf_seg_ingress") && strcmp(name, "sf_seg_egress")))
+			if (fl->f[i].prio < SF_TC_PRIO || slot >= SF_TC_SLOTS)
 				continue;
-			if (prog_held(fl->f[i].prog_id)) {
-				err = -EBUSY; /* a live synfin observes this interface */
-				break;
-			}
-			if (!bpf_tc_detach(&hook, &opts))
+			/* only our slots, holding one of our two programs:
+			 * another tool's filter is never touched */
+			if (fl->f[i].handle != SF_TC_HANDLE || !fl->f[i].prog_id ||
+			    prog_name(fl->f[i].prog_id, name, sizeof(name)) ||
+			    (strcmp(name, "sf_seg_ingress") && strcmp(name, "sf_seg_egress")) ||
+			    prog_held(fl->f[i].prog_id) || bpf_tc_detach(&hook, &opts))
+				*busy |= 1u << slot; /* a live synfin's, or not ours */
+			else
 				t->n_stale++;
 		}
 	}
 	free(fl);
-	return err;
+	return 0;
 }
 
 static int count_filters(const struct tc_ns *ns, int ifindex)
@@ -325,10 +356,10 @@ static struct bpf_program *dir_prog(const struct tc *t, int dir)
 }
 
 /* Detach our filter from one hook if it is still ours (inside ns). */
-static void detach_dir(const struct tc *t, int ifindex, int dir)
+static void detach_dir(const struct tc *t, int ifindex, uint32_t prio, int dir)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = hook_point(dir));
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SF_TC_HANDLE, .priority = SF_TC_PRIO);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SF_TC_HANDLE, .priority = prio);
 
 	if (bpf_tc_query(&hook, &opts) || opts.prog_id != t->prog_id[dir])
 		return;
@@ -345,8 +376,8 @@ static void if_detach(struct tc *t, const struct tc_if *i)
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = i->ifindex,
 			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 
-	detach_dir(t, i->ifindex, SF_DIR_INGRESS);
-	detach_dir(t, i->ifindex, SF_DIR_EGRESS);
+	detach_dir(t, i->ifindex, i->prio, SF_DIR_INGRESS);
+	detach_dir(t, i->ifindex, i->prio, SF_DIR_EGRESS);
 	if (i->own_qdisc && count_filters(&t->ns[i->ns], i->ifindex) == 0)
 		bpf_tc_hook_destroy(&hook);
 }
@@ -364,6 +395,16 @@ static void if_forget(struct tc *t, struct tc_if *i)
 	*i = t->ifs[--t->n_ifs];
 }
 
+/* A port of a bridge or bond is left alone unless named: its frames are
+ * either forwarded (a container's, seen on the container's own interface,
+ * in its namespace) or this namespace's own, seen on the master (br0,
+ * bond0) as well. Hooking it would only add work: segments that match no
+ * flow here, or second copies. */
+static bool link_port_skipped(const struct tc *t, const struct link *l)
+{
+	return l->port && !t->n_ifnames;
+}
+
 static bool link_wanted(const struct tc *t, const struct link *l)
 {
 	bool named = !t->n_ifnames;
@@ -371,7 +412,31 @@ static bool link_wanted(const struct tc *t, const struct link *l)
 	for (int i = 0; i < t->n_ifnames; i++)
 		named |= !strcmp(t->ifnames[i], l->name);
 	/* the program parses from an Ethernet header: lo has one at tc */
-	return named && (l->flags & IFF_UP) && (l->type == ARPHRD_ETHER || l->type == ARPHRD_LOOPBACK);
+	return named && (l->flags & IFF_UP) && !link_port_skipped(t, l) &&
+	       (l->type == ARPHRD_ETHER || l->type == ARPHRD_LOOPBACK);
+}
+
+/* Our two filters on i at i->prio (inside ns); 0, or -errno with none. */
+static int slot_attach(struct tc *t, struct tc_if *i, bool lo)
+{
+	for (int dir = SF_DIR_INGRESS; dir <= SF_DIR_EGRESS; dir++) {
+		if (dir == SF_DIR_INGRESS && t->lo_egress_only && lo)
+			continue;
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = i->ifindex,
+				    .attach_point = hook_point(dir));
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SF_TC_HANDLE,
+				    .priority = i->prio,
+				    .prog_fd = bpf_program__fd(dir_prog(t, dir)));
+		int err = bpf_tc_attach(&h, &opts);
+
+		if (err) {
+			/* -EEXIST: the slot is taken by a filter not ours */
+			if (dir == SF_DIR_EGRESS)
+				detach_dir(t, i->ifindex, i->prio, SF_DIR_INGRESS);
+			return err;
+		}
+	}
+	return 0;
 }
 
 /* Attach to one interface (inside ns). 1 attached, 0 already, -errno. */
@@ -380,8 +445,9 @@ static int if_attach(struct tc *t, int nsi, const struct link *l)
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = l->ifindex,
 			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 	struct tc_if *i, *p;
+	uint32_t busy;
 	bool own;
-	int dir, err, stale;
+	int err, stale;
 
 	if (if_find(t, nsi, l->ifindex))
 		return 0;
@@ -391,7 +457,7 @@ static int if_attach(struct tc *t, int nsi, const struct link *l)
 	t->ifs = p;
 
 	stale = t->n_stale;
-	err = remove_stale(t, &t->ns[nsi], l->ifindex);
+	err = remove_stale(t, &t->ns[nsi], l->ifindex, &busy);
 	if (err)
 		return err;
 	err = bpf_tc_hook_create(&hook);
@@ -407,21 +473,19 @@ static int if_attach(struct tc *t, int nsi, const struct link *l)
 	i->ifindex = l->ifindex;
 	i->own_qdisc = own;
 	snprintf(i->name, sizeof(i->name), "%s", l->name);
-	for (dir = SF_DIR_INGRESS; dir <= SF_DIR_EGRESS; dir++) {
-		if (dir == SF_DIR_INGRESS && t->lo_egress_only && l->type == ARPHRD_LOOPBACK)
+	/* the first free slot: another synfin (the service, and one run by
+	 * hand) may observe the same interface */
+	err = -EBUSY;
+	for (uint32_t k = 0; k < SF_TC_SLOTS && err; k++) {
+		if (busy & (1u << k))
 			continue;
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = l->ifindex,
-				    .attach_point = hook_point(dir));
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SF_TC_HANDLE,
-				    .priority = SF_TC_PRIO,
-				    .prog_fd = bpf_program__fd(dir_prog(t, dir)));
-
-		err = bpf_tc_attach(&h, &opts);
-		if (err) {
-			/* -EEXIST: our slot is taken by a filter not ours */
-			if_detach(t, i);
-			return err == -EEXIST ? -EBUSY : err;
-		}
+		i->prio = SF_TC_PRIO + k;
+		err = slot_attach(t, i, l->type == ARPHRD_LOOPBACK);
+	}
+	if (err) {
+		if (own && count_filters(&t->ns[nsi], l->ifindex) == 0)
+			bpf_tc_hook_destroy(&hook);
+		return err == -EEXIST ? -EBUSY : err;
 	}
 	t->n_ifs++;
 	return 1;
@@ -437,6 +501,19 @@ static int attach_links(struct tc *t, int nsi, const struct link_list *ll, bool 
 
 		if (!(ll->l[k].flags & IFF_UP))
 			continue;
+		if (link_port_skipped(t, &ll->l[k])) {
+			/* made a port after it was hooked (veth, then
+			 * master br0): let go of it */
+			struct tc_if *i = if_find(t, nsi, ll->l[k].ifindex);
+
+			if (i) {
+				if_detach(t, i);
+				if_forget(t, i);
+			}
+			if (count_skipped)
+				t->ns[nsi].ports++;
+			continue;
+		}
 		if (!link_wanted(t, &ll->l[k])) {
 			if (count_skipped)
 				t->ns[nsi].skipped++;
@@ -780,6 +857,7 @@ int tc__n_stale_removed(const struct tc *t)
 const char *tc__describe(struct tc *t)
 {
 	size_t len = sizeof(t->describe), off = 0;
+	int ports = 0;
 
 	t->describe[0] = 0;
 	for (int n = 0; n < t->n_ns && off < len; n++) {
@@ -792,6 +870,11 @@ const char *tc__describe(struct tc *t)
 	if (tc__n_skipped(t) && off < len)
 		off += snprintf(t->describe + off, len - off,
 				"; %d interface(s) skipped (not chosen with --interface, or no Ethernet header)", tc__n_skipped(t));
+	for (int i = 0; i < t->n_ns; i++)
+		ports += t->ns[i].ports;
+	if (ports && off < len)
+		off += snprintf(t->describe + off, len - off,
+				"; %d bridge/bond port(s) seen through their master or the container's end", ports);
 	if (t->n_stale && off < len)
 		snprintf(t->describe + off, len - off, "; %d leftover filter(s) removed",
 			 t->n_stale);

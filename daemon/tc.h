@@ -4,14 +4,15 @@
  * (embedded skeleton) and attaches it with tc clsact, ingress and egress,
  * to every interface that is up in the network namespaces it is given.
  *
- * Filters: synfin reserves tc priority SF_TC_PRIO with handle SF_TC_HANDLE
- * on clsact ingress and egress (priority 1: the first filter to run, so
- * that a later filter's verdict never hides a segment from us; our program
- * always returns TC_ACT_UNSPEC, so the filters after it run as before).
- * Filters left by a killed synfin are found at start-up in synfin's slot
- * (priority SF_TC_PRIO, handle SF_TC_HANDLE) with one of its program names,
- * and removed, unless a live process still holds that program (another
- * synfin: -EBUSY). The clsact qdisc is
+ * Filters: synfin's slot is handle SF_TC_HANDLE at priority SF_TC_PRIO on
+ * clsact ingress and egress (priority 1: the first filter to run, so that a
+ * later filter's verdict never hides a segment from us; our program always
+ * returns TC_ACT_UNSPEC, so the filters after it run as before). Another
+ * synfin running at the same time (the service, and one started by hand)
+ * takes the next free priority, up to SF_TC_SLOTS instances. Filters left
+ * by a killed synfin are found at start-up in those slots (handle
+ * SF_TC_HANDLE, one of its program names, no live process holding the
+ * program) and removed; a live synfin's are left alone. The clsact qdisc is
  * destroyed at close only when we created it and no filter is left on it.
  *
  * Namespaces are entered with setns() on the calling thread and left at
@@ -28,6 +29,7 @@
 #include "../include/synfin.h"
 
 #define SF_TC_PRIO 1
+#define SF_TC_SLOTS 8
 #define SF_TC_HANDLE 0x5346 /* "SF" */
 
 struct tc_opts {

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cgroup_path.h"
 #include "fuzz_common.h"
 
 /* FUZZ_PRINT=1 ./build/fuzz/fuzz_X FILE: the records of one input */
@@ -31,6 +32,26 @@ static void format(struct fuzz_sink *s, const struct sf_record *rec)
 	checked(s);
 }
 
+/* What a live daemon would resolve the owner's cgroup to, from fuzzed
+ * bytes: the comm as a path (untrusted bytes to escape), below a docker
+ * scope when the id is odd (the parser's other branch); NULL for id 0 */
+static const struct cg_info *fake_cgroup(const struct sf_flow *f, struct cg_info *cg, char *buf, size_t len)
+{
+	if (!f || !f->cgroup_id)
+		return NULL;
+	memset(cg, 0, sizeof(*cg));
+	cg->id = f->cgroup_id;
+	if (f->cgroup_id % 3 == 2)
+		return cg; /* gone: no path */
+	snprintf(buf, len, "%s%016llx%016llx%016llx%016llx%s/%.*s", f->cgroup_id & 1 ? "/system.slice/docker-" : "/",
+		 (unsigned long long)f->cgroup_id, (unsigned long long)f->sk, (unsigned long long)f->gen,
+		 (unsigned long long)f->first_ts, f->cgroup_id & 1 ? ".scope" : "", (int)sizeof(f->comm),
+		 f->comm);
+	cg->path = buf;
+	cgroup_path__parse(buf, &cg->owner);
+	return cg;
+}
+
 void fuzz_sink__record(void *ctx, const struct sf_record *rec)
 {
 	struct fuzz_sink *s = ctx;
@@ -43,7 +64,11 @@ void fuzz_sink__record(void *ctx, const struct sf_record *rec)
 	if (rec->type == SF_REC_FLOW) {
 		struct sf_record digest = *rec;
 
+		struct cg_info cg;
+		char path[160];
+
 		digest.detail = rec->detail == SF_DETAIL_SUMMARY ? SF_DETAIL_SEGMENTS : SF_DETAIL_SUMMARY;
+		digest.cgroup = fake_cgroup(rec->flow, &cg, path, sizeof(path));
 		format(s, &digest);
 	}
 	s->records++;
@@ -67,8 +92,11 @@ static void open_flow(void *ctx, const struct sf_flow *f)
 {
 	struct open_ctx *o = ctx;
 
+	struct cg_info cg;
+	char path[160];
+
 	json__reset(&o->s->j);
-	record_json__open(&o->s->j, f, o->now, &o->s->clk);
+	record_json__open(&o->s->j, f, fake_cgroup(f, &cg, path, sizeof(path)), o->now, &o->s->clk);
 	checked(o->s);
 }
 

@@ -127,7 +127,19 @@ if ! wait_ready "$SYNFIN_PID" capturing "$OUT.err" "$OUT.err"; then
 	exit 1
 fi
 check containers/hooked-at-start hooked "$C1"
-check containers/bridge-port-hooked hooked "$H" v1
+check containers/bridge-hooked hooked "$H" br0
+# a bridge port is left alone: what crosses it is seen on the container's
+# own eth0 (or on br0, for H's own traffic)
+if hooked "$H" v1; then
+	fail containers/bridge-port-not-hooked "synfin's filter is on H's v1, a port of br0"
+else
+	pass containers/bridge-port-not-hooked
+fi
+if grep -q 'bridge/bond port(s) seen through' "$OUT.err"; then
+	pass containers/bridge-port-said
+else
+	fail containers/bridge-port-said "-v does not say the bridge port was left alone: $(grep capturing "$OUT.err" | head -c 300)"
+fi
 
 # C2 comes after synfin: hooked within a scan (1 s) and a bit
 t0=$(date +%s%N)
@@ -137,6 +149,12 @@ if until_ok 30 hooked "$C2"; then
 else
 	fail containers/new-namespace-hooked "no filter on C2's eth0 after 3 s"
 fi
+# an interface up before it is made a port: hooked a moment, then let go of
+ip -n "$H" link add v3 type veth peer name v3p && ip -n "$H" link set v3 up &&
+	until_ok 30 hooked "$H" v3 && ip -n "$H" link set v3 master br0 &&
+	until_ok 30 bash -c "! tc -n $H filter show dev v3 ingress | grep -q sf_seg_ingress" &&
+	pass containers/made-port-let-go || fail containers/made-port-let-go "H's v3 still hooked 3 s after it joined br0"
+ip -n "$H" link del v3 2>/dev/null
 
 # the same connection (addresses and ports) in both pairs
 check containers/connect-c1-c2 connect c "$C1" "$C2" 10.77.0.2
@@ -146,6 +164,15 @@ for who in c d; do
 	$WAIT "$OUT" 5 "r['type']=='flow' and r['local']['port']==20401 and r['peer']['port']==40401 and r['netns']==$(ns_inode "$([ $who = c ] && echo "$C2" || echo "$D2")")" \
 		>/dev/null || fail "containers/$who/server-record" "no server flow record within 5 s"
 done
+
+# both pairs' segments were seen once per end, on the containers' own
+# interfaces: nothing captured that matches no flow
+kill -USR1 "$SYNFIN_PID"
+if $WAIT "$OUT" 5 "r['type']=='stats' and r['events']['segments_unmatched']==0" >/dev/null; then
+	pass containers/no-unmatched-segments
+else
+	fail containers/no-unmatched-segments "stats events: $(python3 -c 'import json,sys; print([r["events"] for r in map(json.loads, open(sys.argv[1])) if r.get("type") == "stats"][-1:])' "$OUT" 2>&1 | head -c 400)"
+fi
 
 # C2 deleted mid-run: synfin lets go of it, the kernel frees it
 c2ino=$(ns_inode "$C2")

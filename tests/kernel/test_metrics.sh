@@ -89,6 +89,46 @@ assert sum(float(l.split()[-1]) for l in ports) == n, ports
 proc = [l for l in text.splitlines() if l.startswith('synfin_process_connections_closed_total{comm="tcpctl",kind="normal"}')]
 assert proc and float(proc[0].split()[-1]) == 2 * n, proc
 PY
+# connections opened by role: the N clients and the refused one; N servers
+check metrics/opened-by-role python3 - "$(curl -sf "$URL")" "$N" <<'PY'
+import sys
+text, n = sys.argv[1], int(sys.argv[2])
+v = {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l.startswith("synfin_connections_opened_total{")}
+assert v == {'synfin_connections_opened_total{role="client"}': n + 1,
+             'synfin_connections_opened_total{role="server"}': n}, v
+PY
+
+# half-open per listener: a listener whose clients' final ACK is dropped
+# (nft, in the test's namespace only) holds their requests in SYN_RECEIVED
+ip netns exec "$ns" "$TCPCTL" listen-only --port 20998 --hold 10000 >"$TMP/listen.tcp" 2>&1 &
+cleanup_add "kill $!"
+wait_line "$TMP/listen.tcp" '^ready' || fail metrics/half-open-listener "the listener never started"
+cleanup_add "ip netns exec $ns nft delete table inet synfin_metrics"
+ip netns exec "$ns" nft -f - <<'NFT' || fail metrics/half-open-nft "nft rule not accepted"
+table inet synfin_metrics {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		tcp dport 20998 tcp flags == ack drop
+	}
+}
+NFT
+for _ in 1 2; do
+	ip netns exec "$ns" python3 -c 'import socket, time; s = socket.create_connection(("127.0.0.1", 20998)); time.sleep(8)' &
+	cleanup_add "kill $!"
+done
+want_ho="synfin_flows_half_open_by_listener{netns=\"$(ns_inode "$ns")\",port=\"20998\"} 2"
+for _ in $(seq 30); do
+	curl -sf "$URL" >"$TMP/scrape-ho.txt"
+	grep -qxF "$want_ho" "$TMP/scrape-ho.txt" && break
+	sleep 0.2
+done
+check metrics/half-open-per-listener grep -qxF "$want_ho" "$TMP/scrape-ho.txt"
+check metrics/half-open-labels-bounded python3 - "$TMP/scrape-ho.txt" <<'PY'
+import sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("synfin_flows_half_open_by_listener{")]
+# --summary-top 3: three listeners at most, the rest as other
+assert len(lines) <= 4 and lines[-1].startswith('synfin_flows_half_open_by_listener{port="other"}'), lines
+PY
 curl -sf "$URL" >"$TMP/scrape1.txt"
 check metrics/promtool-check-after-traffic sh -c "promtool check metrics <'$TMP/scrape1.txt'"
 cp "$TMP/scrape1.txt" "${METRICS_SCRAPE_KEEP:-/dev/null}" 2>/dev/null

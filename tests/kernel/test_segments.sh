@@ -370,14 +370,27 @@ if start_segdump "$out2" "$ns"; then
 		else
 			fail segments/stale-removed "$(head -n 1 "$out3")"
 		fi
-		# a live instance is never taken for a leftover
-		if "$SEGDUMP" "/var/run/netns/$ns" >"$TMP/second.out" 2>&1; then
-			fail segments/live-kept "a second segdump attached over a live one"
-		elif grep -q 'busy' "$TMP/second.out"; then
-			pass segments/live-kept
+		# a live instance is never taken for a leftover: a second one
+		# takes the next priority beside it, and leaves it there
+		first_pid=$SEG_PID
+		if start_segdump "$TMP/second.out" "$ns"; then
+			prefs=$(ip netns exec "$ns" tc filter show dev lo egress | grep -o 'pref [0-9]*' | sort -u | tr '\n' ' ')
+			if grep -q '^ready attached=1 stale=0' "$TMP/second.out" && [ "$prefs" = "pref 1 pref 2 " ]; then
+				pass "segments/second-instance-beside ($prefs)"
+			else
+				fail segments/second-instance-beside "$(head -n 1 "$TMP/second.out"); lo egress: $prefs"
+			fi
+			stop_pid "$SEG_PID" INT 10
+			prefs=$(ip netns exec "$ns" tc filter show dev lo egress | grep -o 'pref [0-9]*' | sort -u | tr '\n' ' ')
+			if [ "$(filters "$ns" lo)" -eq 2 ] && [ "$prefs" = "pref 1 " ]; then
+				pass segments/live-kept
+			else
+				fail segments/live-kept "after the second one stopped, lo has $(filters "$ns" lo) filters ($prefs)"
+			fi
 		else
-			fail segments/live-kept "$(tr '\n' ' ' <"$TMP/second.out")"
+			fail segments/second-instance-beside "a second segdump did not start: $(tr '\n' ' ' <"$TMP/second.out.err")"
 		fi
+		SEG_PID=$first_pid
 		# ---- 3. an interface that comes up later ----------------
 		ip -n "$ns" link add sft0 type veth peer name sft1 &&
 			ip -n "$ns" link set sft0 up && ip -n "$ns" link set sft1 up
