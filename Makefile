@@ -64,6 +64,8 @@ CORE_SRC := daemon/aggregate.c daemon/cgroup_path.c daemon/flow.c daemon/flow_li
 CORE_SRC += daemon/flowrec.c daemon/ladder.c
 # synfin top's model of the socket's stream (pure)
 CORE_SRC += daemon/top_model.c
+# the last finished flows, kept whole for the socket's requests (pure)
+CORE_SRC += daemon/recent.c
 CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 # kernel-facing: BPF loading and rings, tc, netlink, namespaces, /proc
 KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
@@ -72,8 +74,8 @@ KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netn
 FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
-	      $(OUT)/reconcile.o $(OUT)/loss.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/main.o
-DAEMON_OBJ += $(OUT)/show.o $(OUT)/top.o
+	      $(OUT)/reconcile.o $(OUT)/loss.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/query.o $(OUT)/main.o
+DAEMON_OBJ += $(OUT)/show.o $(OUT)/top.o $(OUT)/top_standalone.o $(OUT)/ask.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 
 all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm

@@ -15,6 +15,7 @@
 #include "tc.h"
 #include "loop.h"
 #include "out_jsonl.h"
+#include "recent.h"
 #include "pileup.h"
 
 /* a failing output is reported at most this often */
@@ -66,6 +67,8 @@ static void on_record(void *ctx, const struct sf_record *rec)
 		outputs__emit(d->outputs, &r);
 		return;
 	}
+	/* kept whole, whatever is written: a viewer may ask for it */
+	recent__push(d->recent, rec);
 	abnormal = rec->sum->abnormal;
 	if (rec->flow->role != SF_ROLE_LISTENER) {
 		if (d->agg)
@@ -167,6 +170,14 @@ int daemon__init(struct daemon *d)
 			return EXIT_RUNTIME;
 		}
 	}
+	/* only a live socket's clients can ask for them */
+	if (d->o.recent && (d->o.socket_on || d->on_ready) && !d->o.replay) {
+		d->recent = recent__new(d->o.recent);
+		if (!d->recent) {
+			pr_err("cannot allocate --recent %u flows", d->o.recent);
+			return EXIT_RUNTIME;
+		}
+	}
 	/* a recording's ids are another time's (or host's): not resolved */
 	if (!d->o.replay) {
 		err = cgroups__new(&d->cgroups);
@@ -195,8 +206,35 @@ void daemon__fini(struct daemon *d)
 	pileup__free(d->pileups);
 	agg__free(d->agg);
 	agg__free(d->total_keys);
+	recent__free(d->recent);
 	cgroups__free(d->cgroups);
 	backlog__free(&d->backlog);
+}
+
+int daemon__run(struct daemon *d)
+{
+	sigset_t sigs;
+	int rc;
+
+	/* Signals are read from the event loop (a signalfd), or between
+	 * events by --replay: blocked from here on, never lost. A closed
+	 * pipe shows as EPIPE on write, not as a signal that kills us. */
+	daemon__signals(&sigs);
+	loop__block_signals(&sigs);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = daemon__init(d);
+	if (!rc)
+		rc = d->o.replay ? replay__run(d) : live__run(d);
+
+	/* hooks first: nothing is captured once we stop reading */
+	tc__close(d->tc);
+	capture__close(d->cap);
+	/* its clients are outputs watched by the loop: before both go */
+	serve__close(d);
+	loop__free(d->loop);
+	daemon__fini(d);
+	return rc;
 }
 
 static void half_open_of(void *ctx, const struct sf_flow *l)

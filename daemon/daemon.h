@@ -67,6 +67,7 @@ struct daemon {
 	struct tc *tc;
 	struct loop *loop;	/* live only */
 	struct sock_server *sock; /* live only: the live socket (serve.c) */
+	struct recent *recent;	/* --recent: the last finished flows, for requests */
 	struct cgroups *cgroups; /* live only: cgroup ids -> paths for records */
 	FILE *rec;
 	struct sf_clock clk;
@@ -82,6 +83,10 @@ struct daemon {
 	bool netns_follow;
 	bool netns_rescan;	/* a state event came from a namespace not hooked */
 	uint64_t netns_scan_at;
+	/* live, once capturing (before the loop runs): synfin top --standalone
+	 * adds its own sources and output here; non-zero: an exit status */
+	int (*on_ready)(struct daemon *d, void *ctx);
+	void *on_ready_ctx;
 	/* live: the service manager's status line, events per second */
 	uint64_t status_events, status_at;
 };
@@ -92,6 +97,9 @@ uint64_t mono_now(void);
  * (said why). */
 int daemon__init(struct daemon *d);
 void daemon__fini(struct daemon *d);
+/* From d->o (parsed): signals, init, the live daemon or a replay, then
+ * everything taken down. An exit status. */
+int daemon__run(struct daemon *d);
 /* Every counter as it is now (the stats model, stats.h). */
 void daemon__gather_stats(struct daemon *d, uint64_t now, struct sf_stats *st);
 /* A stats record with the counters as they are now. */
@@ -131,7 +139,12 @@ int replay__run(struct daemon *d);
  * The default path taken (another daemon) is a warning, not an exit. */
 #define SERVE_DEFAULT_SOCKET "/run/synfin/synfin.sock"
 int serve__open(struct daemon *d);
+/* What a client reads first (hello, the open flows, the stuck list, the
+ * counters), into j. */
+void serve__greet(void *ctx, struct json *j);
 void serve__close(struct daemon *d);
+/* query.c: a client's request line, answered into j (one line). */
+void query__answer(void *ctx, const char *line, size_t len, struct json *j);
 
 /* reconcile.c */
 struct netns_ent;

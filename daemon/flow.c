@@ -465,3 +465,9 @@ void flow_table__foreach_open(const struct flow_table *t, sf_flow_fn fn, void *c
 		if (!t->pool[i].placeholder)
 			fn(ctx, &t->pool[i]);
 }
+
+void flow_table__foreach_time_wait(const struct flow_table *t, tw_key_fn fn, void *ctx)
+{
+	if (t->tw)
+		tw_table__foreach(t->tw, fn, ctx);
+}

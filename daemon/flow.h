@@ -397,6 +397,8 @@ void flow_table__tw_stats(const struct flow_table *t, struct tw_stats *st);
  * live viewer's snapshot. fn must not change the table. */
 typedef void (*sf_flow_fn)(void *ctx, const struct sf_flow *f);
 void flow_table__foreach_open(const struct flow_table *t, sf_flow_fn fn, void *ctx);
+/* Every time-wait socket followed now (none when not tracked). */
+void flow_table__foreach_time_wait(const struct flow_table *t, tw_key_fn fn, void *ctx);
 /* Every listener (the listener index: no walk of the open flows). */
 void flow_table__foreach_listener(const struct flow_table *t, sf_flow_fn fn, void *ctx);
 /* How loopback segments were captured (see the config field). */

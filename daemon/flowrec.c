@@ -338,6 +338,35 @@ int flowrec__parse(const char *line, size_t len, struct flowrec *r, char *err, s
 	return rc;
 }
 
+int flowrec__parse_reply(const char *line, size_t len, struct flowrec *r, int max, char *err, size_t errlen)
+{
+	json_t *o = json_loadb(line, len, 0, NULL), *flows, *v;
+	const char *type = json_string_value(json_object_get(o, "type"));
+	int n = 0, rc;
+	size_t i;
+
+	if (!json_is_object(o) || !type) {
+		snprintf(err, errlen, "not a record");
+		rc = -EINVAL;
+	} else if (!strcmp(type, "error")) {
+		get_str(o, "message", err, errlen);
+		rc = -ENOENT;
+	} else if (strcmp(type, "reply") || !json_is_array(flows = json_object_get(o, "flows"))) {
+		snprintf(err, errlen, "not a flow reply");
+		rc = -EINVAL;
+	} else {
+		json_array_foreach(flows, i, v) {
+			if (n == max || !json_is_object(v))
+				break;
+			memset(&r[n], 0, sizeof(r[n]));
+			fill(&r[n++], v);
+		}
+		rc = n;
+	}
+	json_decref(o);
+	return rc;
+}
+
 static const struct flowrec_seg *first_syn(const struct flowrec *r)
 {
 	for (int i = 0; i < r->nseg; i++)

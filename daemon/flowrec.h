@@ -104,6 +104,14 @@ enum flowrec_result {
  */
 int flowrec__parse(const char *line, size_t len, struct flowrec *r, char *err, size_t errlen);
 
+/*
+ * The daemon's answer to {"get":"flow","id":...} (a `reply` line: its
+ * flows, up to max, into r) or its `error` line. Returns how many flow
+ * records, or -ENOENT (an error record: err holds its message), -EINVAL
+ * (neither: err says why).
+ */
+int flowrec__parse_reply(const char *line, size_t len, struct flowrec *r, int max, char *err, size_t errlen);
+
 /* a and b are the two ends of one connection: mirrored tuples, overlapping
  * times, and the same namespace or the same initial sequence numbers */
 bool flowrec__mirrors(const struct flowrec *a, const struct flowrec *b);

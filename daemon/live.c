@@ -498,6 +498,11 @@ int live__run(struct daemon *d)
 	pr_info("capturing; Ctrl-C to stop");
 	notify__ready();
 	d->start_mono = d->last_stats = d->status_at = d->last_summary = mono_now();
+	if (d->on_ready) {
+		rc = d->on_ready(d, d->on_ready_ctx);
+		if (rc)
+			return rc;
+	}
 
 	err = loop__run(d->loop);
 

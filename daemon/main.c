@@ -17,7 +17,6 @@
 int main(int argc, char **argv)
 {
 	struct daemon d = {};
-	sigset_t sigs;
 	int rc;
 
 	/* synfin show: a command of its own, with its own options */
@@ -31,23 +30,6 @@ int main(int argc, char **argv)
 		return rc;
 	log__set_level(d.o.log_level);
 
-	/* Signals are read from the event loop (a signalfd), or between
-	 * events by --replay: blocked from here on, never lost. A closed
-	 * pipe shows as EPIPE on write, not as a signal that kills us. */
-	daemon__signals(&sigs);
-	loop__block_signals(&sigs);
-	signal(SIGPIPE, SIG_IGN);
-
-	rc = daemon__init(&d);
-	if (!rc)
-		rc = d.o.replay ? replay__run(&d) : live__run(&d);
-
-	/* hooks first: nothing is captured once we stop reading */
-	tc__close(d.tc);
-	capture__close(d.cap);
-	/* its clients are outputs watched by the loop: before both go */
-	serve__close(&d);
-	loop__free(d.loop);
-	daemon__fini(&d);
+	rc = daemon__run(&d);
 	return rc;
 }

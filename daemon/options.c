@@ -342,6 +342,8 @@ static const struct opt_def defs[] = {
 	       "The live socket's group (a name or a number): its members may connect (default: the daemon's group)"),
 	U32("max-clients", "N", max_clients, 1, 1024, 0, 1,
 	    "Live-socket clients at once; one more reads a one-line refusal (default 16)"),
+	U32("recent", "N", recent, 0, 1u << 20, 0, 1,
+	    "Keep the last N finished flows whole (about 800 bytes each), so that a live-socket client (synfin show ID, synfin top) can ask for one by id (default 1024, 0 = none)"),
 	CUSTOM("verbose", 'v', NULL, parse_verbose, 1, "Say what is attached on stderr"),
 	CUSTOM("quiet", 'q', NULL, parse_quiet, 1, "Only warnings and errors on stderr (not the 'capturing' line)"),
 	HEADER(3, "Volume (flow records, summaries):"),
@@ -402,6 +404,7 @@ static void defaults(struct opts *o)
 		.socket_on = true,
 		.socket_gid = (gid_t)-1,
 		.max_clients = 16,
+		.recent = 1024,
 	};
 	for (size_t i = 0; i < sizeof(stuck_states) / sizeof(stuck_states[0]); i++)
 		o->stuck_s[stuck_states[i].state] = stuck_states[i].def_s;

@@ -62,6 +62,7 @@ struct opts {
 	bool socket_on;
 	gid_t socket_gid;		/* (gid_t)-1: the daemon's group */
 	uint32_t max_clients;
+	uint32_t recent;		/* finished flows kept for requests */
 	int detail;			/* OPTS_DETAIL_* */
 	int flows;			/* OPTS_FLOWS_* */
 	uint32_t sample;		/* 1 in N normal flow records written */

@@ -21,6 +21,9 @@ struct sock_server {
 	struct sock_client *clients;	/* for closing them all */
 };
 
+/* a request line is short ({"get":"flow","id":"..."}): longer is no request */
+#define REQ_MAX 1024
+
 struct sock_client {
 	struct output base;
 	struct sock_server *srv;
@@ -31,6 +34,9 @@ struct sock_client {
 	uint64_t missed;	/* lines lost since the client was last told */
 	int fd;
 	bool gone;		/* a send failed: removed at its hang-up */
+	bool req_long;		/* in a line past REQ_MAX: skipped to its end */
+	size_t req_len;
+	char req[REQ_MAX];	/* the request line read so far */
 };
 
 static size_t count_lines(const char *p, size_t n)
@@ -154,19 +160,60 @@ static const struct output_ops client_ops = {
 	.close = client_close,
 };
 
-/* A client writes nothing we want: what it sends is read and dropped;
- * its end of the connection is its hang-up. */
+/* One request line: its answer is bounded as a live line is. */
+static void client_request(struct sock_client *c, const char *line, size_t len)
+{
+	struct sock_server *s = c->srv;
+	size_t before = c->j.len;
+
+	if (c->gone || !s->o.request)
+		return;
+	if (unsent(c) >= s->o.client_buf) {
+		c->missed++;
+		s->cnt.dropped++;
+		return;
+	}
+	s->o.request(s->o.request_ctx, line, len, &c->j);
+	if (c->j.oom || unsent(c) > s->o.client_buf)
+		drop_line(c, before);
+}
+
+/* What a client writes is requests, a line each; its end of the
+ * connection is its hang-up. One read per call (epoll is level-triggered:
+ * the rest comes on the next turn), so a client that writes without end
+ * shares the loop with the capture instead of holding it. */
 static int on_client(struct loop *l, int fd, uint32_t events, void *ctx)
 {
 	struct sock_client *c = ctx;
-	char buf[512];
 	ssize_t n;
 
 	(void)l;
-	do
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-	while (n > 0 || (n < 0 && errno == EINTR));
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || (events & (EPOLLHUP | EPOLLERR)))
+	n = recv(fd, c->req + c->req_len, REQ_MAX - c->req_len, MSG_DONTWAIT);
+	if (n > 0) {
+		size_t end = c->req_len + (size_t)n, from = 0;
+		char *nl;
+
+		while ((nl = memchr(c->req + from, '\n', end - from))) {
+			size_t len = (size_t)(nl - (c->req + from));
+
+			if (!c->req_long)
+				client_request(c, c->req + from, len);
+			c->req_long = false;
+			from += len + 1;
+		}
+		memmove(c->req, c->req + from, end - from);
+		c->req_len = end - from;
+		if (c->req_len == REQ_MAX) {
+			/* no newline in REQ_MAX bytes: answered once, skipped */
+			if (!c->req_long)
+				client_request(c, c->req, 0);
+			c->req_long = true;
+			c->req_len = 0;
+		}
+		return 0;
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
+	    (events & (EPOLLHUP | EPOLLERR)))
 		outputs__remove(c->srv->o.outputs, &c->base);
 	return 0;
 }

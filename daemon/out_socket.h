@@ -11,6 +11,10 @@
  * told how many in a `dropped` record once it has room again. Past
  * max_clients, a new client reads one line saying so and is closed.
  *
+ * A client may write requests, one JSON object per line; each is handed
+ * to the request callback, whose one-line answer goes out between the
+ * live records (bounded as they are).
+ *
  * Functions return 0 or -errno; nothing here logs.
  */
 #ifndef SYNFIN_OUT_SOCKET_H
@@ -28,6 +32,8 @@ struct sock_server;
 
 /* Writes the greeting into j (whole lines): the daemon's hello and snapshot. */
 typedef void (*sock_greet_fn)(void *ctx, struct json *j);
+/* Answers one request line (without its newline) into j: whole lines. */
+typedef void (*sock_request_fn)(void *ctx, const char *line, size_t len, struct json *j);
 
 struct sock_server_opts {
 	const char *path;
@@ -39,6 +45,8 @@ struct sock_server_opts {
 	struct outputs *outputs;
 	sock_greet_fn greet;
 	void *greet_ctx;
+	sock_request_fn request;	/* NULL: requests are read and dropped */
+	void *request_ctx;
 };
 
 /* Create the directory (0755) if missing, bind (a stale socket left by a

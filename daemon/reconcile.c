@@ -160,7 +160,8 @@ static int by_remote(const void *a, const void *b)
 /* TIME_WAIT sockets counted per remote endpoint, one pile-up round. */
 static void count_time_wait(struct daemon *d, struct sf_snapshot_sock *tw, int n, uint64_t now)
 {
-	qsort(tw, n, sizeof(*tw), by_remote);
+	if (n) /* qsort(NULL, 0) is undefined */
+		qsort(tw, n, sizeof(*tw), by_remote);
 	pileup__begin_round(d->pileups, PILEUP_TIME_WAIT_REMOTE);
 	for (int i = 0; i < n;) {
 		struct pileup_key k = { .netns = tw[i].netns, .family = tw[i].family, .port = tw[i].dport };

@@ -911,3 +911,79 @@ void record_json__dropped(struct json *j, uint64_t n, uint64_t now, const struct
 	json__obj_close(j);
 	json__newline(j);
 }
+
+void record_json__reply_flows(struct json *j, const char *id, const struct sf_record *const *recs, int n,
+			      uint64_t now, const struct sf_clock *clk)
+{
+	record_head(j, "reply", now, clk);
+	json__lit(j, "get", "flow");
+	json__strn(j, "id", id, strlen(id));
+	json__arr_open(j, "flows");
+	for (int i = 0; i < n; i++) {
+		/* a record's line, as a value of the array: no newline */
+		record_json__record(j, recs[i], clk);
+		if (j->len && j->buf[j->len - 1] == '\n')
+			j->len--;
+		j->need_comma[j->depth] = true;
+	}
+	json__arr_close(j);
+	json__obj_close(j);
+	json__newline(j);
+}
+
+static void top_entries(struct json *j, const char *key, const struct sf_top_entry *e, int n, bool process)
+{
+	json__arr_open(j, key);
+	for (int i = 0; i < n; i++) {
+		json__obj_open(j, NULL);
+		json__u64(j, "netns", e[i].netns);
+		if (process) {
+			if (e[i].tgid)
+				json__u64(j, "pid", e[i].tgid);
+			else
+				json__null(j, "pid");
+			json__strn(j, "comm", e[i].comm, strnlen(e[i].comm, sizeof(e[i].comm)));
+		} else {
+			endpoint(j, "peer", e[i].family, e[i].addr, e[i].port);
+		}
+		json__u64(j, "count", e[i].count);
+		json__obj_close(j);
+	}
+	json__arr_close(j);
+}
+
+void record_json__reply_top(struct json *j, const struct sf_top_reply *t, uint64_t now, const struct sf_clock *clk)
+{
+	record_head(j, "reply", now, clk);
+	json__lit(j, "get", "top");
+	json__obj_open(j, "latency_us");
+	agg_hist_json(j, "connect", t->connect);
+	agg_hist_json(j, "handshake", t->handshake);
+	json__obj_close(j);
+	json__obj_open(j, "time_wait");
+	json__u64(j, "sockets", t->tw_sockets);
+	json__u64(j, "remotes", t->tw_keys);
+	top_entries(j, "by_remote", t->tw, t->n_tw, false);
+	json__obj_close(j);
+	json__obj_open(j, "close_wait");
+	json__u64(j, "sockets", t->cw_sockets);
+	json__u64(j, "processes", t->cw_keys);
+	top_entries(j, "by_process", t->cw, t->n_cw, true);
+	json__obj_close(j);
+	json__obj_close(j);
+	json__newline(j);
+}
+
+void record_json__error(struct json *j, const char *get, const char *id, const char *error, const char *message,
+			uint64_t now, const struct sf_clock *clk)
+{
+	record_head(j, "error", now, clk);
+	if (get)
+		json__strn(j, "get", get, strlen(get));
+	if (id)
+		json__strn(j, "id", id, strlen(id));
+	json__lit(j, "error", error);
+	json__strn(j, "message", message, strlen(message));
+	json__obj_close(j);
+	json__newline(j);
+}

@@ -51,7 +51,7 @@ static void stuck_flow(void *ctx, const struct sf_flow *f)
 		record_json__record(g->j, &rec, &g->d->clk);
 }
 
-static void greet(void *ctx, struct json *j)
+void serve__greet(void *ctx, struct json *j)
 {
 	struct daemon *d = ctx;
 	struct greeting g = { .d = d, .j = j, .now = mono_now() };
@@ -88,8 +88,10 @@ int serve__open(struct daemon *d)
 		.clk = &d->clk,
 		.loop = d->loop,
 		.outputs = d->outputs,
-		.greet = greet,
+		.greet = serve__greet,
 		.greet_ctx = d,
+		.request = query__answer,
+		.request_ctx = d,
 	};
 	char why[160];
 	int err;

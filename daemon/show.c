@@ -2,8 +2,10 @@
 /*
  * synfin show: flow records (JSON Lines) from a file or stdin -> the
  * seed's ladder diagram per connection, both ends merged into one when
- * both are in the input. The command only reads, pairs and hands parsed
- * records to the renderer (ladder.c); it is the one place that logs.
+ * both are in the input; or one flow by its id, asked of the running
+ * daemon (its --recent flows, over its socket). The command only reads,
+ * pairs and hands parsed records to the renderer (ladder.c); it is the
+ * one place that logs.
  */
 #include <argp.h>
 #include <ctype.h>
@@ -13,20 +15,24 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include "ask.h"
 #include "flowrec.h"
 #include "ladder.h"
 #include "show.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
-enum { OPT_ASCII = 1000, OPT_COLOR, OPT_ID, OPT_NO_MERGE };
+enum { OPT_ASCII = 1000, OPT_COLOR, OPT_ID, OPT_NO_MERGE, OPT_SOCKET };
 enum color_when { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
 
 /* a line longer than this is no flow record (they are ~2 KiB) */
+/* the daemon answers at once; its greeting (a snapshot) comes first */
+#define ASK_TIMEOUT_MS 5000
 #define LINE_MAX_BYTES (1 << 20)
 
 struct show_opts {
 	const char *file;
 	const char *id;
+	const char *socket;
 	bool ascii;
 	bool no_merge;
 	enum color_when color;
@@ -46,6 +52,9 @@ struct input {
 static const char doc[] =
 	"synfin show: draw flow records as the seed's ladder diagram.\n"
 	"\n"
+	"synfin show ID (or --id ID with no FILE) asks the running daemon for that finished flow "
+	"(it keeps the last --recent ones whole) and draws it with its other end.\n"
+	"\n"
 	"Reads flow records (JSON Lines, as synfin writes them) from FILE, or stdin when FILE is - "
 	"or absent, and draws per connection the handshake and the teardown: the two ends as two "
 	"columns, one arrow per control segment (number 1-7, flags, seq/ack, the ack = seq+1 check, "
@@ -54,18 +63,20 @@ static const char doc[] =
 	"see is drawn as such. Lines that are not flow records are skipped and counted.\n"
 	"\v"
 	"EXAMPLES:\n"
+	"    synfin show 8c1f0d2e3a4b5c6d                # from the running daemon\n"
 	"    synfin show flows.jsonl\n"
 	"    jq -c 'select(.close==\"reset\")' /var/log/synfin.jsonl | synfin show\n"
 	"    synfin show --id 8c1f0d2e3a4b5c6d /var/log/synfin.jsonl\n"
 	"    synfin show --ascii flows.jsonl > diagrams.txt\n"
 	"\n"
-	"Exit status: 0 drawn, 1 no flow record or unreadable input, 2 usage.";
+	"Exit status: 0 drawn, 1 no flow record, unreadable input or no daemon to ask, 2 usage.";
 
 static const struct argp_option options[] = {
 	{ "ascii", OPT_ASCII, NULL, 0, "ASCII only (no box drawing)", 0 },
 	{ "color", OPT_COLOR, "WHEN", 0, "Colours: auto (a terminal, and NO_COLOR unset; default), always, never", 0 },
 	{ "id", OPT_ID, "ID", 0, "Only the flow record with this id (and its other end, if in the input)", 0 },
 	{ "no-merge", OPT_NO_MERGE, NULL, 0, "One diagram per record: do not merge the two ends of a connection", 0 },
+	{ "socket", OPT_SOCKET, "PATH", 0, "The daemon's socket, for a flow asked by id (default " ASK_DEFAULT_SOCKET ")", 0 },
 	{ 0 },
 };
 
@@ -94,6 +105,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_MERGE:
 		o->no_merge = true;
+		break;
+	case OPT_SOCKET:
+		o->socket = arg;
 		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num > 0)
@@ -252,9 +266,60 @@ static bool looks_like_id(const char *s)
 	return strlen(s) == 16 && strspn(s, "0123456789abcdefABCDEF") == 16;
 }
 
+/* ID: the flow (and its other end) from the running daemon's --recent */
+static int show_asked(const struct show_opts *o, const char *id, const struct ladder_style *st)
+{
+	struct flowrec r[2];
+	char req[64], lid[17], err[200];
+	char *line = NULL;
+	size_t len = 0;
+	int n, rc;
+
+	if (!looks_like_id(id)) {
+		fprintf(stderr, "synfin show: '%s' is not a flow id as the daemon gives them (16 hex digits)\n", id);
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < 16; i++)
+		lid[i] = (char)tolower((unsigned char)id[i]);
+	lid[16] = 0;
+	snprintf(req, sizeof(req), "{\"get\":\"flow\",\"id\":\"%s\"}", lid);
+	rc = ask__request(o->socket, req, ASK_TIMEOUT_MS, &line, &len);
+	if (rc == -EUSERS) {
+		fprintf(stderr, "synfin show: the daemon at %s refused this client: too many clients (its --max-clients)\n",
+			o->socket);
+		return EXIT_RUNTIME;
+	}
+	if (rc == -ETIMEDOUT) {
+		fprintf(stderr, "synfin show: the daemon at %s did not answer in %d s\n", o->socket, ASK_TIMEOUT_MS / 1000);
+		return EXIT_RUNTIME;
+	}
+	if (rc == -EPIPE) {
+		fprintf(stderr, "synfin show: the daemon at %s closed the connection before it answered\n", o->socket);
+		return EXIT_RUNTIME;
+	}
+	if (rc) {
+		fprintf(stderr, "synfin show: no synfin daemon at %s to ask for flow %s (%s); from a log: synfin show --id %s FILE\n",
+			o->socket, lid, strerror(-rc), lid);
+		return EXIT_RUNTIME;
+	}
+	n = flowrec__parse_reply(line, len, r, 2, err, sizeof(err));
+	free(line);
+	if (n <= 0) {
+		fprintf(stderr, "synfin show: %s%s\n", n == -ENOENT ? "the daemon says: " : "the daemon's answer: ",
+			n ? err : "no flow record");
+		return EXIT_RUNTIME;
+	}
+	if (ladder__draw(stdout, &r[0], n == 2 && !o->no_merge && flowrec__mirrors(&r[0], &r[1]) ? &r[1] : NULL, st) ||
+	    fflush(stdout)) {
+		fprintf(stderr, "synfin show: writing the diagram: %s\n", strerror(errno ? errno : EIO));
+		return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
 int show__main(int argc, char **argv)
 {
-	struct show_opts o = { .color = COLOR_AUTO };
+	struct show_opts o = { .color = COLOR_AUTO, .socket = ASK_DEFAULT_SOCKET };
 	struct argp argp = { options, parse_opt, "[FILE|-]", doc, NULL, NULL, NULL };
 	struct input in = { 0 };
 	struct ladder_style st;
@@ -272,16 +337,20 @@ int show__main(int argc, char **argv)
 	argv[0] = av0;
 	if (err)
 		return EXIT_USAGE;
+	st.ascii = o.ascii;
+	st.color = use_color(o.color);
+	/* an id and no file: the running daemon has it (a file by that
+	 * name, if any, is read as ever) */
+	if (o.id && !o.file)
+		return show_asked(&o, o.id, &st);
+	if (o.file && looks_like_id(o.file) && access(o.file, F_OK))
+		return show_asked(&o, o.file, &st);
 	name = o.file && strcmp(o.file, "-") ? o.file : "stdin";
 	if (o.file && strcmp(o.file, "-")) {
 		f = fopen(o.file, "r");
 		if (!f) {
 			err = errno;
-			if (err == ENOENT && looks_like_id(o.file))
-				fprintf(stderr, "synfin show: no file '%s'; to draw a flow by its id: synfin show --id %s FILE\n",
-					o.file, o.file);
-			else
-				fprintf(stderr, "synfin show: cannot open %s: %s\n", o.file, strerror(err));
+			fprintf(stderr, "synfin show: cannot open %s: %s\n", o.file, strerror(err));
 			return EXIT_RUNTIME;
 		}
 	}
@@ -314,8 +383,6 @@ int show__main(int argc, char **argv)
 			partner[i] = -1;
 	}
 
-	st.ascii = o.ascii;
-	st.color = use_color(o.color);
 	for (size_t i = 0; i < in.n; i++) {
 		const struct flowrec *b;
 

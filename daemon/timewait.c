@@ -312,3 +312,9 @@ void tw_table__stats(const struct tw_table *t, struct tw_stats *st)
 {
 	*st = t->st;
 }
+
+void tw_table__foreach(const struct tw_table *t, tw_key_fn fn, void *ctx)
+{
+	for (__u32 i = t->head; i != NONE; i = t->pool[i].next)
+		fn(ctx, &t->pool[i].key);
+}

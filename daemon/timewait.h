@@ -86,6 +86,9 @@ void tw_table__round_end(struct tw_table *t, __u64 now);
 /* Without rounds: entries past 2*MSL (+1 s) are taken as expired. */
 void tw_table__advance(struct tw_table *t, __u64 now, bool rounds);
 void tw_table__stats(const struct tw_table *t, struct tw_stats *st);
+/* Every time-wait socket followed now, oldest hand-over first. */
+typedef void (*tw_key_fn)(void *ctx, const struct tw_key *k);
+void tw_table__foreach(const struct tw_table *t, tw_key_fn fn, void *ctx);
 
 #define TW_LINUX_TIMEOUT_NS (60ULL * 1000000000ULL)
 

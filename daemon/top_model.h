@@ -3,8 +3,9 @@
  * synfin top's model: what the live socket's JSON Lines say, folded into
  * what the screen shows (the counts by state and the counters from the
  * latest stats record, the stuck list from stuck/resolved records, rates
- * and latencies from flow records, the recent abnormal closes). Pure: no
- * I/O but the FILE it renders into, no terminal.
+ * from flow records, the recent abnormal closes; latency, TIME_WAIT by
+ * remote and CLOSE_WAIT by process from the daemon's answer to
+ * {"get":"top"}). Pure: no I/O but the FILE it renders into, no terminal.
  */
 #ifndef SYNFIN_TOP_MODEL_H
 #define SYNFIN_TOP_MODEL_H
@@ -16,7 +17,8 @@
 
 #define TOP_MAX_STUCK 256
 #define TOP_RECENT 32
-#define TOP_LAT_SAMPLES 1024
+#define TOP_LIST 5	/* keys shown per "by remote" / "by process" list */
+#define TOP_HIST_BUCKETS 40
 #define TOP_KINDS (SF_CLOSE_FIN_WAIT2_TIMEOUT + 1) /* close kinds, by enum sf_close_kind */
 
 struct top_conn {
@@ -29,6 +31,38 @@ struct top_conn {
 	int64_t since_us;		/* Unix µs */
 	char close[24];			/* recent: how it closed */
 	char *line;			/* recent: the flow record, for its diagram */
+};
+
+/* a latency histogram as the daemon sent it (since its start) */
+struct top_hist {
+	uint64_t count, p50, p90, p99, max;
+	uint64_t bucket[TOP_HIST_BUCKETS];	/* log2: [i] < 2^i µs */
+	int nb;
+};
+
+struct top_key_row {
+	char name[96];		/* "pid/comm" or "address:port" */
+	uint64_t netns;
+	uint64_t count;
+};
+
+/* the stuck list's columns, in their order on the screen */
+enum top_sort {
+	TOP_SORT_STATE = 0,
+	TOP_SORT_AGE,
+	TOP_SORT_LOCAL,
+	TOP_SORT_PEER,
+	TOP_SORT_PROCESS,
+	TOP_SORT_NETNS,
+	TOP_SORT_COLS,
+};
+
+/* what the screen chose: the model is the same for every choice */
+struct top_view_opts {
+	const char *filter;	/* NULL or "": every row */
+	enum top_sort sort;	/* default TOP_SORT_AGE: oldest first */
+	bool reverse;
+	const char *sel_id;	/* the selected row, marked '>' (NULL: none) */
 };
 
 struct top_model {
@@ -48,9 +82,17 @@ struct top_model {
 	uint32_t cur_new, cur_kind[TOP_KINDS];
 	double new_per_s, kind_per_s[TOP_KINDS];
 	uint64_t total_kind[TOP_KINDS];
-	/* latencies (µs) of the last TOP_LAT_SAMPLES flows */
-	int64_t connect_us[TOP_LAT_SAMPLES], handshake_us[TOP_LAT_SAMPLES];
-	uint32_t n_connect, n_handshake;
+	uint64_t tw_followed;		/* stats: time-wait sockets followed now */
+	/* the daemon's answer to {"get":"top"} */
+	bool have_top;
+	struct top_hist connect, handshake;
+	struct top_key_row tw[TOP_LIST], cw[TOP_LIST];
+	int n_tw, n_cw;
+	uint64_t tw_sockets, tw_remotes, cw_sockets, cw_processes;
+	/* the latest answer to {"get":"flow"} (a reply or an error line) */
+	char *answer;
+	size_t answer_len;
+	unsigned int answer_seq;
 	struct top_conn stuck[TOP_MAX_STUCK];
 	int n_stuck;
 	struct top_conn recent[TOP_RECENT];	/* newest first */
@@ -65,6 +107,12 @@ int top_model__line(struct top_model *m, const char *line, size_t len);
 /* The whole view as text, width columns at most per line; filter (NULL
  * or "") keeps the rows whose port, address or comm contains it. */
 void top_model__render(const struct top_model *m, FILE *out, const char *filter, int width);
+/* The same with the screen's choices (sort column, selected row). */
+void top_model__render_view(const struct top_model *m, FILE *out, const struct top_view_opts *v, int width);
+/* The rows a cursor moves over, in screen order: the stuck list as
+ * sorted, then the recent abnormal closes; i-th, or NULL. */
+const struct top_conn *top_model__row(const struct top_model *m, const struct top_view_opts *v, int i);
+const char *top_sort_name(enum top_sort s);
 /* The recent abnormal closes that pass filter, newest first: i-th. */
 const struct top_conn *top_model__recent(const struct top_model *m, const char *filter, int i);
 bool top_conn__matches(const struct top_conn *c, const char *filter);

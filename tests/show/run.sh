@@ -136,7 +136,15 @@ expect show-help 0 '' "$SYNFIN" show --help
 check show-help-has-examples grep -q 'EXAMPLES' "$TMP/out"
 expect show-missing-file 1 '^synfin show: cannot open .*No such file' "$SYNFIN" show "$TMP/nope.jsonl"
 check show-missing-file-one-line test "$(wc -l <"$TMP/err")" -eq 1
-expect show-id-as-file-hint 1 'synfin show --id 0123456789abcdef FILE' "$SYNFIN" show 0123456789abcdef
+# an id and no such file: the daemon is asked; none there: said so, with
+# how to draw it from a log instead
+expect show-id-as-file-hint 1 'no synfin daemon at .*none.sock .*synfin show --id 0123456789abcdef FILE' \
+	"$SYNFIN" show --socket "$TMP/none.sock" 0123456789abcdef
+check show-id-no-daemon-one-line test "$(wc -l <"$TMP/err")" -eq 1
+expect show-id-no-file-no-daemon 1 'no synfin daemon at .*none.sock' \
+	"$SYNFIN" show --socket "$TMP/none.sock" --id 0123456789abcdef
+expect show-id-too-long-for-daemon 2 'not a flow id as the daemon gives them' \
+	"$SYNFIN" show --socket "$TMP/none.sock" --id 0123456789abcdef01
 head -c 3000 /dev/urandom >"$TMP/garbage"
 expect show-garbage 1 '^synfin show: .*: not JSON Lines \(line 1: ' "$SYNFIN" show "$TMP/garbage"
 check show-garbage-one-line test "$(wc -l <"$TMP/err")" -eq 1
