@@ -60,6 +60,8 @@ endif
 
 # the pure core: no libbpf, shared by the daemon and the unit tests
 CORE_SRC := daemon/aggregate.c daemon/cgroup_path.c daemon/flow.c daemon/flow_life.c daemon/flow_segs.c daemon/flow_stuck.c daemon/flow_round.c daemon/flow_summary.c daemon/pileup.c daemon/timewait.c daemon/json.c daemon/record_json.c daemon/stats.c daemon/recorder.c
+# the filter spec (parsing, and the daemon's test on records)
+CORE_SRC += daemon/filter.c
 # synfin show: a flow record read back (jansson), its diagram (pure)
 CORE_SRC += daemon/flowrec.c daemon/ladder.c
 # synfin top's model of the socket's stream (pure)
@@ -71,7 +73,8 @@ CORE_OBJ := $(patsubst daemon/%.c,$(OUT)/%.o,$(CORE_SRC))
 KERNEL_OBJ := $(OUT)/capture.o $(OUT)/ring.o $(OUT)/tc.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/sockdiag.o \
 	      $(OUT)/procfs.o $(OUT)/procowner.o $(OUT)/cgroup.o
 # outputs, and the daemon's frame: loop, logging, options (the unit tests link these too)
-FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o
+FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.o $(OUT)/log.o $(OUT)/options.o \
+	     $(OUT)/filter_cgroup.o
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
 	      $(OUT)/reconcile.o $(OUT)/loss.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/query.o $(OUT)/main.o
@@ -83,7 +86,7 @@ all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
 $(OUT):
 	$(Q)mkdir -p $@
 
-$(OUT)/state.bpf.o: bpf/state.bpf.c bpf/shared.bpf.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h | $(OUT)
+$(OUT)/state.bpf.o: bpf/state.bpf.c bpf/shared.bpf.h bpf/filter.bpf.h include/sf_filter.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -95,7 +98,7 @@ $(OUT)/capture.o: daemon/capture.c $(OUT)/state.skel.h $(HDRS) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(DCFLAGS) -c $< -o $@
 
-$(OUT)/segment.bpf.o: bpf/segment.bpf.c bpf/shared.bpf.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h | $(OUT)
+$(OUT)/segment.bpf.o: bpf/segment.bpf.c bpf/shared.bpf.h bpf/filter.bpf.h include/sf_filter.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -3,30 +3,45 @@
 #
 # bench/run.sh: the synfin benchmark (`make bench`; root).
 #
-# Rounds of a loopback connection storm (build/storm), alternating in the same
-# run, the order rotated every round:
+# Rounds of loopback connection storms (build/storm), one per traffic shape
+# (BENCH_SHAPES):
+#   plain      no payload, the server closes first
+#   http       100 B request, 1 KiB response, the server closes first
+#   client     no payload, the client closes first
+#   ipv6       plain over ::1
+# and per shape every observer, alternating in the same run, the order
+# rotated every round:
 #   baseline   no observer
-#   synfin     full capture, JSON Lines written to a file
+#   synfin     the default, host-wide: every namespace's state events (no
+#              --netns); its packet hooks follow the bench's namespaces
+#              only (--netns-named), the root namespace is never touched
+#   scoped     synfin --netns (the bench's namespace only)
 #   tcpstates  libbpf-tools, output to a file   (when libbpf-tools is installed)
 #   tcplife    libbpf-tools, output to a file   (idem)
-# then, unless --quick, a hold test: synfin while ~100k flows are open.
+# then, unless --quick, a hold test: synfin (scoped) while ~100k flows are
+# open.
 #
-# Per run: conn/s, events seen and lost, BPF ns per program run (BPF
+# Per run: conn/s, the storm's own CPU (its threads and the loopback's
+# softirq work), events seen and lost, BPF ns per program run (BPF
 # run-time statistics, enabled with BPF_ENABLE_STATS for the benchmark's
 # lifetime: no sysctl is changed, or, when that syscall is refused, the
 # kernel.bpf_stats_enabled sysctl is set and restored on exit), observer CPU
-# per 10k connections and peak RSS. Medians over rounds and ratios to the
-# baseline go to build/bench/results.md and results.json.
+# and bytes written per connection, peak RSS. Per shape: medians over rounds,
+# ratios to the baseline of the same round, and the added CPU per connection
+# (BPF + observer process) / the baseline's CPU per connection; to
+# build/bench/results.md and results.json.
 #
 # Exit status: 0 ran; 1 synfin lost events, produced no flow records or a run
 # failed; 2 bad arguments. Never non-zero because of speed: the targets are
 # reported, not enforced.
 #
-# Environment: BENCH_QUICK=1 (= --quick: 1 round of 2 s, baseline and synfin
-# only, no hold test; for `make test`), BENCH_ROUNDS (5), BENCH_DURATION (5 s),
+# Environment: BENCH_QUICK=1 (= --quick: 1 round of 2 s, plain shape,
+# baseline and synfin only, no hold test; for `make test`), BENCH_ROUNDS (3),
+# BENCH_DURATION (2 s per run), BENCH_SHAPES ("plain http client ipv6"),
 # BENCH_BCC (auto|0|1; default auto, 0 in quick mode), BENCH_HOLD_CONNS
 # (50000 connections = 100k sockets; 0 skips the hold test), BENCH_BPF_STATS
-# (1; 0 leaves BPF statistics off), BENCH_OUT (build/bench).
+# (1; 0 leaves BPF statistics off), BENCH_NETNS (1000 namespaces for
+# bench/netns.sh; 0 skips it, 0 in quick mode), BENCH_OUT (build/bench).
 #
 # Safety: everything runs inside a network namespace created here
 # (synfin-bench-PID; the hold test gets a fresh one) and deleted on exit: storm only ever targets that
@@ -47,7 +62,7 @@ TCPSTATES=/usr/sbin/tcpstates
 TCPLIFE=/usr/sbin/tcplife
 
 usage() {
-	sed -n '3,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '3,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
 QUICK=${BENCH_QUICK:-0}
@@ -65,11 +80,13 @@ done
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=${BENCH_ROUNDS:-1}
 	DURATION=${BENCH_DURATION:-2}
+	SHAPES=${BENCH_SHAPES:-plain}
 	HOLD_CONNS=${BENCH_HOLD_CONNS:-0}
 	BCC=${BENCH_BCC:-0}
 else
-	ROUNDS=${BENCH_ROUNDS:-5}
-	DURATION=${BENCH_DURATION:-5}
+	ROUNDS=${BENCH_ROUNDS:-3}
+	DURATION=${BENCH_DURATION:-2}
+	SHAPES=${BENCH_SHAPES:-plain http client ipv6}
 	HOLD_CONNS=${BENCH_HOLD_CONNS:-50000}
 	BCC=${BENCH_BCC:-auto}
 fi
@@ -83,6 +100,23 @@ isnum "$DURATION" && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] ||
 isnum "$HOLD_CONNS" && [ "$HOLD_CONNS" -le 100000 ] ||
 	{ echo "bench: BENCH_HOLD_CONNS must be 0..100000" >&2; exit 2; }
 case $BCC in auto | 0 | 1) ;; *) echo "bench: BENCH_BCC must be auto, 0 or 1" >&2; exit 2 ;; esac
+
+# shape_args SHAPE: the storm's arguments for a traffic shape
+shape_args() {
+	case $1 in
+	plain) echo "--payload 0" ;;
+	http) echo "--payload 100 --response 1024" ;;
+	client) echo "--payload 0 --close client" ;;
+	ipv6) echo "--payload 0 --addr ::1" ;;
+	*) return 1 ;;
+	esac
+}
+read -r -a SHAPE_LIST <<<"$SHAPES"
+[ ${#SHAPE_LIST[@]} -ge 1 ] || { echo "bench: BENCH_SHAPES is empty" >&2; exit 2; }
+for sh in "${SHAPE_LIST[@]}"; do
+	shape_args "$sh" >/dev/null ||
+		{ echo "bench: unknown shape '$sh' in BENCH_SHAPES (plain http client ipv6)" >&2; exit 2; }
+done
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -104,6 +138,7 @@ auto) USE_BCC=$HAVE_BCC ;;
 esac
 
 CONFIGS=(baseline synfin)
+[ "$QUICK" = 1 ] || CONFIGS+=(scoped)
 [ "$USE_BCC" = 1 ] && CONFIGS+=(tcpstates tcplife)
 # A/B: a second synfin build measured side by side (developers)
 SYNFIN_B=${BENCH_SYNFIN_B:-}
@@ -232,7 +267,7 @@ wait_ready() {
 	for ((i = 0; i < 200; i++)); do
 		alive "$pid" || return 1
 		case $cfg in
-		synfin*) grep -q 'synfin: capturing' "$err" 2>/dev/null && return 0 ;;
+		synfin* | scoped) grep -q 'synfin: capturing' "$err" 2>/dev/null && return 0 ;;
 		*) "$BPFTOOL" perf show -j 2>/dev/null |
 			jq -e --argjson p "$pid" 'any(.[]; .pid == $p)' >/dev/null 2>&1 && return 0 ;;
 		esac
@@ -249,7 +284,13 @@ start_observer() {
 	synfin | synfin-b)
 		local bin=$SYNFIN
 		[ "$cfg" = synfin-b ] && bin=$SYNFIN_B
-		"$bin" --netns "/var/run/netns/$NS" -o "$out" "$@" 2>"$err" &
+		# host-wide, as users run it: no --netns (state events of
+		# every namespace); the packet hooks follow namespaces by
+		# name, so only the bench's get them
+		"$bin" --netns-named "$NS" -o "$out" "$@" 2>"$err" &
+		;;
+	scoped)
+		"$SYNFIN" --netns "/var/run/netns/$NS" -o "$out" "$@" 2>"$err" &
 		;;
 	tcpstates | tcplife)
 		# classic tracepoints need tracefs: the host's, or a private
@@ -278,17 +319,23 @@ last_stats() {
 }
 
 # ---------------------------------------------------------------- one run
-# run_one ROUND INDEX CONFIG: one storm under CONFIG; appends a JSON line to $RUNS
+# is_synfin CONFIG: one of synfin's configurations
+is_synfin() { case $1 in synfin* | scoped) return 0 ;; esac; return 1; }
+
+# run_one ROUND INDEX SHAPE CONFIG: one storm of SHAPE under CONFIG; appends
+# a JSON line to $RUNS
 run_one() {
-	local round=$1 idx=$2 cfg=$3
+	local round=$1 idx=$2 shape=$3 cfg=$4
+	local -a sargs
 	local out=$WORK/$cfg.out err=$WORK/$cfg.err storm_out=$WORK/storm.json
 	local ok=true why="" pid="" t0=0 t1=0 hwm=0 rss=0 p0='[]' p1='[]' st='null'
-	local seen=null lost=null emitted=null storm_rc=0 obs_rc=0 storm fbytes=null
+	local seen=null lost=null emitted=null storm_rc=0 obs_rc=0 storm fbytes=null obytes=null
 
 	rm -f "$out" "$err" "$storm_out"
-	case $cfg in synfin*) out=$WORK/$cfg.jsonl && rm -f "$out" ;; esac
+	read -r -a sargs <<<"$(shape_args "$shape")"
+	is_synfin "$cfg" && out=$WORK/$cfg.jsonl && rm -f "$out"
 	if [ "$cfg" != baseline ]; then
-		if [ "${cfg#synfin}" != "$cfg" ]; then
+		if is_synfin "$cfg"; then
 			# the smoke run (make test) checks the pipeline end to end on
 			# machines that may be busy: a ring with room for scheduling
 			# hiccups; the benchmark proper measures the defaults
@@ -297,6 +344,12 @@ run_one() {
 			start_observer "$cfg" "$out" "$err"
 		fi || { ok=false; why="observer did not start"; }
 		pid=${OBS_PID:-}
+		# e.g. another synfin on the machine holds the packet hooks of
+		# this namespace: a run without segments measures something else
+		if $ok && is_synfin "$cfg" && grep -q 'DEGRADED' "$err" 2>/dev/null; then
+			ok=false
+			why="$(grep -m 1 'DEGRADED' "$err")"
+		fi
 	fi
 	if [ -n "$pid" ]; then
 		t0=$(cpu_ticks "$pid")
@@ -305,7 +358,7 @@ run_one() {
 
 	if $ok; then
 		timeout -s INT -k 10 $((DURATION + 60)) \
-			"${IN_NS[@]}" "$STORM" --duration "$DURATION" --json >"$storm_out" 2>"$WORK/storm.err" || storm_rc=$?
+			"${IN_NS[@]}" "$STORM" --duration "$DURATION" "${sargs[@]}" --json >"$storm_out" 2>"$WORK/storm.err" || storm_rc=$?
 	fi
 	storm=$(tail -n 1 "$storm_out" 2>/dev/null | jq -ce . 2>/dev/null) || storm=""
 	if $ok && { [ "$storm_rc" != 0 ] || [ -z "$storm" ]; }; then
@@ -324,8 +377,10 @@ run_one() {
 			ok=false
 			why="$cfg exited with status $obs_rc: $(tail -n 2 "$err" 2>/dev/null | tr '\n' ' ')"
 		fi
+		# what the observer wrote (a log pipeline takes it all)
+		obytes=$(stat -c %s "$out" 2>/dev/null || echo null)
 		case $cfg in
-		synfin*)
+		synfin* | scoped)
 			st=$(last_stats "$out")
 			if [ -z "$st" ]; then
 				st='null'
@@ -350,19 +405,19 @@ run_one() {
 		esac
 	fi
 
-	jq -nc --argjson round "$round" --argjson idx "$idx" --arg cfg "$cfg" \
+	jq -nc --argjson round "$round" --argjson idx "$idx" --arg shape "$shape" --arg cfg "$cfg" \
 		--argjson ok "$ok" --arg why "$why" --argjson storm "$storm" \
 		--argjson seen "$seen" --argjson lost "$lost" --argjson emitted "$emitted" \
-		--argjson fbytes "$fbytes" \
+		--argjson fbytes "$fbytes" --argjson obytes "$obytes" \
 		--argjson t0 "${t0:-0}" --argjson t1 "${t1:-0}" --argjson tck "$CLK_TCK" \
 		--argjson hwm "${hwm:-0}" --argjson rss "${rss:-0}" \
 		--argjson p0 "$p0" --argjson p1 "$p1" --argjson st "$st" '
-		{round: $round, order: $idx, config: $cfg, ok: $ok,
+		{round: $round, order: $idx, shape: $shape, config: $cfg, ok: $ok,
 		 error: (if $why == "" then null else $why end),
 		 storm: $storm,
 		 conns: ($storm.conns // 0), conn_per_s: ($storm.conn_per_s // 0),
 		 events_seen: $seen, events_lost: $lost, flows_emitted: $emitted,
-		 flow_record_bytes: $fbytes,
+		 flow_record_bytes: $fbytes, output_bytes: $obytes,
 		 cpu_s: (if $cfg == "baseline" then null else (($t1 - $t0) / $tck) end),
 		 peak_rss_kb: (if $cfg == "baseline" then null else $hwm end),
 		 rss_kb: (if $cfg == "baseline" then null else $rss end),
@@ -373,7 +428,7 @@ run_one() {
 		 synfin_stats: $st}' >>"$RUNS"
 
 	rm -f "$out"
-	printf 'bench: round %d %-9s %8.0f conn/s  events %s lost %s%s\n' "$round" "$cfg" \
+	printf 'bench: round %d %-6s %-9s %8.0f conn/s  events %s lost %s%s\n' "$round" "$shape" "$cfg" \
 		"$(jq -n --argjson s "$storm" '$s.conn_per_s // 0')" "${seen/null/-}" "${lost/null/-}" \
 		"$($ok || echo "  FAILED: $why")" >&2
 }
@@ -398,7 +453,7 @@ ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + len(payload), 1, 0, 64, 6, 
                  bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
 tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1000, 2000, 5 << 4, 0x10, 512, 0, 0)
 sys.stdout.buffer.write(eth + ip + tcp + payload)' >"$pkt" || { log "packet cost: cannot build the packet"; return 0; }
-	if start_observer synfin "$out" "$err" -i 0; then
+	if start_observer scoped "$out" "$err" -i 0; then
 		pid=$OBS_PID
 		id=$(bpf_progs_of "$pid" | jq -r '.[] | select(.name == "sf_seg_egress") | .id' | head -n 1)
 		if [ -n "$id" ]; then
@@ -449,7 +504,9 @@ hold_test() {
 	IN_NS=(ip netns exec "$NS")
 
 	rm -f "$out" "$err"
-	start_observer synfin "$out" "$err" -i 1 || { ok=false; why="synfin did not start"; }
+	# scoped: the flows it holds are the ones opened here, whatever
+	# else the machine runs
+	start_observer scoped "$out" "$err" -i 1 || { ok=false; why="synfin did not start"; }
 	pid=${OBS_PID:-}
 	if $ok; then
 		sleep 1
@@ -523,13 +580,15 @@ SYNFIN_SUM=$(sha256sum "$SYNFIN" | cut -c1-16)
 # which a test run's timing would count as the program's
 [ "$QUICK" = 1 ] || packet_cost
 enable_bpf_stats
-log "$ROUNDS round(s) x ${DURATION}s: ${CONFIGS[*]} (BPF stats: $STATS_METHOD)"
+log "$ROUNDS round(s) x ${DURATION}s, shapes ${SHAPE_LIST[*]}: ${CONFIGS[*]} (BPF stats: $STATS_METHOD)"
 [ "$BCC" = auto ] && [ "$HAVE_BCC" = 0 ] && log "libbpf-tools not installed: tcpstates/tcplife skipped"
 
 nc=${#CONFIGS[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
-	for ((k = 0; k < nc; k++)); do
-		run_one "$r" "$k" "${CONFIGS[$(((k + r - 1) % nc))]}"
+	for sh in "${SHAPE_LIST[@]}"; do
+		for ((k = 0; k < nc; k++)); do
+			run_one "$r" "$k" "$sh" "${CONFIGS[$(((k + r - 1) % nc))]}"
+		done
 	done
 done
 [ "$HOLD_CONNS" -gt 0 ] && hold_test
@@ -552,14 +611,16 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \
 	--argjson quick "$([ "$QUICK" = 1 ] && echo true || echo false)" \
 	--argjson rounds "$ROUNDS" --argjson duration "$DURATION" \
 	--arg stats "$STATS_METHOD" --argjson wall "$((SECONDS - START))" \
-	--arg configs "${CONFIGS[*]}" --argjson hold_conns "$HOLD_CONNS" \
-	--arg sum0 "$SYNFIN_SUM" --arg sum1 "$(sha256sum "$SYNFIN" | cut -c1-16)" '
+	--arg configs "${CONFIGS[*]}" --arg shapes "${SHAPE_LIST[*]}" --argjson hold_conns "$HOLD_CONNS" \
+	--arg sum0 "$SYNFIN_SUM" --arg sum1 "$(sha256sum "$SYNFIN" | cut -c1-16)" \
+	--argjson shape_args "$(for sh in "${SHAPE_LIST[@]}"; do jq -nc --arg k "$sh" --arg v "$(shape_args "$sh")" '{($k): $v}'; done | jq -sc add)" '
 	{date: $date, synfin: $version, quick: $quick,
 	 machine: {nproc: $nproc, kernel: $kernel, cpu: $cpu},
 	 rounds: $rounds, duration_s: $duration, configs: ($configs | split(" ")),
+	 shapes: ($shapes | split(" ")), shape_args: $shape_args,
 	 hold_connections: $hold_conns, bpf_stats: $stats, wall_s: $wall,
 	 synfin_sha256: $sum0, synfin_rebuilt_during_run: ($sum0 != $sum1),
-	 storm: {clients: 2, servers: 2, close: "server", payload: 0}}' >"$WORK/meta.json"
+	 storm: {clients: 2, servers: 2}}' >"$WORK/meta.json"
 
 python3 "$ROOT/bench/report.py" "$WORK/meta.json" "$RUNS" "$OUT/hold.json" "$OUT" "$OUT/packet.json"
 rc=$?

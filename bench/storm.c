@@ -89,6 +89,8 @@ struct config {
 	unsigned int clients;
 	unsigned int servers;
 	size_t payload;
+	size_t response;	/* bytes the server answers; = payload if unset */
+	bool response_set;
 	double duration_s;
 	uint64_t max_conns;
 	unsigned int connections;
@@ -146,6 +148,9 @@ static const char usage_text[] =
 "                        side closes after reading EOF\n"
 "  --payload BYTES       storm: bytes the client sends and the server echoes\n"
 "                        per connection, 0..16777216 (default 0)\n"
+"  --response BYTES      storm: bytes the server answers instead of the echo\n"
+"                        (request/response, e.g. --payload 100 --response\n"
+"                        1024), 0..16777216\n"
 "  --duration S          storm: stop after S seconds, 0 < S <= 600 (default 5)\n"
 "  --max-conns N         storm: stop after N completed connections\n"
 "                        (default 0 = only --duration bounds the run)\n"
@@ -298,6 +303,12 @@ static int recv_until_eof(int fd)
 	}
 }
 
+/* One buffer serves both directions of a connection. */
+static size_t io_size(void)
+{
+	return cfg.payload > cfg.response ? cfg.payload : cfg.response;
+}
+
 static void record_io_failure(void)
 {
 	if (errno == 0)
@@ -341,11 +352,10 @@ static bool client_conn(char *buf)
 		sleep_ms(1);
 		return false;
 	}
-	if (cfg.payload) {
-		if (send_full(fd, buf, cfg.payload) < 0 ||
-		    recv_full(fd, buf, cfg.payload) < 0)
-			goto fail;
-	}
+	if (cfg.payload && send_full(fd, buf, cfg.payload) < 0)
+		goto fail;
+	if (cfg.response && recv_full(fd, buf, cfg.response) < 0)
+		goto fail;
 	if (cfg.closer == CLOSE_SERVER && recv_until_eof(fd) < 0)
 		goto fail;
 	close(fd);
@@ -362,14 +372,14 @@ static void *storm_client(void *arg)
 	unsigned long done;
 
 	(void)arg;
-	if (cfg.payload) {
-		buf = malloc(cfg.payload);
+	if (io_size()) {
+		buf = malloc(io_size());
 		if (!buf) {
 			count_err(ENOMEM);
 			request_stop(STOP_ERROR);
 			return NULL;
 		}
-		memset(buf, 'x', cfg.payload);
+		memset(buf, 'x', io_size());
 	}
 	while (!atomic_load(&stop)) {
 		if (!take_ticket()) {
@@ -422,11 +432,10 @@ static int accept_one(void)
 static void server_conn(int fd, char *buf)
 {
 	set_timeouts(fd);
-	if (cfg.payload) {
-		if (recv_full(fd, buf, cfg.payload) < 0 ||
-		    send_full(fd, buf, cfg.payload) < 0)
-			goto fail;
-	}
+	if (cfg.payload && recv_full(fd, buf, cfg.payload) < 0)
+		goto fail;
+	if (cfg.response && send_full(fd, buf, cfg.response) < 0)
+		goto fail;
 	if (cfg.closer == CLOSE_CLIENT && recv_until_eof(fd) < 0)
 		goto fail;
 	close(fd);
@@ -442,8 +451,8 @@ static void *storm_server(void *arg)
 	int fd;
 
 	(void)arg;
-	if (cfg.payload) {
-		buf = malloc(cfg.payload);
+	if (io_size()) {
+		buf = malloc(io_size());
 		if (!buf) {
 			count_err(ENOMEM);
 			request_stop(STOP_ERROR);
@@ -614,7 +623,7 @@ static void bad_args(const char *fmt, const char *what)
 static void parse_args(int argc, char **argv)
 {
 	enum { OPT_MODE = 256, OPT_ADDR, OPT_PORT, OPT_CLIENTS, OPT_SERVERS,
-	       OPT_CLOSE, OPT_PAYLOAD, OPT_DURATION, OPT_MAX_CONNS,
+	       OPT_CLOSE, OPT_PAYLOAD, OPT_RESPONSE, OPT_DURATION, OPT_MAX_CONNS,
 	       OPT_CONNECTIONS, OPT_HOLD_S, OPT_JSON };
 	static const struct option opts[] = {
 		{ "mode", required_argument, NULL, OPT_MODE },
@@ -624,6 +633,7 @@ static void parse_args(int argc, char **argv)
 		{ "servers", required_argument, NULL, OPT_SERVERS },
 		{ "close", required_argument, NULL, OPT_CLOSE },
 		{ "payload", required_argument, NULL, OPT_PAYLOAD },
+		{ "response", required_argument, NULL, OPT_RESPONSE },
 		{ "duration", required_argument, NULL, OPT_DURATION },
 		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 		{ "connections", required_argument, NULL, OPT_CONNECTIONS },
@@ -678,6 +688,13 @@ static void parse_args(int argc, char **argv)
 					 optarg);
 			cfg.payload = (size_t)v;
 			break;
+		case OPT_RESPONSE:
+			if (!parse_uint(optarg, 0, MAX_PAYLOAD, &v))
+				bad_args("bad --response '%s' (0..16777216)",
+					 optarg);
+			cfg.response = (size_t)v;
+			cfg.response_set = true;
+			break;
 		case OPT_DURATION:
 			if (!parse_secs(optarg, false, &cfg.duration_s))
 				bad_args("bad --duration '%s' (0 < S <= 600)",
@@ -715,7 +732,9 @@ static void parse_args(int argc, char **argv)
 			 cfg.addr_str);
 	/* The payload exchange is a storm-mode feature; hold sockets idle. */
 	if (cfg.mode == MODE_HOLD)
-		cfg.payload = 0;
+		cfg.payload = cfg.response = 0;
+	else if (!cfg.response_set)
+		cfg.response = cfg.payload;
 }
 
 /* Sets cfg.addr's port to the one actually bound. */
@@ -831,6 +850,20 @@ static void join_all(struct threads *t)
 		pthread_join(t->tid[--t->n], NULL);
 }
 
+/* The process's CPU time (all threads, user + system): what the
+ * connections cost, the loopback's softirq work included (it runs in the
+ * sending thread's context). The benchmark relates an observer's cost to
+ * it. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void print_result(double duration_s, uint64_t conns, double rate,
 			 double open_s, double held_s)
 {
@@ -849,10 +882,11 @@ static void print_result(double duration_s, uint64_t conns, double rate,
 	reason = stop_names[atomic_load(&stop_reason)];
 
 	if (cfg.json) {
-		printf("{\"mode\":\"%s\",\"close\":\"%s\",\"clients\":%u,\"servers\":%u,\"payload\":%zu,\"duration_s\":%.3f,\"conns\":%llu,\"conn_per_s\":%.1f",
+		printf("{\"mode\":\"%s\",\"close\":\"%s\",\"family\":%u,\"clients\":%u,\"servers\":%u,\"payload\":%zu,\"response\":%zu,\"duration_s\":%.3f,\"conns\":%llu,\"conn_per_s\":%.1f,\"cpu_s\":%.3f",
 		       mode_names[cfg.mode], close_names[cfg.closer],
-		       cfg.clients, cfg.servers, cfg.payload, duration_s,
-		       (unsigned long long)conns, rate);
+		       cfg.addr.ss_family == AF_INET6 ? 6 : 4,
+		       cfg.clients, cfg.servers, cfg.payload, cfg.response,
+		       duration_s, (unsigned long long)conns, rate, cpu_s());
 		if (cfg.mode == MODE_HOLD)
 			printf(",\"open_s\":%.3f,\"hold_s\":%.3f", open_s,
 			       held_s);
@@ -868,10 +902,10 @@ static void print_result(double duration_s, uint64_t conns, double rate,
 		printf("}}\n");
 		return;
 	}
-	printf("storm: mode=%s close=%s clients=%u servers=%u payload=%zu duration_s=%.2f conns=%llu conn_per_s=%.0f errors=%lu",
+	printf("storm: mode=%s close=%s clients=%u servers=%u payload=%zu response=%zu duration_s=%.2f conns=%llu conn_per_s=%.0f cpu_s=%.2f errors=%lu",
 	       mode_names[cfg.mode], close_names[cfg.closer], cfg.clients,
-	       cfg.servers, cfg.payload, duration_s, (unsigned long long)conns,
-	       rate, total);
+	       cfg.servers, cfg.payload, cfg.response, duration_s,
+	       (unsigned long long)conns, rate, cpu_s(), total);
 	for (i = 0; i < ERR_SLOTS; i++) {
 		if (counts[i])
 			printf(" %s=%lu", err_name(i, nbuf, sizeof(nbuf)),

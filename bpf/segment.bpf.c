@@ -31,6 +31,7 @@
 #include "../include/synfin.h"
 #include "../include/sf_net.h"
 #include "shared.bpf.h"
+#include "filter.bpf.h"
 
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
@@ -420,7 +421,7 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	struct net___sf *net;
 	struct sf_pend_key k, rk;
 	struct sf_pbucket *b;
-	__u32 bucket, payload, hl, ack, seq, e;
+	__u32 bucket, payload, hl, ack, seq, e, why;
 	bool live, acked = false;
 
 	if (!(flags & (TH_CONTROL | SF_TH_ACK)))
@@ -435,6 +436,23 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	live = b->n != 0;
 	if (!(flags & TH_CONTROL) && !live)
 		return TC_ACT_UNSPEC;	/* the data path ends here */
+	/* the state program's test on the same tuple (filter.bpf.h): a
+	 * connection left out there has none of its segments here either
+	 * (and none pending: its ACKs need no look) */
+	why = ip4 ? sf_filter_tuple(SF_AF_INET, &ip4->saddr, &ip4->daddr, bpf_ntohs(th->source),
+				    bpf_ntohs(th->dest)) :
+		    sf_filter_tuple(SF_AF_INET6, ip6->saddr, ip6->daddr, bpf_ntohs(th->source),
+				    bpf_ntohs(th->dest));
+	if (!why && filt.n_cgroups)
+		why = ip4 ? sf_filter_cgroup_seg(net->ns.inum, SF_AF_INET, &ip4->saddr, &ip4->daddr,
+						 bpf_ntohs(th->source), bpf_ntohs(th->dest)) :
+			    sf_filter_cgroup_seg(net->ns.inum, SF_AF_INET6, ip6->saddr, ip6->daddr,
+						 bpf_ntohs(th->source), bpf_ntohs(th->dest));
+	if (why) {
+		if (flags & TH_CONTROL)
+			count(why);	/* a segment that would have been an event */
+		return TC_ACT_UNSPEC;
+	}
 
 	/* control segment, or an ACK that may end a handshake or a close */
 	e = epoch_now();

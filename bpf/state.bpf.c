@@ -22,6 +22,7 @@
 #include "../include/synfin.h"
 #include "../include/sf_net.h"
 #include "shared.bpf.h"
+#include "filter.bpf.h"
 
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -47,14 +48,15 @@ struct sf_owner {
 	__u32 pid;
 	__u32 tgid;
 	__u32 host_tgid;	/* see struct synfin_event */
-	__u32 pad;
+	__u32 cg;		/* SF_CG_*: in a --cgroup subtree (set with the owner) */
 	char comm[SYNFIN_COMM_LEN];
 };
 
 struct sf_sock {
 	__u64 gen;
 	__u32 netns;
-	__u32 pad2;
+	__u32 filt;		/* 0, or why it is filtered out (SF_CNT_FILT_*):
+				 * decided once, at its first event */
 	struct sf_owner owner;
 	__u8 saddr[16];
 	__u8 daddr[16];
@@ -97,9 +99,55 @@ static __always_inline bool netns_wanted(__u32 netns)
 {
 	if (!filter_netns)
 		return true;
-	if (netns_only)
-		return netns == netns_only;
-	return bpf_map_lookup_elem(&netns_allow, &netns);
+	if (netns_only ? netns == netns_only : !!bpf_map_lookup_elem(&netns_allow, &netns))
+		return true;
+	count(SF_CNT_FILT_NETNS);
+	return false;
+}
+
+/* Is the current task in one of the --cgroup subtrees? An ancestor at
+ * the subtree's level is the subtree's root itself: one helper call per
+ * --cgroup, no walk. */
+static __always_inline __u8 cgroup_verdict(void)
+{
+	for (int i = 0; i < SF_FILTER_MAX_CGROUPS; i++) {
+		if (i >= filt.n_cgroups)
+			break;
+		if (bpf_get_current_ancestor_cgroup_id(filt.cgroup_level[i]) == filt.cgroup_id[i])
+			return SF_CG_IN;
+	}
+	return SF_CG_OUT;
+}
+
+/* A socket's verdict, taken once at its first event and kept in its
+ * entry: every later event of it follows, so a connection is never half
+ * recorded (an owner that changes at accept or close does not change
+ * it). An owner not seen in process context leaves the cgroup to the
+ * daemon. */
+static __always_inline __u32 sock_verdict(const struct sf_sock *s)
+{
+	__u32 why = sf_filter_tuple(s->family, s->saddr, s->daddr, s->sport, s->dport);
+
+	if (!why && filt.n_cgroups && s->owner.cg == SF_CG_OUT)
+		why = SF_CNT_FILT_CGROUP;
+	return why;
+}
+
+/* --cgroup: a new listener's or connect()'s verdict, for the segment
+ * program (sf_filter_cgroup_seg) */
+static __always_inline void cg_note_birth(const struct sf_sock *s, int new)
+{
+	if (new == SF_TCP_LISTEN) {
+		struct sf_cg_listen_key lk = { s->netns, s->sport };
+
+		sf_cg_note(&filt_cg_listeners, &lk, s->owner.cg);
+	} else if (new == SF_TCP_SYN_SENT) {
+		struct sf_cg_conn_key ck = { .netns = s->netns, .dport = s->dport, .family = s->family };
+
+		__builtin_memcpy(ck.saddr, s->saddr, 16);
+		__builtin_memcpy(ck.daddr, s->daddr, 16);
+		sf_cg_note(&filt_cg_connects, &ck, s->owner.cg);
+	}
 }
 
 static __always_inline void owner_from_current(struct sf_owner *o)
@@ -118,7 +166,7 @@ static __always_inline void owner_from_current(struct sf_owner *o)
 	}
 	o->pid = (__u32)id;
 	o->tgid = id >> 32;
-	o->pad = 0;
+	o->cg = filt.n_cgroups ? cgroup_verdict() : SF_CG_UNKNOWN;
 	o->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
@@ -252,6 +300,8 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 	__u64 ts;
 	__u32 netns;
 	bool birth;
+	/* read once (filt is volatile: each read is a load) */
+	const bool filtering = filt.on;
 
 	birth = (old == SF_TCP_CLOSE && (new == SF_TCP_SYN_SENT || new == SF_TCP_LISTEN)) ||
 		(old == SF_TCP_LISTEN && new == SF_TCP_SYN_RECV);
@@ -263,6 +313,12 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 	s = birth ? NULL : bpf_map_lookup_elem(&socks, &key);
 	if (!s && BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != SF_IPPROTO_TCP)
 		return 0;
+	/* filtered out: nothing more to do, unless a listener's entry in
+	 * listeners must go (its children inherit its cgroup verdict) */
+	if (filtering && s && s->filt && old != SF_TCP_LISTEN) {
+		count(s->filt);
+		return 0;
+	}
 	ts = bpf_ktime_get_ns();
 	if (s && s->sport) {
 		netns = s->netns;
@@ -296,6 +352,9 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 				fresh.owner_src = SF_OWNER_LISTENER;
 			}
 		}
+		fresh.filt = filtering ? sock_verdict(&fresh) : 0;
+		if (filt.n_cgroups && fresh.owner.cg)
+			cg_note_birth(&fresh, new);
 		if (new != SF_TCP_CLOSE && bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY))
 			count(SF_CNT_SOCK_UPDATE_FAIL);
 		s = &fresh;
@@ -321,7 +380,9 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		bpf_map_update_elem(&listeners, &lk, &s->owner, BPF_ANY);
 	}
 
-	e = reserve(&rbf);
+	if (filtering && s->filt)
+		count(s->filt);
+	e = filtering && s->filt ? NULL : reserve(&rbf);
 	if (e) {
 		e->ts_ns = ts;
 		e->sk = key;
@@ -352,6 +413,11 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		struct sf_listen_key lk = { netns, s->sport, s->family };
 
 		bpf_map_delete_elem(&listeners, &lk);
+		if (filt.n_cgroups) {
+			struct sf_cg_listen_key ck = { netns, s->sport };
+
+			bpf_map_delete_elem(&filt_cg_listeners, &ck);
+		}
 	}
 	/* The entry outlives CLOSE: an abortive close sends its RST after
 	 * the socket entered CLOSE, and that RST must still find its flow.
@@ -377,7 +443,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind)
 	__u64 rbf;
 	struct sf_sock *s, t = {};
 	__u8 state;
-	__u32 netns;
+	__u32 netns, why;
 
 	if (!sk)
 		return 0;
@@ -396,6 +462,11 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind)
 		read_tuple(sk, &t, true);
 		s->sport = t.sport;
 		__builtin_memcpy(s->saddr, t.saddr, 16);
+	}
+	why = !filt.on ? 0 : s == &t ? sock_verdict(&t) : s->filt;
+	if (why) {
+		count(why);
+		return 0;
 	}
 	e = reserve(&rbf);
 	if (!e)
@@ -463,7 +534,7 @@ int sf_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
 	__u64 rbf;
 	struct sf_owner *lo;
 	struct sf_sock t = {};
-	__u32 netns;
+	__u32 netns, why;
 
 	netns = BPF_CORE_READ(lsk, __sk_common.skc_net.net, ns.inum);
 	if (!netns_wanted(netns))
@@ -476,6 +547,11 @@ int sf_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
 	if (lo) {
 		t.owner = *lo;
 		t.owner_src = SF_OWNER_LISTENER;
+	}
+	why = sock_verdict(&t);
+	if (why) {
+		count(why);
+		return 0;
 	}
 	e = reserve(&rbf);
 	if (!e)

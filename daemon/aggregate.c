@@ -8,6 +8,7 @@
  * once (and the entry says keys went untracked). Draining sorts each
  * kind's keys (most flows first) and folds all past top_n into "other".
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "aggregate.h"
@@ -78,6 +79,9 @@ void agg__free(struct agg *a)
 	free(a);
 }
 
+/* what keys an entry: everything before its counts */
+#define AGG_KEY_SIZE offsetof(struct agg_entry, c)
+
 static bool same_key(const struct agg_entry *x, const struct agg_entry *y)
 {
 	switch (x->kind) {
@@ -130,7 +134,8 @@ static struct agg_entry *entry(struct agg *a, const struct agg_entry *k)
 			}
 			t->used[i] = 1;
 			t->hash[i] = h;
-			t->e[i] = *k;
+			/* a key's counts are not part of it: k has none */
+			memcpy(&t->e[i], k, AGG_KEY_SIZE);
 			memset(&t->e[i].c, 0, sizeof(t->e[i].c));
 			t->n++;
 			return &t->e[i];
@@ -187,7 +192,10 @@ static int keys_of(const struct sf_flow *f, struct agg_entry *k)
 {
 	int n = 0;
 
-	memset(k, 0, AGG_KINDS * sizeof(*k));
+	/* the keys only, not their counts: clearing AGG_KINDS whole entries
+	 * (4 KiB) for every flow was 3.4% of the daemon's instructions */
+	for (int i = 0; i < AGG_KINDS; i++)
+		memset(&k[i], 0, AGG_KEY_SIZE);
 	if (f->role == SF_ROLE_SERVER && f->sport) {
 		k[n].kind = AGG_LISTENER;
 		k[n].netns = f->netns;

@@ -15,6 +15,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
+#include "filter.h"
 #include "ring.h"
 #include "state.skel.h"
 
@@ -213,6 +214,13 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 	}
 	s->rodata->filter_netns = o->n_netns > 0;
 	s->rodata->rtx_has_err = retransmit_reports_errors();
+	if (o->filter)
+		memcpy((void *)&s->rodata->filt, &o->filter->k, sizeof(o->filter->k));
+	if (!o->filter || !o->filter->k.n_cgroups) {
+		/* only --cgroup uses them */
+		bpf_map__set_max_entries(s->maps.filt_cg_listeners, 1);
+		bpf_map__set_max_entries(s->maps.filt_cg_connects, 1);
+	}
 	if (o->n_netns == 1)
 		s->rodata->netns_only = o->netns[0];
 	/* Wake the consumer once 1/16 of a ring is waiting (it otherwise
@@ -251,6 +259,20 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 
 		bpf_map__update_elem(s->maps.netns_allow, &o->netns[i], sizeof(o->netns[i]), &one,
 				     sizeof(one), BPF_ANY);
+	}
+	if (o->filter) {
+		struct sf_cidr_key keys[SF_FILTER_MAX_CIDRS];
+		__u8 vals[SF_FILTER_MAX_CIDRS];
+		int n = filter__cidr_entries(o->filter, keys, vals);
+
+		for (i = 0; i < n; i++) {
+			err = bpf_map__update_elem(s->maps.filt_cidrs, &keys[i], sizeof(keys[i]), &vals[i],
+						   sizeof(vals[i]), BPF_ANY);
+			if (err) {
+				snprintf(msg, len, "loading the --cidr prefixes failed: %s", strerror(-err));
+				goto fail;
+			}
+		}
 	}
 
 	/* the rings before any program runs: an event finding no ring is lost */
@@ -312,6 +334,9 @@ int capture__open(struct capture **out, const struct capture_opts *o, capture_ev
 		     o->n_netns ? "filtered" : "all",
 		     s->rodata->pidns_ino ? "this PID namespace's (host pid beside)" : "initial PID namespace",
 		     c->nrings, c->ring_bytes >> 10, c->ncpus, o->max_sockets);
+	if (o->filter && o->filter->k.on)
+		describe_add(c, &off, "; in-kernel filters:%s%s%s", o->filter->k.port_inc || o->filter->k.port_exc ? " ports" : "",
+			     o->filter->n_cidr ? " prefixes" : "", o->filter->k.n_cgroups ? " cgroups" : "");
 	if (deg[0])
 		describe_add(c, &off, "; DEGRADED: %s", deg);
 	*out = c;
@@ -408,6 +433,13 @@ int capture__ring_full(struct capture *c, uint64_t *by_ring, int n)
 int capture__events_fd(const struct capture *c)
 {
 	return bpf_map__fd(c->skel->maps.rings);
+}
+
+void capture__filter_fds(const struct capture *c, int *cidrs, int *cg_listeners, int *cg_connects)
+{
+	*cidrs = bpf_map__fd(c->skel->maps.filt_cidrs);
+	*cg_listeners = bpf_map__fd(c->skel->maps.filt_cg_listeners);
+	*cg_connects = bpf_map__fd(c->skel->maps.filt_cg_connects);
 }
 
 int capture__counters_fd(const struct capture *c)

@@ -13,6 +13,8 @@
 #include <linux/types.h>
 #include "../include/synfin.h"
 
+struct filter;
+
 #define CAPTURE_MAX_NETNS 64
 #define CAPTURE_POLL_BUDGET 65536	/* events one capture__poll hands over at most */
 
@@ -24,6 +26,7 @@ struct capture_opts {
 	uint32_t max_sockets;	/* BPF per-socket map entries */
 	uint32_t ring_bytes;	/* all CPUs' ring buffers together, power of two */
 	bool accept_owner;	/* attach syscalls:sys_exit_accept{,4} */
+	const struct filter *filter; /* what the kernel applies of it (NULL: nothing) */
 };
 
 struct capture;
@@ -59,6 +62,9 @@ uint64_t capture__recursion_misses(struct capture *c, uint64_t caught);
  * counters, one consumer. */
 int capture__events_fd(const struct capture *c);
 int capture__counters_fd(const struct capture *c);
+/* The filters' maps (the prefix trie, --cgroup's verdicts of listeners
+ * and connect()s), for the segment programs to share. */
+void capture__filter_fds(const struct capture *c, int *cidrs, int *cg_listeners, int *cg_connects);
 void capture__close(struct capture *c);
 
 #endif /* SYNFIN_CAPTURE_H */

@@ -11,6 +11,7 @@
 #include "capture.h"
 #include "cgroup.h"
 #include "daemon.h"
+#include "filter_cgroup.h"
 #include "out_socket.h"
 #include "tc.h"
 #include "loop.h"
@@ -47,6 +48,30 @@ static void on_pileup(void *ctx, const struct pileup_event *ev)
 	outputs__emit(d->outputs, &rec);
 }
 
+static bool in_cgroups(void *ctx, __u64 id)
+{
+	struct daemon *d = ctx;
+
+	return d->filter_cg && filter_cgroups__contains(d->filter_cg, id, mono_now());
+}
+
+/* Is a record about a connection the filters leave out? The kernel
+ * applied what it could; this is the whole spec (--comm, and owners or
+ * sockets the kernel could not judge), on what the record is about. */
+static bool filtered_out(struct daemon *d, const struct sf_record *rec)
+{
+	const struct filter *f = &d->o.filter;
+
+	if (!d->filter_on)
+		return false;
+	if (rec->flow)
+		return filter__flow(f, rec->flow, in_cgroups, d) != FILTER_KEEP;
+	if (rec->type == SF_REC_TIME_WAIT)
+		return filter__tuple(f, rec->tw->key->family, rec->tw->key->laddr, rec->tw->key->raddr,
+				     rec->tw->key->lport, rec->tw->key->rport) != 0;
+	return false;
+}
+
 /* Every record the flow table makes: finished flows and stuck ones are
  * aggregated whether written or not; a flow record is written in the
  * detail --detail asks, if --flows and --sample let it through. */
@@ -56,6 +81,12 @@ static void on_record(void *ctx, const struct sf_record *rec)
 	struct sf_record r;
 	bool abnormal;
 
+	/* left out: as if never seen (neither written nor aggregated) */
+	if (filtered_out(d, rec)) {
+		if (rec->type == SF_REC_FLOW)
+			d->cnt.filtered_flows++;
+		return;
+	}
 	if (rec->type == SF_REC_STUCK && d->agg)
 		agg__stuck(d->agg, rec->flow, rec->state);
 	if (rec->type == SF_REC_STUCK && rec->state < SF_TCP_NSTATES)
@@ -148,6 +179,12 @@ int daemon__init(struct daemon *d)
 	cfg.stuck_rate = d->o.stuck_rate;
 	cfg.max_time_wait = d->o.max_time_wait;
 	cfg.max_half_open = d->o.max_half_open;
+	d->filter_on = filter__active(&d->o.filter);
+	if (d->o.filter.k.n_cgroups &&
+	    !(d->filter_cg = filter_cgroups__new(d->o.filter.cgroup_path, d->o.filter.k.n_cgroups))) {
+		pr_err("--cgroup: out of memory");
+		return EXIT_RUNTIME;
+	}
 	/* the kernel's list is read only by a live daemon */
 	cfg.time_wait_rounds = !d->o.replay && d->o.reconcile_s > 0;
 
@@ -206,6 +243,7 @@ void daemon__fini(struct daemon *d)
 	pileup__free(d->pileups);
 	agg__free(d->agg);
 	agg__free(d->total_keys);
+	filter_cgroups__free(d->filter_cg);
 	recent__free(d->recent);
 	cgroups__free(d->cgroups);
 	backlog__free(&d->backlog);

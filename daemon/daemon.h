@@ -62,6 +62,8 @@ struct daemon {
 	struct agg_counts total; /* every finished flow since start: --metrics */
 	struct metrics *metrics;
 	struct agg *total_keys;	/* --metrics-labels: per key since start, never drained */
+	bool filter_on;		/* some filter given: records are tested */
+	struct filter_cgroups *filter_cg; /* --cgroup: the subtrees' ids */
 	struct outputs *outputs;
 	struct capture *cap;
 	struct tc *tc;

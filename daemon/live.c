@@ -281,10 +281,12 @@ static int open_segments(struct daemon *d)
 		.counters_fd = capture__counters_fd(d->cap),
 		.wakeup_bytes = capture__wakeup_bytes(d->cap),
 		.lo_egress_only = true,
+		.filter = &d->o.filter.k,
 	};
 	struct netns_ent *ns = NULL;
 	int err, n;
 
+	capture__filter_fds(d->cap, &to.filter_cidrs_fd, &to.filter_cg_listeners_fd, &to.filter_cg_connects_fd);
 	to.ifnames = d->o.ifnames;
 	to.n_ifnames = d->o.n_ifnames;
 	err = tc__open(&d->tc, &to);
@@ -357,6 +359,7 @@ static int attach(struct daemon *d)
 		.max_sockets = d->o.max_flows,
 		.ring_bytes = d->o.ring_mb << 20,
 		.accept_owner = d->o.accept_owner,
+		.filter = &d->o.filter,
 	};
 	char msg[512] = "";
 	int err;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "daemon.h"
+#include "filter_cgroup.h"
 #include "options.h"
 
 #ifndef SYNFIN_VERSION
@@ -39,6 +40,15 @@ static const char doc[] =
 	"    sudo synfin --record /tmp/tcp.rec        # also keep the raw events\n"
 	"    synfin --replay /tmp/tcp.rec             # no root needed\n"
 	"    sudo synfin | jq 'select(.type==\"flow\" and .close==\"refused\")'\n"
+	"\n"
+	"FILTERS: a connection is reported when it matches one of each kind of include given "
+	"(--port, --cidr, --comm, --cgroup; ports and addresses at either end) and no exclude:\n"
+	"    sudo synfin --port 443 --port 8000-8099    # either end's port\n"
+	"    sudo synfin --exclude-port 22              # all but ssh\n"
+	"    sudo synfin --cidr 10.0.0.0/8 --cidr fd00::/8 --exclude-cidr 10.9.0.0/16\n"
+	"    sudo synfin --comm nginx --cgroup /system.slice/nginx.service\n"
+	"Ports, prefixes and cgroups are applied in the kernel (what they leave out costs "
+	"next to nothing and is counted in stats 'filtered'), process names in the daemon.\n"
 	"\n"
 	"SIGNALS: INT, TERM, QUIT stop (everything finished is written, hooks are removed); "
 	"HUP reopens the output files (log rotation); USR1 writes a stats line now.\n"
@@ -140,6 +150,34 @@ static int parse_netns(struct opts *o, const char *arg, char *why, size_t len)
 	o->netns_path[o->n_netns] = strchr(arg, '/') ? (char *)arg : NULL;
 	o->n_netns++;
 	return 0;
+}
+
+/* --port, --exclude-port...: the spec's own parsers */
+#define FILTER_OPT(name, add, exclude)                                             \
+	static int name(struct opts *o, const char *arg, char *why, size_t len) \
+	{                                                                        \
+		return add(&o->filter, arg, exclude, why, len);                  \
+	}
+FILTER_OPT(parse_port, filter__add_ports, false)
+FILTER_OPT(parse_exclude_port, filter__add_ports, true)
+FILTER_OPT(parse_cidr, filter__add_cidr, false)
+FILTER_OPT(parse_exclude_cidr, filter__add_cidr, true)
+FILTER_OPT(parse_comm, filter__add_comm, false)
+FILTER_OPT(parse_exclude_comm, filter__add_comm, true)
+
+static int parse_cgroup(struct opts *o, const char *arg, char *why, size_t len)
+{
+	char *path;
+	__u64 id;
+	__u32 level;
+	int err = filter_cgroup__resolve(arg, &path, &id, &level, why, len);
+
+	if (!err) {
+		err = filter__add_cgroup(&o->filter, path, id, level, why, len);
+		if (err)
+			free(path);
+	}
+	return err;
 }
 
 static int parse_stuck(struct opts *o, const char *arg, char *why, size_t len)
@@ -363,6 +401,20 @@ static const struct opt_def defs[] = {
 	     "Let --metrics listen on a wildcard address: every host that reaches this one can read the metrics"),
 	FLAG("metrics-labels", 0, SET, metrics_labels, 0, 3,
 	     "Also per listener port and per process name in --metrics: the --summary-top of each, the rest as 'other'"),
+	HEADER(4, "Filters (which connections are reported; see FILTERS below):"),
+	CUSTOM("port", 0, "PORTS", parse_port, 4,
+	       "Only connections with one of these ports at either end: N, LO-HI or a list of them (N,LO-HI); repeatable"),
+	CUSTOM("exclude-port", 0, "PORTS", parse_exclude_port, 4,
+	       "Not connections with one of these ports at either end (as --port); repeatable"),
+	CUSTOM("cidr", 0, "PREFIX", parse_cidr, 4,
+	       "Only connections whose local or remote address is in PREFIX: 10.0.0.0/8, 2001:db8::/32, or one address; repeatable"),
+	CUSTOM("exclude-cidr", 0, "PREFIX", parse_exclude_cidr, 4,
+	       "Not connections with an address in PREFIX at either end (wins over --cidr); repeatable"),
+	CUSTOM("comm", 0, "NAME", parse_comm, 4,
+	       "Only connections of processes named NAME (the kernel's 15-byte comm, as in records); repeatable"),
+	CUSTOM("exclude-comm", 0, "NAME", parse_exclude_comm, 4, "Not connections of processes named NAME; repeatable"),
+	CUSTOM("cgroup", 0, "PATH", parse_cgroup, 4,
+	       "Only connections of processes in this cgroup v2 directory or below it: a path, or one below the cgroup2 mount (/system.slice/nginx.service); repeatable"),
 	HEADER(2, "Stuck connections:"),
 	CUSTOM("stuck", 0, "STATE=SEC", parse_stuck, 2,
 	       "Report a connection in STATE for SEC seconds (0 = never). STATE: syn_sent (default 10), syn_received (10), fin_wait_1 (60), fin_wait_2 (120), close_wait (60), closing (60), last_ack (60). Repeatable"),

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include "../include/synfin.h"
 #include "capture.h"
+#include "filter.h"
 #include "log.h"
 #include "output.h"
 #include "pileup.h"
@@ -74,6 +75,7 @@ struct opts {
 	struct sockaddr_storage metrics_ss; /* from metrics */
 	bool on_output_error_set;	/* given: else chosen per output */
 	enum output_on_error on_output_error;
+	struct filter filter;		/* --port, --cidr, --comm, --cgroup... */
 };
 
 /* Defaults, then the command line (and the config files it names).

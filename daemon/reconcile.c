@@ -217,6 +217,11 @@ void reconcile__round(struct daemon *d, bool first, uint64_t now)
 		bool tw_sock = sv.v[i].state == SF_TCP_TIME_WAIT ||
 			       (sv.v[i].state == SF_TCP_FIN_WAIT2 && !sv.v[i].inode);
 
+		/* left out by --port/--cidr as its events are: no flow to
+		 * start, track or close out (owners are judged on records) */
+		if (d->filter_on && filter__tuple(&d->o.filter, sv.v[i].family, sv.v[i].saddr, sv.v[i].daddr,
+						  sv.v[i].sport, sv.v[i].dport))
+			continue;
 		if (tw_sock)
 			flow_table__time_wait_seen(d->table, &sv.v[i], now);
 		if (sv.v[i].state == SF_TCP_TIME_WAIT)

@@ -64,6 +64,17 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U64("bpf", "retransmits_failed", COUNTER, bpf[SF_CNT_RTX_FAILED],
 	    "SYN or FIN retransmission attempts that sent nothing (Linux >= 6.17)"),
 
+	U64("filtered", "netns", COUNTER, bpf[SF_CNT_FILT_NETNS],
+	    "events left out in the kernel: not in a --netns namespace"),
+	U64("filtered", "port", COUNTER, bpf[SF_CNT_FILT_PORT],
+	    "events and control segments left out in the kernel by --port / --exclude-port"),
+	U64("filtered", "cidr", COUNTER, bpf[SF_CNT_FILT_CIDR],
+	    "events and control segments left out in the kernel by --cidr / --exclude-cidr"),
+	U64("filtered", "cgroup", COUNTER, bpf[SF_CNT_FILT_CGROUP],
+	    "events and control segments left out in the kernel: their socket's owner is in no --cgroup subtree"),
+	U64("filtered", "flows", COUNTER, filtered_flows,
+	    "flow records left out by the daemon: --comm, or an owner the kernel could not judge"),
+
 	ROLES("connections", "opened", table.opened,
 	      "connections opened, by role: a client's connect (SYN_SENT), a server's accepted child (ESTABLISHED)"),
 

@@ -28,6 +28,7 @@
 #include "procfs.h"
 #include "ring.h"
 #include "tc.h"
+#include "../include/sf_filter.h"
 #include "segment.skel.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -553,6 +554,17 @@ int tc__open(struct tc **out, const struct tc_opts *o)
 		goto fail;
 	}
 	s->rodata->wakeup_bytes = o->wakeup_bytes;
+	if (o->filter) {
+		/* the state programs' spec and trie: both decide alike */
+		memcpy((void *)&s->rodata->filt, o->filter, sizeof(*o->filter));
+		err = bpf_map__reuse_fd(s->maps.filt_cidrs, o->filter_cidrs_fd);
+		if (!err)
+			err = bpf_map__reuse_fd(s->maps.filt_cg_listeners, o->filter_cg_listeners_fd);
+		if (!err)
+			err = bpf_map__reuse_fd(s->maps.filt_cg_connects, o->filter_cg_connects_fd);
+		if (err)
+			goto fail;
+	}
 	if (o->max_fins) {
 		/* buckets of 4 entries, a power of two of them */
 		uint32_t nb = 1;

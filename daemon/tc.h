@@ -43,10 +43,15 @@ struct tc_opts {
 				 * each segment's egress copy serves both) */
 	const char *const *ifnames; /* only these interfaces (NULL: every one up) */
 	int n_ifnames;
+	/* the filters the kernel applies (NULL: none), and with them the
+	 * state object's maps to share (capture__filter_fds) */
+	const struct sf_filter_conf *filter;
+	int filter_cidrs_fd, filter_cg_listeners_fd, filter_cg_connects_fd;
 };
 
 struct tc;
 struct rings;
+struct sf_filter_conf;
 
 /* Open and load the segment programs. */
 int tc__open(struct tc **t, const struct tc_opts *o);

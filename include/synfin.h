@@ -134,6 +134,12 @@ enum synfin_counter {
 				 * that did not go out (Linux >= 6.17 reports
 				 * failures too): not counted as one */
 	SF_CNT_IP6_EXT,		/* IPv6 with extension headers: segment not parsed */
+	/* events left out by a filter (sf_filter.h), by the filter that did */
+	SF_CNT_FILT_NETNS,	/* --netns (state program only: the segment hooks
+				 * are on the watched namespaces' interfaces only) */
+	SF_CNT_FILT_PORT,	/* --port, --exclude-port */
+	SF_CNT_FILT_CIDR,	/* --cidr, --exclude-cidr */
+	SF_CNT_FILT_CGROUP,	/* --cgroup */
 	SF_CNT_MAX,
 };
 

@@ -14,6 +14,13 @@ expect cli-nan-interval 2 'stats-interval' "$SYNFIN" -i nan
 expect cli-nan-stuck 2 'stuck' "$SYNFIN" --stuck close_wait=nan
 expect cli-inf-reconcile 2 'reconcile-interval' "$SYNFIN" --reconcile-interval inf
 expect cli-on-output-error-bad 2 'on-output-error' "$SYNFIN" --on-output-error maybe
+# filter specs: one line saying which and why (then argp's usage hint)
+expect cli-filter-port-zero 2 "^synfin: --port: '0' is not a port" "$SYNFIN" --port 0
+expect cli-filter-port-range 2 "^synfin: --exclude-port: '90-80' is not a port" "$SYNFIN" --exclude-port 90-80
+expect cli-filter-cidr-bits 2 "^synfin: --cidr: '10.1.2.3/8' has bits set past" "$SYNFIN" --cidr 10.1.2.3/8
+expect cli-filter-cidr-len 2 "^synfin: --exclude-cidr: '::/129' is not" "$SYNFIN" --exclude-cidr ::/129
+expect cli-filter-comm-long 2 "^synfin: --comm: 'abcdefghijklmnop': at most" "$SYNFIN" --comm abcdefghijklmnop
+expect cli-filter-cgroup 2 "^synfin: --cgroup: ('/nonexistent-cgroup' is not a cgroup v2|no cgroup2)" "$SYNFIN" --cgroup /nonexistent-cgroup
 expect cli-detail-bad 2 "detail: .full. is not one of auto, summary, segments" "$SYNFIN" --detail full
 expect cli-flows-bad 2 "flows: .some. is not one of all, abnormal, none" "$SYNFIN" --flows some
 expect cli-sample-zero 2 "sample" "$SYNFIN" --sample 0

@@ -89,7 +89,9 @@ scenario half-closed half_closed --reconcile-interval 0.5
 want half-closed && grep '"role":"client"' half-closed.jsonl >half-closed-one-end.jsonl
 
 # SYN timeout: every SYN dropped on input (this namespace's own table); the
-# client retransmits it twice (TCP_SYNCNT 2) and gives up
+# client gives up after TCP_SYNCNT 2's time (1 + 2 + 4 s), sending the SYN
+# again every second meanwhile: 5 retransmits (tcp_syn_linear_timeouts,
+# Linux >= 6.5, makes the first 4 timeouts linear; tcpdump agrees)
 syn_timeout() {
 	ip netns exec "$1" nft -f - <<-'NFT' || return 1
 		table inet synfin_show {
