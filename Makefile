@@ -77,7 +77,7 @@ FRAME_OBJ := $(OUT)/output.o $(OUT)/out_jsonl.o $(OUT)/out_socket.o $(OUT)/loop.
 	     $(OUT)/filter_cgroup.o
 # the daemon's top level: one job per file (daemon/daemon.h)
 DAEMON_OBJ := $(CORE_OBJ) $(KERNEL_OBJ) $(FRAME_OBJ) $(OUT)/daemon.o $(OUT)/live.o $(OUT)/replay.o \
-	      $(OUT)/reconcile.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/query.o $(OUT)/main.o
+	      $(OUT)/reconcile.o $(OUT)/loss.o $(OUT)/notify.o $(OUT)/metrics.o $(OUT)/serve.o $(OUT)/query.o $(OUT)/main.o
 DAEMON_OBJ += $(OUT)/show.o $(OUT)/top.o $(OUT)/top_standalone.o $(OUT)/ask.o
 HDRS := $(wildcard daemon/*.h include/*.h)
 

@@ -414,6 +414,22 @@ void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX])
 	}
 }
 
+int capture__ring_full(struct capture *c, uint64_t *by_ring, int n)
+{
+	uint64_t vals[c->ncpus];
+	uint32_t k = SF_CNT_RB_FULL;
+
+	for (int i = 0; i < n; i++)
+		by_ring[i] = 0;
+	if (bpf_map__lookup_elem(c->skel->maps.counters, &k, sizeof(k), vals, sizeof(vals), 0))
+		return 0;
+	/* a CPU reserves in ring (CPU id & mask): shared.bpf.h */
+	for (int i = 0; i < c->ncpus; i++)
+		if ((i & (c->nrings - 1)) < n)
+			by_ring[i & (c->nrings - 1)] += vals[i];
+	return c->nrings < n ? c->nrings : n;
+}
+
 int capture__events_fd(const struct capture *c)
 {
 	return bpf_map__fd(c->skel->maps.rings);

@@ -51,6 +51,9 @@ int capture__fd(const struct capture *c);
 uint64_t capture__wakeup_bytes(const struct capture *c);
 int capture__nrings(const struct capture *c);
 void capture__counters(struct capture *c, uint64_t out[SF_CNT_MAX]);
+/* Failed ring reserves (events lost) per ring, the first n rings: how
+ * many rings were filled in. */
+int capture__ring_full(struct capture *c, uint64_t *by_ring, int n);
 /* Events lost because the kernel skipped our programs (recursion), given
  * how many skipped state events the backup copy caught. */
 uint64_t capture__recursion_misses(struct capture *c, uint64_t caught);

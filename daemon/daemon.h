@@ -9,6 +9,7 @@
  *   serve.c      the live socket: opening it, each client's greeting
  *   reconcile.c  the kernel's socket list: start-up snapshot, rounds, and
  *                the backlog the rings drain into meanwhile
+ *   loss.c       the loss record: events lost, where, which flows
  * Only these files log (log.h).
  */
 #ifndef SYNFIN_DAEMON_H
@@ -45,6 +46,12 @@ struct backlog {
 	size_t len, cap;
 };
 
+/* What the last loss record reported (loss.c): counters as they were. */
+struct loss_state {
+	uint64_t at;		/* when (mono ns), 0: none yet */
+	uint64_t ring_full, by_ring[16], recursion, map_full, bad_size;
+};
+
 struct daemon {
 	struct opts o;
 	struct flow_table *table;
@@ -73,6 +80,7 @@ struct daemon {
 	int exit_rc;		/* set when an output failure ends the run */
 	struct log_ratelimit out_rl;
 	struct backlog backlog;
+	struct loss_state loss;
 	/* segment hooks follow every namespace (no --netns, --interface) */
 	bool netns_follow;
 	bool netns_rescan;	/* a state event came from a namespace not hooked */
@@ -120,6 +128,10 @@ static inline void daemon__ingest(struct daemon *d, const struct synfin_event *e
 		d->rec_errors++;
 	flow_table__ingest(d->table, e);
 }
+
+/* loss.c: a loss record if events were lost since the last one (at most
+ * one a second, unless force), the flows open now marked partial. */
+void loss__check(struct daemon *d, uint64_t now, bool force);
 
 /* live.c, replay.c: an exit status */
 int live__run(struct daemon *d);

@@ -37,6 +37,8 @@ enum sf_partial {
 					  * with no way to see how that ended */
 	SF_PART_GAP = 1 << 6,		 /* summary only: a state was entered from one
 					  * never seen (missed transition) */
+	SF_PART_LOST = 1 << 7,		 /* open when events were lost (a loss record
+					  * names it): its record may miss some */
 };
 
 /* How the teardown went, from the segments. */
@@ -193,6 +195,28 @@ enum sf_record_type {
 	SF_REC_TIME_WAIT,	/* a time-wait socket left TIME_WAIT */
 	SF_REC_STATS,		/* synfin's own counters (stats.h), from the daemon */
 	SF_REC_SUMMARY,		/* one aggregate entry (aggregate.h), from the daemon */
+	SF_REC_LOSS,		/* events were lost (struct sf_loss), from the daemon */
+};
+
+/* The flows open when a loss was seen (flow_table__mark_lost). */
+#define SF_LOSS_IDS 16
+
+/* Events lost since the previous loss record: where, and which flows
+ * may miss some of theirs. */
+struct sf_loss {
+	__u64 since;			/* mono ns: the previous loss record (or start) */
+	__u64 lost;			/* events lost since then, all causes */
+	__u64 total;			/* since start */
+	__u64 ring_full;		/* ring buffer reserve failed ... */
+	__u64 ring_full_by_ring[16];	/* ... per ring (CPU id & mask) */
+	int nrings;
+	__u64 recursion;		/* runs the kernel skipped (nested on a CPU) */
+	__u64 map_full;			/* per-socket map updates that failed: later
+					 * events of those sockets are mid-flow */
+	__u64 bad_size;			/* ring records of the wrong size */
+	__u32 flows;			/* open flows marked SF_PART_LOST */
+	__u32 nids;
+	__u64 sk[SF_LOSS_IDS], gen[SF_LOSS_IDS]; /* the first of them (ids) */
 };
 
 struct agg_entry;
@@ -218,6 +242,7 @@ struct sf_record {
 	__u8 detail;			/* FLOW: enum sf_detail (the daemon's choice) */
 	const struct agg_entry *agg;	/* SUMMARY */
 	__u64 since;			/* SUMMARY: start of the interval (mono ns) */
+	const struct sf_loss *loss;	/* LOSS */
 	/* the owner's cgroup (cgroup_path.h), the daemon's to fill when it
 	 * resolves ids: NULL leaves the path out of the record */
 	const struct cg_info *cgroup;
@@ -316,10 +341,16 @@ struct flow_table_stats {
 	__u64 opened[SF_ROLE_LISTENER]; /* connections opened, by role (client, server) */
 	__u64 half_open;	/* flows started by a SYN at a listener */
 	__u64 half_open_dropped; /* SYNs not tracked: the listener's cap was reached */
+	__u64 half_open_unlisted; /* half-open flows no round listed (SYN cookies): dropped */
 	__u64 reconcile_rounds;
 	__u64 reconcile_vanished; /* flows gone from the kernel's list without an event */
 	__u64 reconcile_corrected; /* flows whose state the kernel's list corrected
 				    * (their transitions were lost) */
+	__u64 snapshot_overlap;	/* start-up: sockets the snapshot listed that
+				 * events (read first) had already reported */
+	__u64 snapshot_ended;	/* start-up: listed, but ended by events since */
+	__u64 snapshot_unattributed; /* start-up: flows of older sockets seen
+				      * only mid-way (their birth is unknown) */
 	__u32 snapshot_unjoined;
 	__u32 open;
 	__u32 closing;
@@ -354,6 +385,10 @@ int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s,
  * still open are closed as vanished (their end was lost), or take the
  * kernel's state (transitions lost): no ghost outlives a round. */
 void flow_table__round_end(struct flow_table *t, __u64 now, bool complete);
+/* Events were lost: every open flow (listeners aside) may miss some. They
+ * are marked partial (SF_PART_LOST); their count goes into l->flows, the
+ * first SF_LOSS_IDS of them into l->sk/gen. */
+void flow_table__mark_lost(struct flow_table *t, struct sf_loss *l);
 /* A time-wait socket in the kernel's list (state TIME_WAIT, or a
  * FIN_WAIT_2 hand-over socket), within a round. */
 void flow_table__time_wait_seen(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 now);

@@ -122,6 +122,55 @@ static struct sf_flow *listed_flow(struct flow_table *t, const struct sf_snapsho
 	return f && !f->closed ? f : NULL;
 }
 
+/* At start-up the events read while the list was being taken go in
+ * first (reconcile.c): a socket the list had but that those events show
+ * ended since (closed after the dump passed it) is not brought back as a
+ * pre-existing flow, nor is a half-open request whose child exists. */
+static bool ended_since(struct flow_table *t, const struct sf_snapshot_sock *s, __u64 since)
+{
+	struct sf_tuple k;
+	__u32 i;
+
+	if (s->state == SF_TCP_LISTEN) {
+		for (i = t->lbuckets[listen_hash(s->netns, s->family, s->sport)]; i != SF_NONE; i = at(t, i)->lnext) {
+			struct sf_flow *f = at(t, i);
+
+			if (f->closed && f->last_ts >= since && f->netns == s->netns && f->family == s->family &&
+			    f->sport == s->sport && !memcmp(f->saddr, s->saddr, 16))
+				return true;
+		}
+		return false;
+	}
+	tuple_set(&k, s->netns, s->family, s->saddr, s->daddr, s->sport, s->dport);
+	for (i = t->tbuckets[tuple_hash(&k) & (t->nbuckets - 1)]; i != SF_NONE; i = at(t, i)->tnext) {
+		struct sf_flow *f = at(t, i);
+
+		if (f->placeholder || f->gen == REQ_GEN || !tuple_eq(f, &k))
+			continue;
+		/* a request's child, open or closed since */
+		if (s->state == SF_TCP_SYN_RECV ? !f->closed || f->last_ts >= since : f->closed && f->last_ts >= since)
+			return true;
+	}
+	return false;
+}
+
+/* After the first round: flows that began with an event of a socket
+ * older than synfin (no per-socket entry in BPF) that the list did not
+ * have: it ended before the dump reached it, and its beginning is unknown. */
+static void count_unattributed(struct flow_table *t)
+{
+	for (int q = -1; q < SF_CQ_N; q++) {
+		__u32 i = q < 0 ? t->lru.head : t->closing[q].head;
+
+		for (; i != SF_NONE; i = at(t, i)->lru.next) {
+			const struct sf_flow *f = at(t, i);
+
+			if (!f->placeholder && (f->partial & SF_PART_MID_FLOW) && f->snap_round != t->round)
+				t->st.snapshot_unattributed++;
+		}
+	}
+}
+
 static __u64 peer_key(__u32 netns, __u8 family, const __u8 *raddr, __u16 rport)
 {
 	static const __u8 any[16];
@@ -199,8 +248,12 @@ int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s,
 		 * the child is a flow of its own, born under our eyes */
 		ft_drop_request(t, f, s->state, now);
 	f = lookup(t, e.sk, e.gen);
-	if (!f && !req)
-		f = listed_flow(t, s);
+	if (!f && !req && (f = listed_flow(t, s)) && create) {
+		/* start-up: its events were read first, one flow */
+		t->st.snapshot_overlap++;
+		if (f->partial & SF_PART_MID_FLOW)
+			f->pre_existing = 1;
+	}
 	if (f) {
 		listed(t, f, s->state);
 		return 1;
@@ -209,6 +262,10 @@ int flow_table__snapshot(struct flow_table *t, const struct sf_snapshot_sock *s,
 		if (!req)
 			unmatched_add(t, peer_key(s->netns, s->family, s->daddr, s->dport));
 		return -ENOENT;
+	}
+	if (ended_since(t, s, now)) {
+		t->st.snapshot_ended++;
+		return 1;
 	}
 	memcpy(e.saddr, s->saddr, sizeof(e.saddr));
 	memcpy(e.daddr, s->daddr, sizeof(e.daddr));
@@ -239,6 +296,10 @@ void flow_table__round_end(struct flow_table *t, __u64 now, bool complete)
 {
 	__u32 i = t->lru.head;
 
+	/* the first round is the start-up snapshot's (or, without one, the
+	 * first look at the kernel's list) */
+	if (t->round == 1)
+		count_unattributed(t);
 	if (!complete)
 		return;
 	if (t->tw)
@@ -303,6 +364,15 @@ void ft_settle(struct flow_table *t)
 			f->last_ts = now;
 			continue;
 		}
+		if (f->gen == REQ_GEN && !f->snap_round && f->state == SF_TCP_SYN_RECV) {
+			/* a SYN no round ever listed a request for: answered
+			 * with a SYN cookie (the kernel keeps nothing), so no
+			 * connection to report, under a flood thousands a round
+			 * (a request that expired lived for seconds: listed) */
+			t->st.half_open_unlisted++;
+			ft_drop_request(t, f, SF_TCP_CLOSE, now);
+			continue;
+		}
 		t->st.reconcile_vanished++;
 		if (f->state == SF_TCP_SYN_RECV && (f->gen == SNAP_GEN || f->gen == REQ_GEN)) {
 			ft_drop_request(t, f, 0, now); /* expired (or reset) */
@@ -314,4 +384,21 @@ void ft_settle(struct flow_table *t)
 		ft_mark_closed(t, f, now, SF_TCP_CLOSE);
 	}
 	t->nsettle = 0;
+}
+
+void flow_table__mark_lost(struct flow_table *t, struct sf_loss *l)
+{
+	l->flows = l->nids = 0;
+	for (__u32 i = t->lru.head; i != SF_NONE; i = at(t, i)->lru.next) {
+		struct sf_flow *f = at(t, i);
+
+		if (f->placeholder || f->role == SF_ROLE_LISTENER)
+			continue;
+		f->partial |= SF_PART_LOST;
+		if (l->nids < SF_LOSS_IDS) {
+			l->sk[l->nids] = f->sk;
+			l->gen[l->nids++] = f->gen;
+		}
+		l->flows++;
+	}
 }

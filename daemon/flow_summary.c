@@ -337,7 +337,7 @@ void sf_flow__summarize(const struct sf_flow *f, const struct sf_segs *g, struct
 	}
 
 	s->partial_reasons = (f->partial & (SF_PART_MID_FLOW | SF_PART_MISSED | SF_PART_EVICTED |
-					    SF_PART_VANISHED | SF_PART_END_UNSEEN)) |
+					    SF_PART_VANISHED | SF_PART_END_UNSEEN | SF_PART_LOST)) |
 			     (s->gap ? SF_PART_GAP : 0);
 	s->partial = s->partial_reasons != 0;
 	if (g)

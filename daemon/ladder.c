@@ -1057,6 +1057,7 @@ static const struct words reason_words[] = {
 	{ "vanished", "it left the kernel's list unseen" },
 	{ "end_not_observed", "how its FIN_WAIT_2 ended was not observed (handed to a time-wait socket, "
 			      "neither segments nor reconcile rounds showed the end)" },
+	{ "events_lost", "events were lost while it was open (a loss record names it): some of its own may be missing" },
 	{ NULL, NULL },
 };
 

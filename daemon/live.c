@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The live daemon: the kernel's socket list first (its snapshot assigns
- * the cookies BPF joins later events by), then the BPF programs and the
- * tc hooks, then the event loop:
+ * The live daemon: the BPF programs and the tc hooks first, then the
+ * kernel's socket list (the snapshot; events read meanwhile go in first,
+ * the list adds what they did not report), then the event loop:
  *
  *   rings (BPF woke us: 1/16 of a ring full)  -> drain -> flow table
  *   timer 100 ms                              -> drain (events are
- *                                                submitted without wake-up)
+ *                                                submitted without wake-up),
+ *                                                then a loss record if
+ *                                                events were lost (loss.c)
  *   tc rtnetlink                              -> hook new interfaces
  *   timer --stats-interval                    -> stats record
  *   timer --reconcile-interval                -> the kernel's list again
@@ -89,8 +91,14 @@ static int on_rings(struct loop *l, int fd, uint32_t events, void *ctx)
 
 static int on_drain_tick(struct loop *l, uint64_t n, void *ctx)
 {
+	int rc = drain(ctx);
+
 	(void)l, (void)n;
-	return drain(ctx);
+	/* once the rings are caught up, every flow whose events could be
+	 * in the lost part is in the table: the loss record names them */
+	if (!rc)
+		loss__check(ctx, mono_now(), false);
+	return rc;
 }
 
 static int on_links(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -319,6 +327,30 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ar
 	return 0;
 }
 
+/* Every --netns given as an inode names a namespace there is: an inode
+ * is only ever reused, never announced. An exit status. */
+static int check_netns(struct daemon *d)
+{
+	struct netns_ent *ns = NULL;
+	int n = reconcile__watched_netns(&d->o, &ns);
+
+	if (n < 0 || n == d->o.n_netns) {
+		free(ns);
+		return EXIT_OK; /* unreadable: the snapshot says so */
+	}
+	for (int i = 0; i < d->o.n_netns; i++) {
+		bool found = false;
+
+		for (int j = 0; j < n; j++)
+			found |= ns[j].inum == d->o.netns[i];
+		if (!found)
+			pr_err("--netns %u: no network namespace has this inode (ls -Li /var/run/netns/NAME, stat -L /proc/PID/ns/net)",
+			       d->o.netns[i]);
+	}
+	free(ns);
+	return EXIT_USAGE;
+}
+
 /* Capture: state programs, then the segment hooks. An exit status. */
 static int attach(struct daemon *d)
 {
@@ -347,6 +379,11 @@ static int attach(struct daemon *d)
 				strerror(-err));
 		else
 			pr_debug("segments: %s", tc__describe(d->tc));
+		/* a container's veth may come later: a warning, not an error */
+		for (int i = 0; !err && i < d->o.n_ifnames; i++)
+			if (!tc__hooked(d->tc, d->o.ifnames[i]))
+				pr_warn("--interface %s: no such interface (up, Ethernet or loopback) in the namespaces followed: hooked if it appears",
+					d->o.ifnames[i]);
 	}
 	if (strstr(capture__describe(d->cap), "DEGRADED"))
 		pr_warn("%s", capture__describe(d->cap));
@@ -421,16 +458,22 @@ int live__run(struct daemon *d)
 			return EXIT_RUNTIME;
 		}
 	}
-	/* The snapshot comes first: dumping assigns the sockets' cookies,
-	 * by which BPF joins their later events to these flows. */
+	/* Hooked first, then the kernel's list: a socket born in between
+	 * is in both, and the events read while the list is taken go in
+	 * first (reconcile.c), so it is one flow; a socket born before the
+	 * hooks and listed after would otherwise be in neither. The dump
+	 * assigns cookies, by which later events of a listed socket join
+	 * its flow. */
+	rc = d->o.n_netns ? check_netns(d) : EXIT_OK;
+	if (!rc)
+		rc = attach(d);
+	if (rc)
+		return rc;
 	if (d->o.snapshot)
 		reconcile__round(d, true, mono_now());
 	if (d->cnt.snapshot_errors)
 		pr_info("%llu namespaces could not be read at start-up",
 			(unsigned long long)d->cnt.snapshot_errors);
-	rc = attach(d);
-	if (rc)
-		return rc;
 	if (d->o.metrics) {
 		struct agg_config ac = { .top_n = d->o.summary_top };
 
@@ -471,6 +514,7 @@ int live__run(struct daemon *d)
 	metrics__stop(d->metrics);
 	d->metrics = NULL;
 	capture__poll(d->cap, 0);
+	loss__check(d, mono_now(), true);
 	flow_table__flush(d->table);
 	now = mono_now();
 	/* what finished since the last summaries: a shorter interval */

@@ -69,14 +69,16 @@ static int client_write(struct output *base, const struct sf_record *rec)
 
 	if (c->gone)
 		return 0;
-	/* past the bound: the line goes, and the loop goes on */
-	if (unsent(c) >= c->srv->o.client_buf) {
+	/* past the bound: the line goes, and the loop goes on; but not a
+	 * loss record (one a second at most, ~1 KiB): a viewer that fell
+	 * behind in the burst that lost events must still learn of it */
+	if (unsent(c) >= c->srv->o.client_buf && rec->type != SF_REC_LOSS) {
 		c->missed++;
 		c->srv->cnt.dropped++;
 		return 0;
 	}
 	record_json__record(&c->j, rec, c->srv->o.clk);
-	if (c->j.oom || unsent(c) > c->srv->o.client_buf)
+	if (c->j.oom || (unsent(c) > c->srv->o.client_buf && rec->type != SF_REC_LOSS))
 		drop_line(c, before);
 	return 0;
 }

@@ -176,8 +176,9 @@ static void count_time_wait(struct daemon *d, struct sf_snapshot_sock *tw, int n
 	pileup__end_round(d->pileups, PILEUP_TIME_WAIT_REMOTE, now);
 }
 
-/* One look at the kernel's list. The first (start-up snapshot) turns every
- * socket into a pre-existing flow; later rounds add only half-open
+/* One look at the kernel's list. The first (start-up snapshot, taken with
+ * the hooks already attached) turns every socket no event reported into a
+ * pre-existing flow; later rounds add only half-open
  * requests (the rest is born under our eyes), count TIME_WAIT, and notice
  * snapshot flows that vanished. */
 void reconcile__round(struct daemon *d, bool first, uint64_t now)
@@ -200,9 +201,15 @@ void reconcile__round(struct daemon *d, bool first, uint64_t now)
 	}
 	free(ns);
 	d->cnt.snapshot_sockets += sv.n;
-	pump_rings(d);
 	if (first)
-		procowner__resolve(sv.v, sv.n);
+		procowner__resolve(sv.v, sv.n); /* a walk of /proc: rings read after it */
+	pump_rings(d);
+	if (first) {
+		/* The hooks were attached before the list was read: the events
+		 * read since go in first, the list then adds only what they
+		 * did not report (and not what they show ended meanwhile). */
+		drain_backlog(d);
+	}
 	flow_table__round_begin(d->table);
 	for (int i = 0; i < sv.n; i++) {
 		/* an orphaned FIN_WAIT_2 with no inode is a time-wait socket

@@ -478,6 +478,7 @@ static const struct {
 	{ SF_PART_MID_FLOW, "started_mid_flow" }, { SF_PART_MISSED, "birth_not_seen" },
 	{ SF_PART_GAP, "missed_transition" },	  { SF_PART_EVICTED, "evicted" },
 	{ SF_PART_VANISHED, "vanished" },	  { SF_PART_END_UNSEEN, "end_not_observed" },
+	{ SF_PART_LOST, "events_lost" },
 };
 
 /* A summary's time_wait object would only repeat the path (...>FROM>TIME_WAIT)
@@ -809,6 +810,37 @@ static void summary_record(struct json *j, const struct sf_record *rec, const st
 	json__obj_close(j);
 }
 
+/* Events lost since the previous loss record: how many, where, and which
+ * flows were open then (their records say events_lost). */
+static void loss_record(struct json *j, const struct sf_loss *l, uint64_t at, const struct sf_clock *clk)
+{
+	char id[20];
+
+	record_head(j, "loss", at, clk);
+	time_field(j, "since", l->since, clk);
+	json__u64(j, "lost", l->lost);
+	json__u64(j, "total", l->total);
+	json__obj_open(j, "where");
+	json__u64(j, "ringbuf_reserve_failed", l->ring_full);
+	json__arr_open(j, "ringbuf_reserve_failed_by_ring");
+	for (int i = 0; i < l->nrings && i < 16; i++)
+		json__u64(j, NULL, l->ring_full_by_ring[i]);
+	json__arr_close(j);
+	json__u64(j, "recursion_misses", l->recursion);
+	json__u64(j, "socket_map_update_failed", l->map_full);
+	json__u64(j, "bad_size", l->bad_size);
+	json__obj_close(j);
+	json__obj_open(j, "partial_flows");
+	json__u64(j, "count", l->flows);
+	json__arr_open(j, "ids");
+	for (__u32 i = 0; i < l->nids && i < SF_LOSS_IDS; i++) {
+		hex64(id, sf_flow_id(l->sk[i], l->gen[i]));
+		json__str_safe(j, NULL, id, 16);
+	}
+	json__arr_close(j);
+	json__obj_close(j);
+}
+
 void record_json__record(struct json *j, const struct sf_record *rec, const struct sf_clock *clk)
 {
 	const struct sf_flow *f = rec->flow;
@@ -855,6 +887,9 @@ void record_json__record(struct json *j, const struct sf_record *rec, const stru
 		break;
 	case SF_REC_SUMMARY:
 		summary_record(j, rec, clk);
+		break;
+	case SF_REC_LOSS:
+		loss_record(j, rec->loss, rec->at, clk);
 		break;
 	}
 	json__obj_close(j);

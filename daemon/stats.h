@@ -59,6 +59,7 @@ struct sf_stats {
 	uint64_t bpf[SF_CNT_MAX];	/* summed BPF per-CPU counters */
 	uint64_t recursion_misses;	/* program runs the kernel skipped */
 	uint64_t rb_bad_size;		/* ring records of the wrong size */
+	uint64_t loss_records;		/* loss records written */
 	uint64_t snapshot_sockets;	/* sockets the sock_diag snapshots listed */
 	uint64_t snapshot_errors;	/* namespaces that could not be read */
 	struct sf_output_counters out;

@@ -448,7 +448,7 @@ static int if_attach(struct tc *t, int nsi, const struct link *l)
 	struct tc_if *i, *p;
 	uint32_t busy;
 	bool own;
-	int err;
+	int err, stale;
 
 	if (if_find(t, nsi, l->ifindex))
 		return 0;
@@ -457,13 +457,16 @@ static int if_attach(struct tc *t, int nsi, const struct link *l)
 		return -ENOMEM;
 	t->ifs = p;
 
+	stale = t->n_stale;
 	err = remove_stale(t, &t->ns[nsi], l->ifindex, &busy);
 	if (err)
 		return err;
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
 		return err;
-	own = !err;
+	/* a killed synfin's clsact, left with no filter once its own are
+	 * gone, is ours to remove too (else an empty one stays for good) */
+	own = !err || (t->n_stale > stale && count_filters(&t->ns[nsi], l->ifindex) == 0);
 
 	i = &t->ifs[t->n_ifs];
 	memset(i, 0, sizeof(*i));
@@ -722,6 +725,14 @@ bool tc__has_netns(const struct tc *t, uint32_t inode)
 int tc__n_netns(const struct tc *t)
 {
 	return t->n_ns;
+}
+
+bool tc__hooked(const struct tc *t, const char *ifname)
+{
+	for (int i = 0; i < t->n_ifs; i++)
+		if (!strcmp(t->ifs[i].name, ifname))
+			return true;
+	return false;
 }
 
 int tc__n_skipped(const struct tc *t)

@@ -83,6 +83,8 @@ bool tc__has_netns(const struct tc *t, uint32_t inode);
 int tc__n_netns(const struct tc *t);
 /* Interfaces up but not hooked (no Ethernet header, or not chosen). */
 int tc__n_skipped(const struct tc *t);
+/* An interface of that name is hooked, in any namespace followed. */
+bool tc__hooked(const struct tc *t, const char *ifname);
 /* The inode of a namespace we attached to, by the netns cookie the
  * segment events carry in `cookie`; 0 if unknown. */
 uint32_t tc__netns_inode(const struct tc *t, uint64_t cookie);

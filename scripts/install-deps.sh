@@ -11,6 +11,8 @@ pkgs=(
 	libclang-rt-dev
 	# run and test
 	iproute2 nftables python3 jq tcpdump tshark libbpf-tools util-linux procps socat tmux
+	# fault tests: a SYN flood (tests/kernel/test_synflood.sh)
+	hping3
 	# --metrics (libmicrohttpd), its tests against a real Prometheus server
 	libmicrohttpd-dev prometheus curl
 	# the service under a real systemd, its man page and Debian package

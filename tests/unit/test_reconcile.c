@@ -296,3 +296,36 @@ TEST(snapshot_listener_listen_event)
 	alarm(0);
 	flow_table__free(t);
 }
+
+/* Under SYN cookies the kernel keeps no request for most SYNs of a flood:
+ * a half-open flow no round ever listed is dropped without a record, and
+ * counted; one a round listed, gone since, expired: reported. */
+TEST(half_open_syn_cookies)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct sf_snapshot_sock req = { .netns = 4026531840u, .family = 2, .state = SF_TCP_SYN_RECV,
+					.saddr = { 10, 0, 0, 2 }, .daddr = { 10, 0, 0, 1 }, .sport = 80,
+					.dport = 42000 };
+	struct sf_snapshot_sock lsn = { .cookie = 9, .netns = 4026531840u, .family = 2, .state = SF_TCP_LISTEN,
+					.saddr = { 10, 0, 0, 2 }, .sport = 80 };
+	struct flow_table_stats st;
+	struct flow_table *t;
+
+	t = syns_at_listener(&cfg, 3);
+	flow_table__round_begin(t);
+	EXPECT(flow_table__snapshot(t, &lsn, 100, false) == 1);
+	EXPECT(flow_table__snapshot(t, &req, 100, true) == 1); /* the first SYN's request */
+	flow_table__round_end(t, 100, true);
+	flow_table__advance(t, 100 + GRACE);
+	flow_table__stats(t, &st);
+	EXPECT(st.half_open_unlisted == 2 && st.by_state[SF_TCP_SYN_RECV] == 1 && st.reconcile_vanished == 0);
+	EXPECT(nrec == 0);
+	flow_table__round_begin(t);
+	EXPECT(flow_table__snapshot(t, &lsn, 200, false) == 1);
+	flow_table__round_end(t, 200, true);
+	flow_table__advance(t, 200 + GRACE);
+	flow_table__stats(t, &st);
+	EXPECT(st.half_open_unlisted == 2 && st.by_state[SF_TCP_SYN_RECV] == 0 && st.reconcile_vanished == 1);
+	EXPECT(count_type(SF_REC_FLOW) == 1 && !recs[0].sum.established);
+	flow_table__free(t);
+}

@@ -194,11 +194,7 @@ TEST(half_open_cap)
 	struct flow_table_stats st;
 	struct flow_table *t;
 
-	nrec = 0;
-	t = flow_table__new(&cfg, seg_sink, NULL);
-	listen_on(t, 80, 1);
-	for (int i = 0; i < 10; i++)
-		feed(t, seg(10 + i, 42000 + i, true, false, F_SYN, 1, 0));
+	t = syns_at_listener(&cfg, 10);
 	flow_table__stats(t, &st);
 	EXPECT(st.half_open == 3 && st.half_open_dropped == 7);
 	EXPECT(st.by_state[SF_TCP_SYN_RECV] == 3);

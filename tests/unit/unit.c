@@ -191,6 +191,19 @@ void listen_on(struct flow_table *t, __u16 port, __u64 ts)
 	nrec = 0;
 }
 
+/* a table (seg_sink) with a listener on 10.0.0.2:80 and n SYNs at it,
+ * from ports 42000 + i at times 10 + i */
+struct flow_table *syns_at_listener(const struct flow_table_config *cfg, int n)
+{
+	struct flow_table *t = flow_table__new(cfg, seg_sink, NULL);
+
+	nrec = 0;
+	listen_on(t, 80, 1);
+	for (int i = 0; i < n; i++)
+		feed(t, seg(10 + i, 42000 + i, true, false, F_SYN, 1, 0));
+	return t;
+}
+
 bool slot_is(const struct sf_segs *g, int slot, bool out, __u32 seq, __u32 ack)
 {
 	return g && (g->have & (1u << slot)) && g->slot[slot].out == out && g->slot[slot].seq == seq &&
