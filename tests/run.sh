@@ -35,7 +35,7 @@ run tests/asan.sh
 run tests/fuzz/run.sh
 if [ "$kernel" = 1 ]; then
 	for t in tests/kernel/test_*.sh; do
-		run "$t"
+		run bash "$t"
 	done
 	# a few seconds of the benchmark, to keep it working: it asserts that
 	# it ran and that synfin lost nothing, never a speed
