@@ -85,6 +85,8 @@ static void on_record(void *ctx, const struct sf_record *rec)
 	if (filtered_out(d, rec)) {
 		if (rec->type == SF_REC_FLOW)
 			d->cnt.filtered_flows++;
+		else
+			d->cnt.filtered_records++;
 		return;
 	}
 	if (rec->type == SF_REC_STUCK && d->agg)

@@ -74,6 +74,8 @@ const struct sf_stat_def sf_stat_defs[] = {
 	    "events and control segments left out in the kernel: their socket's owner is in no --cgroup subtree"),
 	U64("filtered", "flows", COUNTER, filtered_flows,
 	    "flow records left out by the daemon: --comm, or an owner the kernel could not judge"),
+	U64("filtered", "records", COUNTER, filtered_records,
+	    "listen, stuck, resolved and time_wait records left out by the daemon, for the same reasons"),
 
 	ROLES("connections", "opened", table.opened,
 	      "connections opened, by role: a client's connect (SYN_SENT), a server's accepted child (ESTABLISHED)"),

@@ -75,6 +75,7 @@ struct sf_stats {
 	struct sf_listener_top half_open; /* requests tracked now, per listener */
 	uint64_t flows_unwritten;	/* flow records left out (--flows, --sample) */
 	uint64_t filtered_flows;	/* flow records left out by the filters (daemon.c) */
+	uint64_t filtered_records;	/* and the other records about a connection */
 	uint64_t summary_records;	/* summary records written */
 	double uptime_s;
 	double interval_s;		/* since the previous stats record */
