@@ -3,13 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include "cgroup.h"
+#include "filter_cgroup.h"
 #include "hash.h"
 
 /* include/linux/exportfs.h, not in the uapi headers: a kernfs node id as
@@ -37,30 +37,6 @@ struct cgroups {
 	struct cg_counters cnt;
 	struct cg_entry e[SETS][WAYS];
 };
-
-static int find_mount(char *out, size_t len)
-{
-	FILE *f = setmntent("/proc/self/mounts", "re");
-	struct mntent m, *p;
-	char buf[4096];
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while ((p = getmntent_r(f, &m, buf, sizeof(buf)))) {
-		if (strcmp(p->mnt_type, "cgroup2"))
-			continue;
-		if (strlen(p->mnt_dir) >= len) {
-			err = -ENAMETOOLONG;
-			continue;
-		}
-		strcpy(out, p->mnt_dir);
-		err = 0;
-		break;
-	}
-	endmntent(f);
-	return err;
-}
 
 /* the directory of id through a kernfs file handle: -ESTALE or -ENOENT
  * when it is gone; -EPERM without CAP_DAC_READ_SEARCH */
@@ -93,7 +69,7 @@ int cgroups__new(struct cgroups **out)
 
 	if (!c)
 		return -ENOMEM;
-	err = find_mount(c->mnt, sizeof(c->mnt));
+	err = cgroup2_find_mount(c->mnt, sizeof(c->mnt));
 	if (!err) {
 		c->mnt_fd = open(c->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (c->mnt_fd < 0)

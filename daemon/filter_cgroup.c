@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,28 +16,29 @@
 #define RESCAN_NS 1000000000ULL
 #define MAX_DEPTH 32
 
-/* The first cgroup2 mount in /proc/self/mountinfo (on a hybrid host
- * /sys/fs/cgroup/unified, else usually /sys/fs/cgroup). */
-static int cgroup2_mount(char *out, size_t len)
+/* The first cgroup2 mount (on a hybrid host /sys/fs/cgroup/unified, else
+ * usually /sys/fs/cgroup); getmntent decodes the escapes (\040). */
+int cgroup2_find_mount(char *out, size_t len)
 {
-	char line[1024];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	FILE *f = setmntent("/proc/self/mounts", "re");
+	struct mntent m, *p;
+	char buf[4096];
 	int err = -ENOENT;
 
 	if (!f)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], *sep = strstr(line, " - ");
-
-		if (!sep || strncmp(sep, " - cgroup2 ", 11))
+	while ((p = getmntent_r(f, &m, buf, sizeof(buf)))) {
+		if (strcmp(p->mnt_type, "cgroup2"))
 			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && strlen(mnt) < len) {
-			snprintf(out, len, "%s", mnt);
-			err = 0;
-			break;
+		if (strlen(p->mnt_dir) >= len) {
+			err = -ENAMETOOLONG;
+			continue;
 		}
+		strcpy(out, p->mnt_dir);
+		err = 0;
+		break;
 	}
-	fclose(f);
+	endmntent(f);
 	return err;
 }
 
@@ -76,7 +78,7 @@ int filter_cgroup__resolve(const char *arg, char **path, __u64 *id, __u32 *level
 	size_t ml;
 	int err;
 
-	err = cgroup2_mount(mnt, sizeof(mnt));
+	err = cgroup2_find_mount(mnt, sizeof(mnt));
 	if (err) {
 		snprintf(why, len, "no cgroup2 filesystem is mounted (cgroup v2 is needed)");
 		return err;

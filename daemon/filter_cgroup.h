@@ -19,6 +19,9 @@
  * 0, or -errno with why said. */
 int filter_cgroup__resolve(const char *arg, char **path, __u64 *id, __u32 *level, char *why, size_t len);
 
+/* Where cgroup2 is mounted: 0, -ENOENT (nowhere), -ENAMETOOLONG, -errno. */
+int cgroup2_find_mount(char *out, size_t len);
+
 struct filter_cgroups;
 
 struct filter_cgroups *filter_cgroups__new(const char *const *paths, int n);
