@@ -111,7 +111,7 @@ static bool link_is_port(const struct nlattr *linkinfo)
 		const char *kind = mnl_attr_get_payload(a);
 		size_t len = mnl_attr_get_payload_len(a);
 
-		if (mnl_attr_get_type(a) != IFLA_INFO_SLAVE_KIND)
+		if (mnl_attr_get_type(a) != IFLA_INFO_SLAVE_KIND || len < 2)
 			continue;
 		return !strncmp(kind, "bridge", len) || !strncmp(kind, "bond", len) ||
 		       !strncmp(kind, "team", len);
@@ -511,8 +511,14 @@ static int attach_links(struct tc *t, int nsi, const struct link_list *ll, bool 
 				if_detach(t, i);
 				if_forget(t, i);
 			}
-			if (count_skipped)
+			if (count_skipped) {
+				uint32_t busy;
+
+				/* a killed synfin that hooked ports left its
+				 * filters there: ours to remove all the same */
+				remove_stale(t, &t->ns[nsi], ll->l[k].ifindex, &busy);
 				t->ns[nsi].ports++;
+			}
 			continue;
 		}
 		if (!link_wanted(t, &ll->l[k])) {
@@ -909,6 +915,10 @@ static int on_notify(const struct nlmsghdr *nh, void *arg)
 	if (nh->nlmsg_type == RTM_NEWLINK)
 		return on_link(nh, &c->ll);
 	if (nh->nlmsg_type != RTM_DELLINK || mnl_nlmsg_get_payload_len(nh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	/* a bridge says a port left it with an AF_BRIDGE RTM_DELLINK: the
+	 * device itself is still there */
+	if (ifi->ifi_family != AF_UNSPEC)
 		return MNL_CB_OK;
 	/* the device took its qdiscs and filters along */
 	i = if_find(c->t, c->nsi, ifi->ifi_index);

@@ -9,11 +9,16 @@
  * later filter's verdict never hides a segment from us; our program always
  * returns TC_ACT_UNSPEC, so the filters after it run as before). Another
  * synfin running at the same time (the service, and one started by hand)
- * takes the next free priority, up to SF_TC_SLOTS instances. Filters left
- * by a killed synfin are found at start-up in those slots (handle
- * SF_TC_HANDLE, one of its program names, no live process holding the
- * program) and removed; a live synfin's are left alone. The clsact qdisc is
- * destroyed at close only when we created it and no filter is left on it.
+ * takes the next free priority, up to SF_TC_SLOTS instances. So does a
+ * synfin that finds another tool's filter at priority 1: it then runs after
+ * that filter, whose verdict (a drop, a redirect) can hide segments from it.
+ * The clsact qdisc is shared: the instance that made it removes it when it
+ * is left with no filter, so an instance that attaches at that very moment
+ * can lose its filters, and a qdisc made by one instance and emptied last
+ * by another stays. Filters left by a killed synfin are found at start-up
+ * in those slots (handle SF_TC_HANDLE, one of its program names, no live
+ * process of synfin's PID namespace holding the program), on bridge ports
+ * too, and removed; a live synfin's are left alone.
  *
  * Namespaces are entered with setns() on the calling thread and left at
  * once; libbpf's tc calls work in the namespace of the caller.
