@@ -90,7 +90,7 @@ struct link {
 	int ifindex;
 	unsigned int flags;
 	unsigned short type;
-	bool port;		/* a bridge's or bond's port: see link_wanted */
+	bool port;		/* a bridge's or bond's port: see link_port_skipped */
 	char name[IF_NAMESIZE];
 };
 
@@ -413,8 +413,7 @@ static bool link_wanted(const struct tc *t, const struct link *l)
 	for (int i = 0; i < t->n_ifnames; i++)
 		named |= !strcmp(t->ifnames[i], l->name);
 	/* the program parses from an Ethernet header: lo has one at tc */
-	return named && (l->flags & IFF_UP) && !link_port_skipped(t, l) &&
-	       (l->type == ARPHRD_ETHER || l->type == ARPHRD_LOOPBACK);
+	return named && (l->flags & IFF_UP) && (l->type == ARPHRD_ETHER || l->type == ARPHRD_LOOPBACK);
 }
 
 /* Our two filters on i at i->prio (inside ns); 0, or -errno with none. */
