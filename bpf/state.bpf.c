@@ -64,7 +64,9 @@ struct sf_sock {
 	__u16 dport;
 	__u8 family;
 	__u8 owner_src;
-	__u16 pad;
+	__u8 fold;		/* its birth's record was not sent: the next
+				 * record of it carries SF_F_BIRTH_FOLDED */
+	__u8 pad;
 };
 
 struct sf_listen_key {
@@ -206,6 +208,27 @@ static __always_inline void read_tuple(const struct sock *sk, struct sf_sock *t,
 	t->dport = bpf_ntohs(h.dport);
 	if (!t->sport && full)
 		t->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+}
+
+/*
+ * Can a child of this listener be a TCP Fast Open one? Called at the
+ * child's LISTEN -> SYN_RECV, inside inet_csk_clone_lock(): the child is
+ * still a copy of its listener there (its copy of the accept queue is
+ * cleared right after), so this reads the listener's Fast Open queue
+ * length, 0 when Fast Open is off on it (then tcp_try_fastopen() never
+ * makes a child: tcp_fastopen_queue_check()). Any other child is created
+ * by the final ACK, which takes it to ESTABLISHED (or CLOSE) at once: its
+ * birth needs no record of its own. A Fast Open child is created by the
+ * SYN and lives in SYN_RECV, data flowing, until the final ACK: its birth
+ * is sent as it happens. Unknown (no such field): as if Fast Open.
+ */
+static __always_inline bool may_be_fastopen_child(const struct sock *sk)
+{
+	const struct inet_connection_sock *icsk = (const void *)sk;
+
+	if (!bpf_core_field_exists(icsk->icsk_accept_queue.fastopenq.max_qlen))
+		return true;
+	return BPF_CORE_READ(icsk, icsk_accept_queue.fastopenq.max_qlen) != 0;
 }
 
 static __always_inline void fill_from_sock(struct synfin_event *e, const struct sf_sock *s)
@@ -351,12 +374,15 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 				fresh.owner = *lo;
 				fresh.owner_src = SF_OWNER_LISTENER;
 			}
+			fresh.fold = birth && !may_be_fastopen_child(sk);
 		}
 		fresh.filt = filtering ? sock_verdict(&fresh) : 0;
 		if (filt.n_cgroups && fresh.owner.cg)
 			cg_note_birth(&fresh, new);
-		if (new != SF_TCP_CLOSE && bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY))
+		if (new != SF_TCP_CLOSE && bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY)) {
 			count(SF_CNT_SOCK_UPDATE_FAIL);
+			fresh.fold = 0; /* no entry to say it later */
+		}
 		s = &fresh;
 	} else if (!s->sport && fresh.sport) {
 		/* connect() sets SYN_SENT before it picks the local port */
@@ -380,10 +406,18 @@ static __always_inline int handle_state(struct bpf_raw_tracepoint_args *ctx)
 		bpf_map_update_elem(&listeners, &lk, &s->owner, BPF_ANY);
 	}
 
+	/* a server child's birth: its next record says it (SF_F_BIRTH_FOLDED),
+	 * one ring record less per connection */
+	if (s == &fresh && fresh.fold)
+		return 0;
 	if (filtering && s->filt)
 		count(s->filt);
 	e = filtering && s->filt ? NULL : reserve(&rbf);
 	if (e) {
+		if (s->fold) {
+			flags |= SF_F_BIRTH_FOLDED;
+			s->fold = 0;
+		}
 		e->ts_ns = ts;
 		e->sk = key;
 		e->netns = netns;
@@ -480,8 +514,13 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind)
 	e->sk_err = 0;
 	e->cookie = 0;
 	fill_from_sock(e, s);
-	if (s == &t)
+	if (s == &t) {
 		e->flags = SF_F_NO_ENTRY;
+	} else if (s->fold) {
+		/* a child's first record (a reset before its ESTABLISHED) */
+		e->flags = SF_F_BIRTH_FOLDED;
+		s->fold = 0;
+	}
 	bpf_ringbuf_submit(e, rbf);
 	return 0;
 }

@@ -133,6 +133,20 @@ struct inet_sock {
 	__be16 inet_sport;
 };
 
+/* a listener's TCP Fast Open queue: max_qlen 0 is Fast Open off */
+struct fastopen_queue {
+	int max_qlen;
+};
+
+struct request_sock_queue {
+	struct fastopen_queue fastopenq;
+};
+
+struct inet_connection_sock {
+	struct inet_sock icsk_inet;
+	struct request_sock_queue icsk_accept_queue;
+};
+
 struct sk_buff {
 	char cb[48];
 };

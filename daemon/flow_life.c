@@ -426,6 +426,26 @@ void ft_ingest_state(struct flow_table *t, const struct synfin_event *e)
 	}
 }
 
+/* A server child's LISTEN -> SYN_RECV that BPF did not send: e, the
+ * child's next record, stands for it (SF_F_BIRTH_FOLDED). It is ingested
+ * just before e, as the record it would have been: at the generation,
+ * with e's owner and tuple, so the flow is the one an unfolded stream
+ * gives (its place among other sockets' records does not matter: none of
+ * them is about this socket, whose record came next on this CPU). */
+void ft_unfold_birth(struct flow_table *t, const struct synfin_event *e)
+{
+	struct synfin_event b = *e;
+
+	b.ts_ns = e->gen;
+	b.kind = SF_EV_STATE;
+	b.oldstate = SF_TCP_LISTEN;
+	b.newstate = SF_TCP_SYN_RECV;
+	b.flags = SF_F_NEW_GEN;
+	b.sk_err = 0;
+	b.cookie = 0;
+	ft_ingest_state(t, &b);
+}
+
 void ft_ingest_control(struct flow_table *t, const struct synfin_event *e)
 {
 	__u8 state = e->newstate;

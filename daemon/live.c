@@ -58,7 +58,8 @@ static void on_event(void *ctx, const void *data, size_t size)
 		const struct synfin_event *e = data;
 
 		if (e->kind == SF_EV_STATE && !tc__has_netns(d->tc, e->netns)) {
-			if (e->newstate == SF_TCP_SYN_SENT || e->newstate == SF_TCP_SYN_RECV)
+			if (e->newstate == SF_TCP_SYN_SENT || e->newstate == SF_TCP_SYN_RECV ||
+			    (e->flags & SF_F_BIRTH_FOLDED))
 				d->cnt.netns.unhooked++;
 			d->netns_rescan = true;
 		}

@@ -90,11 +90,12 @@ int replay__next(FILE *f, struct synfin_event *e, uint64_t index, char *err, siz
 	if (n == sizeof(*e)) {
 		/* version 1: host_tgid was reserved (0) and the ids were the
 		 * initial PID namespace's, where synfin ran: read as
-		 * version 2, they are synfin's own with no host pid beside */
-		if (e->version == 1) {
-			e->version = SYNFIN_EVENT_VERSION;
+		 * version 2, they are synfin's own with no host pid beside.
+		 * Version 2 is version 3 without folded births. */
+		if (e->version == 1)
 			e->host_tgid = 0;
-		}
+		if (e->version == 1 || e->version == 2)
+			e->version = SYNFIN_EVENT_VERSION;
 		return 1;
 	}
 	if (n == 0 && feof(f))

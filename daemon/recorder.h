@@ -6,7 +6,7 @@
  *   0  char  magic[8]      "SYNFINR\n"
  *   8  u32   format        1
  *  12  u32   event_size    sizeof(struct synfin_event)
- *  16  u32   event_version SYNFIN_EVENT_VERSION (1 is read too)
+ *  16  u32   event_version SYNFIN_EVENT_VERSION (1 and 2 are read too)
  *  20  u32   flags         SF_REC_F_* (how it was captured)
  *  24  s64   mono_to_real_ns  wall clock = event ts + this
  *

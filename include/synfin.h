@@ -14,8 +14,12 @@
 /* 2: pid/tgid are synfin's own PID namespace's numbers, host_tgid (was a
  * reserved 0) the initial namespace's where they differ. A version 1 event
  * (taken in the initial namespace) reads as version 2 with host_tgid 0:
- * the replay reader upgrades it (daemon/recorder.c). */
-#define SYNFIN_EVENT_VERSION 2
+ * the replay reader upgrades it (daemon/recorder.c).
+ * 3: SF_F_BIRTH_FOLDED: a server child's LISTEN -> SYN_RECV may have no
+ * record of its own. Versions 1 and 2 never set it and read as 3; a reader
+ * of version 2 would take a folded child for one whose birth was lost, so
+ * it refuses these recordings. */
+#define SYNFIN_EVENT_VERSION 3
 #define SYNFIN_COMM_LEN 16
 
 /* Kernel TCP states (include/net/tcp_states.h); 0 is unused there. */
@@ -66,6 +70,13 @@ enum synfin_owner_source {
  * that FIN: not the end of FIN_WAIT2. */
 #define SF_F_CLOSE_INFO	(1u << 2)
 #define SF_F_PEER_FIN	(1u << 3)
+/* The socket's LISTEN -> SYN_RECV (a server child's birth) was not sent:
+ * this, the next record of the socket, stands for it too. That birth came
+ * at gen (its time is the generation) with this record's owner and tuple,
+ * no error, no cookie. Only children of listeners without TCP Fast Open:
+ * theirs is created by the final ACK and enters ESTABLISHED (or CLOSE) in
+ * the same softirq, so nothing comes between the two. */
+#define SF_F_BIRTH_FOLDED (1u << 4)
 
 struct synfin_seg {		/* kind == SF_EV_SEGMENT */
 	__u32 seq;		/* host order */
