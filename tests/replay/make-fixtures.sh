@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the recorded fixtures (root): real connections in a fresh
 # netns, recorded with --record, plus variants derived from that recording
-# (events reordered, duplicated, cut short). Review the new expected
-# outputs by hand before committing them: they are the golden truth.
+# (events reordered, duplicated, cut short; server children's births folded,
+# a no-op on a recording made since event version 3, which folds them
+# already). Review the new expected outputs by hand before committing them:
+# they are the golden truth.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$TOP/tests/replay"

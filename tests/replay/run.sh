@@ -45,6 +45,21 @@ for name, anomaly in (("reordered", "reordered"), ("duplicated", "duplicates")):
     assert seen, f"{name}: no flow reports the {anomaly} anomaly"
 PY
 
+# event version 3: each server child's birth folded into its next record
+# (one ring record less per connection), the same records byte for byte
+check replay-folded-births-rebuild-the-same-records python3 - "$TMP" <<'PY'
+import json, sys
+tmp = sys.argv[1]
+def load(name):
+    return [json.loads(l) for l in open(f"{tmp}/{name}.jsonl")]
+base, got = load("lifecycle"), load("folded")
+children = sum(r["type"] == "flow" and r["role"] == "server" for r in base)
+assert children == 4, f"lifecycle has {children} server children, want 4"
+b_stats, g_stats = base.pop(), got.pop()
+assert got == base, "folded: the records differ"
+assert g_stats["events"]["received"] == b_stats["events"]["received"] - children, (g_stats["events"], b_stats["events"])
+PY
+
 # the default detail: normal flows as a summary (<= 600 bytes for IPv4),
 # the others in full; the same flows either way
 "$SYNFIN" --replay lifecycle.rec >"$TMP/default.jsonl" 2>/dev/null
