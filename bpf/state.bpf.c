@@ -210,25 +210,27 @@ static __always_inline void read_tuple(const struct sock *sk, struct sf_sock *t,
 		t->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 }
 
+/* TFO_SERVER_ENABLE (include/net/tcp.h): server-side Fast Open on */
+#define SF_TFO_SERVER_ENABLE 0x2
+
 /*
- * Can a child of this listener be a TCP Fast Open one? Called at the
- * child's LISTEN -> SYN_RECV, inside inet_csk_clone_lock(): the child is
- * still a copy of its listener there (its copy of the accept queue is
- * cleared right after), so this reads the listener's Fast Open queue
- * length, 0 when Fast Open is off on it (then tcp_try_fastopen() never
- * makes a child: tcp_fastopen_queue_check()). Any other child is created
- * by the final ACK, which takes it to ESTABLISHED (or CLOSE) at once: its
- * birth needs no record of its own. A Fast Open child is created by the
- * SYN and lives in SYN_RECV, data flowing, until the final ACK: its birth
- * is sent as it happens. Unknown (no such field): as if Fast Open.
+ * Can this new server child be a TCP Fast Open one? Such a child is
+ * created by the SYN and lives in SYN_RECV, data flowing, until the final
+ * ACK: its birth is sent as it happens. Any other child is created by the
+ * final ACK, which takes it to ESTABLISHED (or CLOSE) at once: its birth
+ * needs no record of its own. tcp_try_fastopen() makes no child unless
+ * its namespace's net.ipv4.tcp_fastopen has TFO_SERVER_ENABLE, which
+ * Linux leaves off by default. (The listener's own Fast Open queue cannot
+ * be read from the child: since Linux 6.x the child's copy of it is
+ * cleared before this transition.) Unknown: as if it could.
  */
 static __always_inline bool may_be_fastopen_child(const struct sock *sk)
 {
-	const struct inet_connection_sock *icsk = (const void *)sk;
+	const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
 
-	if (!bpf_core_field_exists(icsk->icsk_accept_queue.fastopenq.max_qlen))
+	if (!bpf_core_field_exists(net->ipv4.sysctl_tcp_fastopen))
 		return true;
-	return BPF_CORE_READ(icsk, icsk_accept_queue.fastopenq.max_qlen) != 0;
+	return BPF_CORE_READ_BITFIELD_PROBED(&net->ipv4, sysctl_tcp_fastopen) & SF_TFO_SERVER_ENABLE;
 }
 
 static __always_inline void fill_from_sock(struct synfin_event *e, const struct sf_sock *s)

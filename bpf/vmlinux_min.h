@@ -89,8 +89,15 @@ struct ns_common {
 	unsigned int inum;
 };
 
+/* net.ipv4.tcp_fastopen, per namespace since Linux 4.12 (its size is
+ * read from the kernel's BTF) */
+struct netns_ipv4 {
+	int sysctl_tcp_fastopen;
+};
+
 struct net {
 	struct ns_common ns;
+	struct netns_ipv4 ipv4;
 };
 
 typedef struct {
@@ -131,20 +138,6 @@ struct sock {
 struct inet_sock {
 	struct sock sk;
 	__be16 inet_sport;
-};
-
-/* a listener's TCP Fast Open queue: max_qlen 0 is Fast Open off */
-struct fastopen_queue {
-	int max_qlen;
-};
-
-struct request_sock_queue {
-	struct fastopen_queue fastopenq;
-};
-
-struct inet_connection_sock {
-	struct inet_sock icsk_inet;
-	struct request_sock_queue icsk_accept_queue;
 };
 
 struct sk_buff {

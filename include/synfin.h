@@ -73,9 +73,10 @@ enum synfin_owner_source {
 /* The socket's LISTEN -> SYN_RECV (a server child's birth) was not sent:
  * this, the next record of the socket, stands for it too. That birth came
  * at gen (its time is the generation) with this record's owner and tuple,
- * no error, no cookie. Only children of listeners without TCP Fast Open:
- * theirs is created by the final ACK and enters ESTABLISHED (or CLOSE) in
- * the same softirq, so nothing comes between the two. */
+ * no error, no cookie. Only children that cannot be TCP Fast Open ones
+ * (their namespace has server-side Fast Open off, Linux's default): those
+ * are created by the final ACK and enter ESTABLISHED (or CLOSE) in the
+ * same softirq, so nothing comes between the two. */
 #define SF_F_BIRTH_FOLDED (1u << 4)
 
 struct synfin_seg {		/* kind == SF_EV_SEGMENT */
