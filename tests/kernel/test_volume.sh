@@ -24,6 +24,10 @@ run() { # NAME [synfin options]: N normal connections and one refused
 		fail "volume/$name/tcpctl" "$(tr '\n' ' ' <"$TMP/$name.tcpctl.err")"
 	ip netns exec "$ns" timeout 30 "$TCPCTL" client-first --count "$H" --linger-ms 50 >/dev/null 2>"$TMP/$name.tcpctl.err" ||
 		fail "volume/$name/tcpctl-handoff" "$(tr '\n' ' ' <"$TMP/$name.tcpctl.err")"
+	# two on one tuple: the second takes the server's time-wait socket
+	# (reused; the SYN that does may be answered late: counted apart)
+	ip netns exec "$ns" timeout 30 "$TCPCTL" server-first --count 2 --port 20998 --client-port 40999 --linger-ms 20 >/dev/null 2>"$TMP/$name.tcpctl.err" ||
+		fail "volume/$name/tcpctl-reuse" "$(tr '\n' ' ' <"$TMP/$name.tcpctl.err")"
 	ip netns exec "$ns" timeout 30 "$TCPCTL" refused --port 20999 >/dev/null 2>&1
 	ns_settle "$ns"
 	# one summary interval passes while synfin runs
@@ -35,7 +39,10 @@ run default --summary-interval 2 && check volume/default-records python3 - "$TMP
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 n = int(sys.argv[2])
+reuse = lambda r: 20998 in (r["local"]["port"], r["peer"]["port"])
 flows = [(json.loads(l), len(l)) for l in lines if '"type":"flow"' in l]
+assert len([r for r, _ in flows if reuse(r)]) == 4, "the two connections on one tuple"
+flows = [(r, size) for r, size in flows if not reuse(r)]
 normal = [(r, size) for r, size in flows if r["close"] == "normal"]
 refused = [r for r, _ in flows if r["close"] == "refused"]
 assert len(normal) == 2 * n, f"{len(normal)} normal flow records, want {2 * n}"
@@ -54,9 +61,13 @@ four = [r for r, _ in normal if r["role"] == "client" and r["segments"]["digest"
 assert len(four) >= 5, [r["segments"]["digest"] for r, _ in normal]
 assert all(r["path"].endswith(">FIN_WAIT_2>TIME_WAIT") and "time_wait" not in r and "durations_from" not in r for r in four), four[0]
 print(f"normal flow records: {min(s for _, s in normal)}-{max(s for _, s in normal)} bytes", file=sys.stderr)
+# a time-wait socket's routine exit (reused here) is counted, not written
+st = [json.loads(l) for l in lines if '"type":"stats"' in l][-1]["time_wait"]
+assert st["reused"] >= 1 and st["not_written"] == st["reused"] + st["expired"], st
+assert not [l for l in lines if '"type":"time_wait"' in l], "a routine time_wait record written"
 summ = [json.loads(l) for l in lines if '"type":"summary"' in l]
 procs = [r for r in summ if r["kind"] == "process"]
-assert sum(r["flows"] for r in procs) == 2 * n + 1, [r["flows"] for r in procs]
+assert sum(r["flows"] for r in procs) == 2 * n + 1 + 4, [r["flows"] for r in procs]
 # the interval fired while running (2 s, at least 0.5 s before the exit)
 from datetime import datetime
 t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
@@ -64,7 +75,7 @@ stop = t([json.loads(l) for l in lines if '"type":"stats"' in l][-1]["time"])
 assert min(t(r["time"]) for r in summ) < stop - 0.4, "summaries only at exit"
 rem = [r for r in summ if r["kind"] == "remote" and r["peer"]["port"] == 20999]
 assert sum(r["failed"].get("refused", 0) for r in rem) == 1, rem
-lst = [r for r in summ if r["kind"] == "listener"]
+lst = [r for r in summ if r["kind"] == "listener" and r["port"] != 20998]
 assert sum(r["closed"].get("normal", 0) for r in lst) == n
 assert sum(r["phases_us"]["handshake"]["count"] for r in lst if "handshake" in r["phases_us"]) == n
 PY
@@ -75,8 +86,8 @@ recs = [json.loads(l) for l in open(sys.argv[1])]
 n = int(sys.argv[2])
 assert not [r for r in recs if r["type"] == "flow"], "--flows none wrote flow records"
 st = [r for r in recs if r["type"] == "stats"][-1]
-assert st["flows"]["not_written"] == 2 * n + 1, (st["flows"], [r["close"] for r in recs if r["type"] == "flow"])
+assert st["flows"]["not_written"] == 2 * n + 1 + 4, (st["flows"], [r["close"] for r in recs if r["type"] == "flow"])
 procs = [r for r in recs if r["type"] == "summary" and r["kind"] == "process"]
-assert sum(r["flows"] for r in procs) == 2 * n + 1, [(r.get("comm"), r.get("other"), r["flows"]) for r in procs]
+assert sum(r["flows"] for r in procs) == 2 * n + 1 + 4, [(r.get("comm"), r.get("other"), r["flows"]) for r in procs]
 PY
 exit "$_failed"
