@@ -93,6 +93,16 @@ static void on_record(void *ctx, const struct sf_record *rec)
 		agg__stuck(d->agg, rec->flow, rec->state);
 	if (rec->type == SF_REC_STUCK && rec->state < SF_TCP_NSTATES)
 		d->total.stuck[rec->state]++;
+	/* a time-wait socket that expired, or whose tuple a new connection
+	 * took, ended as Linux meant; one synfin stopped following (its
+	 * tracker full: the busiest moments) is a limit of ours, counted in
+	 * stats: written in full detail only (in a storm, a third of the
+	 * bytes) */
+	if (rec->type == SF_REC_TIME_WAIT && d->o.detail != OPTS_DETAIL_SEGMENTS &&
+	    rec->tw->exit != TW_EXIT_RESET) {
+		d->cnt.tw_unwritten++;
+		return;
+	}
 	if (rec->type != SF_REC_FLOW) {
 		r = *rec;
 		if (r.flow)

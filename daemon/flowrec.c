@@ -305,6 +305,10 @@ static void fill(struct flowrec *r, json_t *o)
 	r->pid = get_int(v, "pid", -1);
 	get_str(v, "comm", r->comm, sizeof(r->comm));
 	get_str(v, "source", r->owner_source, sizeof(r->owner_source));
+	/* a summary leaves out the role's usual source */
+	if (!r->owner_source[0] && r->pid >= 0 && json_object_get(v, "comm"))
+		snprintf(r->owner_source, sizeof(r->owner_source), "%s",
+			 !strcmp(r->role, "server") ? "accept" : !strcmp(r->role, "client") ? "connect" : "");
 
 	r->partial = json_is_true(json_object_get(o, "partial"));
 	json_array_foreach(json_object_get(o, "partial_reasons"), i, x) {

@@ -386,7 +386,7 @@ static const struct opt_def defs[] = {
 	CUSTOM("quiet", 'q', NULL, parse_quiet, 1, "Only warnings and errors on stderr (not the 'capturing' line)"),
 	HEADER(3, "Volume (flow records, summaries):"),
 	CUSTOM("detail", 0, "auto|summary|segments", parse_detail, 3,
-	       "How much a flow record says: segments (every control segment listed), summary (a one-line digest of them), or auto (the default): segments for flows that are not normal (refused, timeout, reset, retransmits, an ack not right, partial, never established, stuck), summary for the rest"),
+	       "How much a flow record says: segments (every control segment listed), summary (a one-line digest of them), or auto (the default): segments for flows that are not normal (refused, timeout, reset, retransmits, an ack not right, partial, never established, stuck), summary for the rest. time_wait records: every exit with segments, else only resets (the other exits are counted)"),
 	CUSTOM("flows", 0, "all|abnormal|none", parse_flows, 3,
 	       "Which flow records are written (default all); the others are still counted in stats and summaries"),
 	U32("sample", "N", sample, 1, 1000000, 0, 3,

@@ -206,7 +206,38 @@ static void cgroup_fields(struct json *j, const struct cg_info *cg)
 	}
 }
 
-static void process_(struct json *j, const struct sf_flow *f, const struct cg_info *cg, bool tid)
+/* A summary names the cgroup once, by the most specific name it has: the
+ * container, else the systemd unit, else the path, else the id (a full
+ * record and the cgroup's summary records carry all of them). */
+static void cgroup_once(struct json *j, const struct sf_flow *f, const struct cg_info *cg)
+{
+	const struct cg_owner *o = cg ? &cg->owner : NULL;
+
+	if (!cg || !cg->path) {
+		if (f->cgroup_id)
+			json__u64(j, "cgroup_id", f->cgroup_id);
+	} else if (o->runtime != CG_RT_NONE && o->id[0]) {
+		json__obj_open(j, "container");
+		json__lit(j, "runtime", cg_runtime_name(o->runtime));
+		json__str_safe(j, "id", o->id, strlen(o->id));
+		if (o->pod_uid[0])
+			json__str_safe(j, "pod_uid", o->pod_uid, strlen(o->pod_uid));
+		json__obj_close(j);
+	} else if (o->runtime == CG_RT_NONE && o->unit[0]) {
+		json__strn(j, "unit", o->unit, strlen(o->unit));
+	} else {
+		cgroup_fields(j, cg);
+	}
+}
+
+/* the owner's usual source for its role: what a summary leaves unsaid */
+static bool source_usual(const struct sf_flow *f)
+{
+	return (f->role == SF_ROLE_CLIENT && f->owner_src == SF_OWNER_CONNECT) ||
+	       (f->role == SF_ROLE_SERVER && f->owner_src == SF_OWNER_ACCEPT);
+}
+
+static void process_(struct json *j, const struct sf_flow *f, const struct cg_info *cg, bool full)
 {
 	size_t n = strnlen(f->comm, sizeof(f->comm));
 
@@ -217,24 +248,29 @@ static void process_(struct json *j, const struct sf_flow *f, const struct cg_in
 		/* ids in synfin's PID namespace; none for an owner outside it */
 		if (f->tgid) {
 			json__u64(j, "pid", f->tgid);
-			if (tid)
+			if (full)
 				json__u64(j, "tid", f->pid);
 		} else {
 			json__null(j, "pid");
-			if (tid)
+			if (full)
 				json__null(j, "tid");
 		}
 		if (f->host_tgid)
 			json__u64(j, "host_pid", f->host_tgid);
 		json__strn(j, "comm", f->comm, n);
-		if (f->cgroup_id) /* unknown for sockets found at start-up */
-			json__u64(j, "cgroup_id", f->cgroup_id);
-		else
-			json__null(j, "cgroup_id");
-		if (cg)
-			cgroup_fields(j, cg);
+		if (!full) {
+			cgroup_once(j, f, cg);
+		} else {
+			if (f->cgroup_id) /* unknown for sockets found at start-up */
+				json__u64(j, "cgroup_id", f->cgroup_id);
+			else
+				json__null(j, "cgroup_id");
+			if (cg)
+				cgroup_fields(j, cg);
+		}
 	}
-	json__lit(j, "source", sf_owner_src_name(f->owner_src));
+	if (full || !source_usual(f))
+		json__lit(j, "source", sf_owner_src_name(f->owner_src));
 	json__obj_close(j);
 }
 
@@ -442,7 +478,7 @@ static void from_field(struct json *j, bool *open, const char *key, unsigned int
 
 /* Durations bounded by something else than two state events: where each
  * bound came from (the less exact of the two). */
-static void durations_from(struct json *j, const struct sf_summary *s, bool states_only, bool server)
+static void durations_from(struct json *j, const struct sf_summary *s, bool states_only)
 {
 	unsigned int keyed = 0; /* as in durations_us */
 	bool open = false;
@@ -450,12 +486,12 @@ static void durations_from(struct json *j, const struct sf_summary *s, bool stat
 	for (int i = 0; i < s->path_len; i++) {
 		unsigned int st = s->path[i];
 
-		/* a server's half-open dwell is only ever timed from the
-		 * segments (its state event comes with the final ACK) */
-		if (states_only && server && st == SF_TCP_SYN_RECV)
-			continue;
-
-		if ((s->have_dwell & (1u << st) & ~keyed) && s->dwell_src[st])
+		/* a summary names only the bounds nothing measured: a
+		 * captured segment's time is the wire's, as exact as a
+		 * state event's (a server's half-open dwell always ends at
+		 * its final ACK's) */
+		if ((s->have_dwell & (1u << st) & ~keyed) && s->dwell_src[st] &&
+		    !(states_only && s->dwell_src[st] == SF_SRC_SEGMENT))
 			from_field(j, &open, sf_state_key(st), s->dwell_src[st]);
 		keyed |= 1u << st;
 	}
@@ -481,13 +517,18 @@ static const struct {
 	{ SF_PART_LOST, "events_lost" },
 };
 
-/* A summary's time_wait object would only repeat the path (...>FROM>TIME_WAIT)
- * and the record's time. */
+/* A summary's time_wait object would only repeat the path (...>FROM>TIME_WAIT),
+ * the record's time (TIME_WAIT began when the flow ended) and, where it
+ * is inexact, durations_from (the FROM dwell ends where TIME_WAIT began).
+ * The hand-over is Linux's internal moment: in full records only. */
 static bool tw_said(const struct sf_summary *s)
 {
+	unsigned int from = s->time_wait_from;
+
 	return s->path_len >= 2 && s->path[s->path_len - 1] == SF_TCP_TIME_WAIT &&
-	       s->path[s->path_len - 2] == s->time_wait_from && s->tw_entered_ts == s->end_ts &&
-	       !s->tw_entered_src && s->handoff_ts == s->end_ts;
+	       s->path[s->path_len - 2] == from && s->tw_entered_ts == s->end_ts &&
+	       (s->tw_entered_src <= SF_SRC_SEGMENT ||
+		(from < SF_TCP_NSTATES && s->dwell_src[from] == s->tw_entered_src));
 }
 
 static bool handshake_said(const struct sf_flow *f, const struct sf_summary *s)
@@ -555,7 +596,7 @@ static void flow_body(struct json *j, const struct sf_record *rec, const struct 
 		us_between(j, "observed", s->start_ts, s->end_ts);
 	json__obj_close(j);
 	/* a summary: the phases' bounds are the states' (see docs/schema.md) */
-	durations_from(j, s, summary, f->role == SF_ROLE_SERVER);
+	durations_from(j, s, summary);
 
 	if (summary && (s->time_wait_inferred || s->handoff_ts) && !tw_said(s)) {
 		json__obj_open(j, "time_wait");
@@ -565,10 +606,8 @@ static void flow_body(struct json *j, const struct sf_record *rec, const struct 
 			json__null(j, "entered");
 		else if (s->tw_entered_ts != s->end_ts)
 			time_field(j, "entered", s->tw_entered_ts, clk);
-		if (s->tw_entered_ts && s->tw_entered_src)
+		if (s->tw_entered_ts && s->tw_entered_src > SF_SRC_SEGMENT)
 			json__lit(j, "entered_from", src_name(s->tw_entered_src));
-		if (s->handoff_ts != s->end_ts)
-			time_field(j, "handoff", s->handoff_ts, clk);
 		json__obj_close(j);
 	} else if (!summary && (s->time_wait_inferred || s->handoff_ts)) {
 		/* no state event announces TIME_WAIT: Linux hands the socket

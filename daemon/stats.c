@@ -110,6 +110,8 @@ const struct sf_stat_def sf_stat_defs[] = {
 	U64("time_wait", "reset", COUNTER, tw.exits[TW_EXIT_RESET], "time-wait sockets ended by a RST"),
 	U64("time_wait", "untracked", COUNTER, tw.exits[TW_EXIT_EVICTED],
 	    "time-wait sockets no longer followed: the tracker was full"),
+	U64("time_wait", "not_written", COUNTER, tw_unwritten,
+	    "time_wait records of routine exits (expired, reused, untracked) not written: --detail auto or summary"),
 	U64("time_wait", "discovered", COUNTER, tw.discovered,
 	    "time-wait sockets found in the kernel's list, hand-over not seen"),
 

@@ -74,6 +74,7 @@ struct sf_stats {
 	struct cg_counters cgroup;	/* cgroup ids -> paths (cgroup.c) */
 	struct sf_listener_top half_open; /* requests tracked now, per listener */
 	uint64_t flows_unwritten;	/* flow records left out (--flows, --sample) */
+	uint64_t tw_unwritten;		/* time_wait records of routine exits left out */
 	uint64_t filtered_flows;	/* flow records left out by the filters (daemon.c) */
 	uint64_t filtered_records;	/* and the other records about a connection */
 	uint64_t summary_records;	/* summary records written */

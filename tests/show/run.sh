@@ -165,4 +165,6 @@ same show-bad-lines-rest-drawn four-way.expected "$TMP/out"
 	"$SYNFIN" show --ascii >"$TMP/summary.out" 2>&1
 check show-summary-detail-says-so sh -c 'grep -q "written with --detail summary" "$1" && ! grep -q "not seen" "$1"' \
 	sh "$TMP/summary.out"
+# a summary leaves out the owner's usual source: show still says it
+check show-summary-owner-source grep -q "(tcpctl pid [0-9]*, connect)" "$TMP/summary.out"
 exit "$_failed"

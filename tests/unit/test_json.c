@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* The JSON writer and the record formatter. */
 #include "unit.h"
+#include "cgroup_path.h"
 
 static const char *escaped(const char *in, size_t n)
 {
@@ -165,4 +166,92 @@ TEST(json_time_range)
 	clk.mono_to_real_ns = -1000;
 	sf_format_time(buf, sizeof(buf), 1000 + 1234567000, &clk);
 	EXPECT_STR(buf, "1970-01-01T00:00:01.234567Z");
+}
+
+/* a summary flow record says each thing once: the cgroup by its most
+ * specific name, the owner's source only when not the role's usual, and
+ * the time-wait hand-over only where path, time and durations_from do not */
+static const char *summary_line(struct sf_record *r, struct json *j)
+{
+	static const struct sf_clock clk = { .mono_to_real_ns = 1764000000000000000LL };
+
+	json__reset(j);
+	record_json__record(j, r, &clk);
+	j->buf[j->len - 1] = 0;
+	return j->buf;
+}
+
+TEST(json_summary_says_once)
+{
+	struct flow_table *t = table(16);
+	struct sf_record r = { .type = SF_REC_FLOW, .detail = SF_DETAIL_SUMMARY };
+	struct cg_info cg = { .id = 4242, .path = "/system.slice/docker-0123abcd.scope" };
+	struct sf_summary *s;
+	struct json j = {};
+	const char *l;
+
+	client_seed(t, 0xe5, 0);
+	flow_table__flush(t);
+	EXPECT(nrec == 1);
+	r.flow = &recs[0].flow;
+	r.sum = s = &recs[0].sum;
+	recs[0].flow.owner_src = SF_OWNER_CONNECT;
+	recs[0].flow.cgroup_id = 4242;
+
+	/* no cgroup path (--replay): the id */
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"cgroup_id\":4242") != NULL);
+	EXPECT(strstr(l, "\"source\"") == NULL && strstr(l, "\"tid\"") == NULL);
+	/* a container: its id only (the path repeats it) */
+	r.cgroup = &cg;
+	cg.owner.runtime = CG_RT_DOCKER;
+	strcpy(cg.owner.id, "0123abcd");
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"container\":{\"runtime\":\"docker\",\"id\":\"0123abcd\"}") != NULL);
+	EXPECT(strstr(l, "\"cgroup") == NULL);
+	/* a unit: its name */
+	memset(&cg.owner, 0, sizeof(cg.owner));
+	cg.path = "/system.slice/web.service";
+	strcpy(cg.owner.unit, "web.service");
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"unit\":\"web.service\"") != NULL && strstr(l, "\"cgroup") == NULL);
+	/* neither: the path; an unusual source is said */
+	cg.owner.unit[0] = 0;
+	cg.path = "/";
+	recs[0].flow.owner_src = SF_OWNER_SNAPSHOT;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"cgroup\":\"/\",\"source\":\"snapshot\"}") != NULL && strstr(l, "\"cgroup_id\"") == NULL);
+	/* a full record keeps them all */
+	r.detail = SF_DETAIL_SEGMENTS;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"cgroup_id\":4242,\"cgroup\":\"/\",\"source\":\"snapshot\"") != NULL);
+	r.detail = SF_DETAIL_SUMMARY;
+
+	/* FIN_WAIT_2 handed over, the peer's FIN seen on the wire at the
+	 * record's time: nothing to add */
+	EXPECT(s->path[s->path_len - 1] == SF_TCP_TIME_WAIT && s->time_wait_from == SF_TCP_FIN_WAIT2);
+	s->handoff_ts = s->end_ts - 500;
+	s->tw_entered_ts = s->end_ts;
+	s->tw_entered_src = SF_SRC_SEGMENT;
+	s->dwell_src[SF_TCP_FIN_WAIT2] = SF_SRC_SEGMENT;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"time_wait\"") == NULL && strstr(l, "\"durations_from\"") == NULL);
+	r.detail = SF_DETAIL_SEGMENTS;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"durations_from\":{\"fin_wait_2\":\"segments\"") != NULL);
+	EXPECT(strstr(l, "\"entered_from\":\"segments\",\"handoff\":") != NULL);
+	r.detail = SF_DETAIL_SUMMARY;
+	/* the FIN known only from the kernel's socket list: said, once */
+	s->tw_entered_src = SF_SRC_ROUND;
+	s->dwell_src[SF_TCP_FIN_WAIT2] = SF_SRC_ROUND;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"durations_from\":{\"fin_wait_2\":\"reconcile\"}") != NULL);
+	EXPECT(strstr(l, "\"time_wait\"") == NULL);
+	/* TIME_WAIT began before the record's time: when, and how known */
+	s->tw_entered_ts = s->end_ts - 100000;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"time_wait\":{\"from\":\"FIN_WAIT_2\",\"entered\":\"") != NULL);
+	EXPECT(strstr(l, "\"entered_from\":\"reconcile\"}") != NULL && strstr(l, "handoff") == NULL);
+	json__free(&j);
+	flow_table__free(t);
 }
