@@ -381,21 +381,15 @@ int flow_table__ingest(struct flow_table *t, const struct synfin_event *e)
 
 	/* times past SF_TS_MAX: a corrupted recording, whose gen may even be
 	 * one this table keys its own flows on (SEG_GEN and up) */
-	/* a folded birth: BPF knew the socket (it has an entry), and the
-	 * birth came before the record that carries it */
-	bool folded = !seg && (e->flags & SF_F_BIRTH_FOLDED);
-
 	if (e->version != SYNFIN_EVENT_VERSION || !e->kind || e->kind >= SF_EV_KIND_MAX || e->ts_ns >= SF_TS_MAX ||
 	    (!seg && (!valid_state(e->oldstate) || !valid_state(e->newstate) || e->gen >= SF_TS_MAX)) ||
 	    (!seg && req_state && (e->kind == SF_EV_STATE || !(e->flags & SF_F_NO_ENTRY))) ||
-	    (folded && ((e->flags & SF_F_NO_ENTRY) || e->gen > e->ts_ns || e->kind == SF_EV_SYNACK_RETRANS)) ||
-	    (e->family != SF_AF_INET && e->family != SF_AF_INET6)) {
+	    (e->family != SF_AF_INET && e->family != SF_AF_INET6) ||
+	    (!seg && (e->flags & SF_F_BIRTH_FOLDED) && ft_unfold_birth(t, e))) {
 		t->st.decode_errors++;
 		return -EINVAL;
 	}
 	t->st.events++;
-	if (folded)
-		ft_unfold_birth(t, e);
 	if (seg)
 		ft_ingest_segment(t, e);
 	else if (e->kind == SF_EV_STATE)

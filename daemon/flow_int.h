@@ -349,7 +349,7 @@ void ft_enter_at(struct sf_flow *f, unsigned int state, __u8 prev, __u64 ts, enu
 void ft_end_handover(struct flow_table *t, struct sf_flow *f, enum ho_end how, __u64 ts);
 void ft_handover_segment(struct flow_table *t, struct sf_flow *f, const struct sf_segs *g, const struct sf_seg_rec *r);
 void ft_ingest_state(struct flow_table *t, const struct synfin_event *e);
-void ft_unfold_birth(struct flow_table *t, const struct synfin_event *e);
+int ft_unfold_birth(struct flow_table *t, const struct synfin_event *e);
 void ft_ingest_control(struct flow_table *t, const struct synfin_event *e);
 /* flow_round.c */
 void ft_drop_request(struct flow_table *t, struct sf_flow *f, __u8 next, __u64 now);

@@ -4,6 +4,7 @@
  * into flows; FIN_WAIT_2 after the hand-over to a time-wait socket; where
  * each state's entry time came from.
  */
+#include <errno.h>
 #include <netinet/tcp.h>
 #include "flow_int.h"
 
@@ -431,10 +432,16 @@ void ft_ingest_state(struct flow_table *t, const struct synfin_event *e)
  * just before e, as the record it would have been: at the generation,
  * with e's owner and tuple, so the flow is the one an unfolded stream
  * gives (its place among other sockets' records does not matter: none of
- * them is about this socket, whose record came next on this CPU). */
-void ft_unfold_birth(struct flow_table *t, const struct synfin_event *e)
+ * them is about this socket, whose record came next on this CPU).
+ * -EINVAL, nothing done: a fold BPF never sends (on a socket it had no
+ * entry for, a birth after its carrier, a listener's SYN-ACK retransmit). */
+int ft_unfold_birth(struct flow_table *t, const struct synfin_event *e)
 {
-	struct synfin_event b = *e;
+	struct synfin_event b;
+
+	if ((e->flags & SF_F_NO_ENTRY) || e->gen > e->ts_ns || e->kind == SF_EV_SYNACK_RETRANS)
+		return -EINVAL;
+	b = *e;
 
 	b.ts_ns = e->gen;
 	b.kind = SF_EV_STATE;
@@ -444,6 +451,7 @@ void ft_unfold_birth(struct flow_table *t, const struct synfin_event *e)
 	b.sk_err = 0;
 	b.cookie = 0;
 	ft_ingest_state(t, &b);
+	return 0;
 }
 
 void ft_ingest_control(struct flow_table *t, const struct synfin_event *e)

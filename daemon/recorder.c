@@ -92,10 +92,11 @@ int replay__next(FILE *f, struct synfin_event *e, uint64_t index, char *err, siz
 		 * initial PID namespace's, where synfin ran: read as
 		 * version 2, they are synfin's own with no host pid beside.
 		 * Version 2 is version 3 without folded births. */
-		if (e->version == 1)
-			e->host_tgid = 0;
-		if (e->version == 1 || e->version == 2)
+		if (e->version - 1u < SYNFIN_EVENT_VERSION - 1u) {
+			if (e->version == 1)
+				e->host_tgid = 0;
 			e->version = SYNFIN_EVENT_VERSION;
+		}
 		return 1;
 	}
 	if (n == 0 && feof(f))
