@@ -228,9 +228,20 @@ static __always_inline bool may_be_fastopen_child(const struct sock *sk)
 {
 	const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
 
+	/* an int since 4.12; a u8 is read as one too, anything else is not
+	 * guessed at (BPF_CORE_READ_BITFIELD_PROBED on &net->ipv4 would add
+	 * the offset of ipv4 twice: its relocation is taken from net) */
 	if (!bpf_core_field_exists(net->ipv4.sysctl_tcp_fastopen))
 		return true;
-	return BPF_CORE_READ_BITFIELD_PROBED(&net->ipv4, sysctl_tcp_fastopen) & SF_TFO_SERVER_ENABLE;
+	if (bpf_core_field_size(net->ipv4.sysctl_tcp_fastopen) == sizeof(int))
+		return BPF_CORE_READ(net, ipv4.sysctl_tcp_fastopen) & SF_TFO_SERVER_ENABLE;
+	if (bpf_core_field_size(net->ipv4.sysctl_tcp_fastopen) == sizeof(__u8)) {
+		__u8 v = 0;
+
+		bpf_core_read(&v, sizeof(v), &net->ipv4.sysctl_tcp_fastopen);
+		return v & SF_TFO_SERVER_ENABLE;
+	}
+	return true;
 }
 
 static __always_inline void fill_from_sock(struct synfin_event *e, const struct sf_sock *s)

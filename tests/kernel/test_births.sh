@@ -4,21 +4,25 @@
 # Open is off (Linux's default: every child is created by the final ACK),
 # as a record of its own where it is on (a Fast Open child is created by
 # the SYN and lives in SYN_RECV until the final ACK).
-# Two fresh namespaces, one with the default net.ipv4.tcp_fastopen, one
-# with Fast Open on (its own sysctl); in each, connections to a listener
-# without Fast Open, and in the second one to a Fast Open listener too,
-# data in the SYN (the kernel's TcpExtTCPFastOpenPassive counter says Fast
-# Open was used). The recording (--record) and the flow records are
-# checked: every child's flow is whole, its SYN_RECEIVED timed from the
-# SYN on the wire to ESTABLISHED.
+# Three fresh namespaces: one with the default net.ipv4.tcp_fastopen, one
+# answering every SYN with a syncookie (net.ipv4.tcp_syncookies=2: the
+# child is made from the cookie in the final ACK), one with Fast Open on;
+# in each, a connection to a listener without Fast Open, and in the last
+# one to a Fast Open listener too, data in the SYN (the kernel's
+# TcpExtSyncookiesRecv and TcpExtTCPFastOpenPassive counters say cookies
+# and Fast Open were used). The recording (--record) and the flow records
+# are checked: every child's flow is whole, its SYN_RECEIVED timed from
+# the SYN on the wire to ESTABLISHED.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_root births
 
-off=$(ns_create births-off) && on=$(ns_create births-on) || {
+off=$(ns_create births-off) && cookies=$(ns_create births-cookies) && on=$(ns_create births-on) || {
 	fail births/netns "ip netns add failed"
 	exit 1
 }
+ip netns exec "$cookies" sysctl -qw net.ipv4.tcp_syncookies=2 ||
+	fail births/sysctl "net.ipv4.tcp_syncookies in the test namespace"
 # client | server | client without cookie | server without cookie: data in
 # the first SYN, no cookie exchange first
 ip netns exec "$on" sysctl -qw net.ipv4.tcp_fastopen=0x207 ||
@@ -26,7 +30,7 @@ ip netns exec "$on" sysctl -qw net.ipv4.tcp_fastopen=0x207 ||
 
 out=$TMP/births.jsonl
 rec=$TMP/births.rec
-if ! start_synfin "$out" "$off" --netns "/var/run/netns/$on" --record "$rec"; then
+if ! start_synfin "$out" "$off" --netns "/var/run/netns/$cookies" --netns "/var/run/netns/$on" --record "$rec"; then
 	fail births/start "synfin did not start: $(tr '\n' ' ' <"$out.err")"
 	exit 1
 fi
@@ -67,22 +71,32 @@ for kind in sys.argv[1:]:
     ls.close()
 print(json.dumps(res))
 EOF
-passive() {
-	ip netns exec "$1" nstat -az TcpExtTCPFastOpenPassive | awk '/TcpExtTCPFastOpenPassive/ { print $2 }'
+# counter NS NAME: a kernel TCP counter of NS
+counter() {
+	ip netns exec "$1" nstat -az "$2" | awk -v n="$2" '$1 == n { print $2 }'
 }
-before=$(passive "$on")
-ip netns exec "$off" timeout 20 python3 "$TMP/conns.py" plain >"$TMP/off.json" 2>"$TMP/off.err" ||
-	fail births/connections-off "$(tr '\n' ' ' <"$TMP/off.err")"
-ip netns exec "$on" timeout 20 python3 "$TMP/conns.py" plain fastopen >"$TMP/on.json" 2>"$TMP/on.err" ||
-	fail births/connections-on "$(tr '\n' ' ' <"$TMP/on.err")"
-after=$(passive "$on")
-ns_settle "$off" "$on"
+tfo_before=$(counter "$on" TcpExtTCPFastOpenPassive)
+cookies_before=$(counter "$cookies" TcpExtSyncookiesRecv)
+for ns_kinds in "$off:off:plain" "$cookies:cookies:plain" "$on:on:plain fastopen"; do
+	IFS=: read -r ns name kinds <<<"$ns_kinds"
+	# shellcheck disable=SC2086 # the kinds are words
+	ip netns exec "$ns" timeout 20 python3 "$TMP/conns.py" $kinds >"$TMP/$name.json" 2>"$TMP/$name.err" ||
+		fail "births/connections-$name" "$(tr '\n' ' ' <"$TMP/$name.err")"
+done
+tfo_after=$(counter "$on" TcpExtTCPFastOpenPassive)
+cookies_after=$(counter "$cookies" TcpExtSyncookiesRecv)
+ns_settle "$off" "$cookies" "$on"
 stop_synfin || fail births/synfin-exit "exited $? on SIGINT: $(tr '\n' ' ' <"$out.err")"
 
-if [ "$((${after:-0} - ${before:-0}))" -eq 1 ]; then
+if [ "$((${tfo_after:-0} - ${tfo_before:-0}))" -eq 1 ]; then
 	pass births/fastopen-used
 else
-	fail births/fastopen-used "TcpExtTCPFastOpenPassive went from '$before' to '$after', want one more"
+	fail births/fastopen-used "TcpExtTCPFastOpenPassive went from '$tfo_before' to '$tfo_after', want one more"
+fi
+if [ "$((${cookies_after:-0} - ${cookies_before:-0}))" -eq 1 ]; then
+	pass births/syncookie-used
+else
+	fail births/syncookie-used "TcpExtSyncookiesRecv went from '$cookies_before' to '$cookies_after', want one more"
 fi
 
 cat >"$TMP/check.py" <<'PY'
@@ -148,6 +162,7 @@ for kind, c in conns.items():
     assert abs(got - wire) <= 1, f"{name}: syn_received {got} us, the wire says {wire}"
 PY
 check births/fastopen-off-folded python3 "$TMP/check.py" "$rec" "$out" "$TMP/off.json" "$(ns_inode "$off")" folded
+check births/syncookie-folded python3 "$TMP/check.py" "$rec" "$out" "$TMP/cookies.json" "$(ns_inode "$cookies")" folded
 check births/fastopen-on-kept python3 "$TMP/check.py" "$rec" "$out" "$TMP/on.json" "$(ns_inode "$on")" kept
 
 exit "$_failed"
