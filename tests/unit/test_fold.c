@@ -132,7 +132,12 @@ static char *run(enum shape shape, bool fold, struct flow_table_stats *st)
 	flow_table__flush(t);
 	flow_table__stats(t, st);
 	flow_table__free(t);
-	s = strndup(out.buf ? out.buf : "", out.len);
+	/* the JSON buffer is not a string: no NUL after it */
+	s = malloc(out.len + 1);
+	if (s) {
+		memcpy(s, out.buf ? out.buf : "", out.len);
+		s[out.len] = 0;
+	}
 	return s;
 }
 
