@@ -22,7 +22,9 @@ run() {
 	echo "# $* took $((SECONDS - t0)) s"
 	# a suite that failed without saying FAIL (killed, a syntax error)
 	# is a failure: only the lines this suite added are asked
-	if [ "$rc" -ne 0 ] && ! tail -n "+$from" "$log" | grep -q '^FAIL'; then
+	# (grep reads a process substitution: in a pipe, its early exit
+	# would kill tail with SIGPIPE and pipefail would call that "none")
+	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL' <(tail -n "+$from" "$log"); then
 		echo "FAIL $*: exited $rc" | tee -a "$log"
 	fi
 }
