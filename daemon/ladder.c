@@ -1188,7 +1188,8 @@ static void footnotes(struct ladder *l)
 			snprintf(text, sizeof(text),
 				 "%s: TIME_WAIT is inferred, not seen: Linux hands the closing socket (from %s) "
 				 "to a time-wait socket, which reports no state change. %s TIME_WAIT lasts 60 s "
-				 "(2*MSL): a time_wait record reports its end.",
+				 "(2*MSL): a time_wait record reports its end (every end with --detail segments; by "
+				 "default only a reset).",
 				 who, f->state, say(time_wait_words, f->how));
 			break;
 		case FN_DURATION:

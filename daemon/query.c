@@ -112,14 +112,16 @@ static void close_wait_flow(void *ctx, const struct sf_flow *f)
 static void answer_top(struct daemon *d, json_t *req, struct json *j, uint64_t now)
 {
 	json_t *nv = json_object_get(req, "n");
-	int n = json_is_integer(nv) ? (int)json_integer_value(nv) : TOP_DEFAULT;
+	/* range-checked before it is narrowed: 2^32 + 10 is not 10 */
+	json_int_t want = json_is_integer(nv) ? json_integer_value(nv) : TOP_DEFAULT;
+	int n = want >= 0 && want <= TOP_MAX ? (int)want : -1;
 	struct tally tw = { 0 }, cw = { 0 };
 	struct sf_top_reply t = {
 		.connect = &d->total.phase[AGG_CONNECT],
 		.handshake = &d->total.phase[AGG_HANDSHAKE],
 	};
 
-	if (nv && (!json_is_integer(nv) || n < 0 || n > TOP_MAX)) {
+	if (nv && (!json_is_integer(nv) || n < 0)) {
 		record_json__error(j, "top", NULL, "bad_request", "\"n\": the keys per list, 0 to 50", now, &d->clk);
 		return;
 	}

@@ -216,6 +216,8 @@ static void cgroup_once(struct json *j, const struct sf_flow *f, const struct cg
 	if (!cg || !cg->path) {
 		if (f->cgroup_id)
 			json__u64(j, "cgroup_id", f->cgroup_id);
+		if (cg && f->cgroup_id) /* looked for, not found (removed) */
+			json__null(j, "cgroup");
 	} else if (o->runtime != CG_RT_NONE && o->id[0]) {
 		json__obj_open(j, "container");
 		json__lit(j, "runtime", cg_runtime_name(o->runtime));
@@ -481,6 +483,7 @@ static void from_field(struct json *j, bool *open, const char *key, unsigned int
 static void durations_from(struct json *j, const struct sf_summary *s, bool states_only)
 {
 	unsigned int keyed = 0; /* as in durations_us */
+	unsigned int said = 1u << SF_SRC_EVENT | 1u << SF_SRC_SEGMENT; /* sources named */
 	bool open = false;
 
 	for (int i = 0; i < s->path_len; i++) {
@@ -491,17 +494,18 @@ static void durations_from(struct json *j, const struct sf_summary *s, bool stat
 		 * state event's (a server's half-open dwell always ends at
 		 * its final ACK's) */
 		if ((s->have_dwell & (1u << st) & ~keyed) && s->dwell_src[st] &&
-		    !(states_only && s->dwell_src[st] == SF_SRC_SEGMENT))
+		    !(states_only && s->dwell_src[st] == SF_SRC_SEGMENT)) {
 			from_field(j, &open, sf_state_key(st), s->dwell_src[st]);
+			said |= 1u << s->dwell_src[st];
+		}
 		keyed |= 1u << st;
 	}
-	if (states_only)
-		goto done;
-	if (s->handshake_ns >= 0 && s->handshake_src)
+	/* a summary: the handshake's and the lifetime's bounds are the
+	 * states' (said above), unless a gap left a bound no dwell has */
+	if (s->handshake_ns >= 0 && s->handshake_src && (!states_only || !(said & 1u << s->handshake_src)))
 		from_field(j, &open, "handshake", s->handshake_src);
-	if (s->lifetime_ns >= 0 && s->lifetime_src)
+	if (s->lifetime_ns >= 0 && s->lifetime_src && (!states_only || !(said & 1u << s->lifetime_src)))
 		from_field(j, &open, "lifetime", s->lifetime_src);
-done:
 	if (open)
 		json__obj_close(j);
 }

@@ -156,7 +156,7 @@ jcheck cgroup/live-stuck-snapshot "$TMP/live.jsonl" \
 # ---- without CAP_DAC_READ_SEARCH: the walk ----------------------------------
 out2=$TMP/walk.jsonl
 setpriv --bounding-set -dac_read_search -- "$SYNFIN" --netns "/var/run/netns/$ns" -i 0 -o "$out2" --no-socket \
-	--no-segments --summary-interval 0 -v 2>"$out2.err" &
+	--no-segments --detail segments --summary-interval 0 -v 2>"$out2.err" &
 SYNFIN_PID=$!
 cleanup_add "stop_pid $SYNFIN_PID INT 5"
 if wait_ready "$SYNFIN_PID" capturing "$out2.err" "$out2.err"; then

@@ -56,11 +56,13 @@ oid=$($JW "$out" 5 'r["type"]=="stuck" and r["local"]["port"]==20504' | python3 
 expect show-live-open 1 "flow $oid is still open \(CLOSE_WAIT\)" "$SYNFIN" show --socket "$sock" "$oid"
 
 # bad requests: one error record each, and the connection goes on
-$ASK "$sock" 'not json' '{"get":"nothing"}' '{"get":"flow","id":"XYZ"}' '{"get":"top","n":3}' >"$TMP/ask.txt"
+$ASK "$sock" 'not json' '{"get":"nothing"}' '{"get":"flow","id":"XYZ"}' '{"get":"top","n":4294967306}' '{"get":"top","n":3}' >"$TMP/ask.txt"
 check show-live-ask-answers test $? -eq 0
 check show-live-bad-json grep -q '"type":"error".*"error":"bad_request","message":"a request is one JSON object' "$TMP/ask.txt"
 check show-live-bad-get grep -q '"error":"bad_request","message":"\\"get\\": flow or top"' "$TMP/ask.txt"
 check show-live-bad-id grep -q '"get":"flow","error":"bad_request"' "$TMP/ask.txt"
+# 2^32 + 10 is not 10 (it was narrowed to int before the range check)
+check show-live-bad-n grep -q '"get":"top","error":"bad_request","message":"\\"n\\": the keys per list' "$TMP/ask.txt"
 check show-live-top-after-errors grep -q '"type":"reply".*"get":"top".*"close_wait":{"sockets":1,' "$TMP/ask.txt"
 kill "$cw" 2>/dev/null
 

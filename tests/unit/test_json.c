@@ -221,6 +221,33 @@ TEST(json_summary_says_once)
 	recs[0].flow.owner_src = SF_OWNER_SNAPSHOT;
 	l = summary_line(&r, &j);
 	EXPECT(strstr(l, "\"cgroup\":\"/\",\"source\":\"snapshot\"}") != NULL && strstr(l, "\"cgroup_id\"") == NULL);
+	/* a pod's own cgroup (no container id): the path, with the pod */
+	cg.path = "/kubepods.slice/kubepods-pod0a1b.slice";
+	cg.owner.runtime = CG_RT_KUBERNETES;
+	strcpy(cg.owner.pod_uid, "0a1b");
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"cgroup\":\"/kubepods.slice/kubepods-pod0a1b.slice\",\"container\":{\"runtime\":"
+			 "\"kubernetes\",\"id\":null,\"pod_uid\":\"0a1b\"}") != NULL);
+	memset(&cg.owner, 0, sizeof(cg.owner));
+	/* looked for, not found (removed): said so; no id: nothing */
+	cg.path = NULL;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"cgroup_id\":4242,\"cgroup\":null") != NULL);
+	recs[0].flow.cgroup_id = 0;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"cgroup") == NULL);
+	recs[0].flow.cgroup_id = 4242;
+	cg.path = "/";
+	/* a server's usual source is accept; connect is said */
+	recs[0].flow.role = SF_ROLE_SERVER;
+	recs[0].flow.owner_src = SF_OWNER_ACCEPT;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"source\"") == NULL);
+	recs[0].flow.owner_src = SF_OWNER_CONNECT;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"source\":\"connect\"") != NULL);
+	recs[0].flow.role = SF_ROLE_CLIENT;
+	recs[0].flow.owner_src = SF_OWNER_SNAPSHOT;
 	/* a full record keeps them all */
 	r.detail = SF_DETAIL_SEGMENTS;
 	l = summary_line(&r, &j);
@@ -252,6 +279,19 @@ TEST(json_summary_says_once)
 	l = summary_line(&r, &j);
 	EXPECT(strstr(l, "\"time_wait\":{\"from\":\"FIN_WAIT_2\",\"entered\":\"") != NULL);
 	EXPECT(strstr(l, "\"entered_from\":\"reconcile\"}") != NULL && strstr(l, "handoff") == NULL);
+	/* TIME_WAIT never began (fin_wait_2_timeout): said, no hand-over */
+	s->tw_entered_ts = 0;
+	s->dwell_src[SF_TCP_FIN_WAIT2] = 0;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"time_wait\":{\"from\":\"FIN_WAIT_2\",\"entered\":null}") != NULL);
+	/* an end no dwell bounds (a gap), known from the socket list: the
+	 * lifetime says where its bound came from */
+	s->lifetime_src = SF_SRC_ROUND;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"durations_from\":{\"lifetime\":\"reconcile\"}") != NULL);
+	s->dwell_src[SF_TCP_FIN_WAIT2] = SF_SRC_ROUND;
+	l = summary_line(&r, &j);
+	EXPECT(strstr(l, "\"durations_from\":{\"fin_wait_2\":\"reconcile\"}") != NULL);
 	json__free(&j);
 	flow_table__free(t);
 }
