@@ -221,8 +221,10 @@ static __always_inline void read_tuple(const struct sock *sk, struct sf_sock *t,
  * needs no record of its own. tcp_try_fastopen() makes no child unless
  * its namespace's net.ipv4.tcp_fastopen has TFO_SERVER_ENABLE, which
  * Linux leaves off by default. (The listener's own Fast Open queue cannot
- * be read from the child: since Linux 6.x the child's copy of it is
- * cleared before this transition.) Unknown: as if it could.
+ * be read from the child: on Linux 6.18 inet_csk_clone_lock() clears the
+ * child's copy of it before this transition.) Unknown: as if it could.
+ * The flag stays on the entry until a record of the socket is sent: if
+ * the next one is lost (ring full), the one after it carries the birth.
  */
 static __always_inline bool may_be_fastopen_child(const struct sock *sk)
 {

@@ -442,7 +442,6 @@ int ft_unfold_birth(struct flow_table *t, const struct synfin_event *e)
 	if ((e->flags & SF_F_NO_ENTRY) || e->gen > e->ts_ns || e->kind == SF_EV_SYNACK_RETRANS)
 		return -EINVAL;
 	b = *e;
-
 	b.ts_ns = e->gen;
 	b.kind = SF_EV_STATE;
 	b.oldstate = SF_TCP_LISTEN;
