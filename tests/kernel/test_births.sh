@@ -17,10 +17,10 @@ set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_root births
 
-off=$(ns_create births-off) && cookies=$(ns_create births-cookies) && on=$(ns_create births-on) || {
+if ! off=$(ns_create births-off) || ! cookies=$(ns_create births-cookies) || ! on=$(ns_create births-on); then
 	fail births/netns "ip netns add failed"
 	exit 1
-}
+fi
 ip netns exec "$cookies" sysctl -qw net.ipv4.tcp_syncookies=2 ||
 	fail births/sysctl "net.ipv4.tcp_syncookies in the test namespace"
 # client | server | client without cookie | server without cookie: data in
