@@ -43,6 +43,7 @@ struct opts {
 	int n_netns;
 	uint32_t max_flows;
 	uint32_t ring_mb;
+	uint32_t priority_boost;	/* nice -N at start (0: as started) */
 	uint32_t grace_ms;
 	uint32_t max_time_wait;
 	uint32_t max_half_open;

@@ -280,6 +280,8 @@ else
 	fail systemd/stats-from-default-file "no stats record with SYNFIN_OPTS=\"--stats-interval 1 ...\""
 fi
 check systemd/journal ct sh -c 'journalctl -u synfin -o cat --no-pager | grep -q "^synfin: capturing"'
+# the unit's Nice=-5 (the daemon's own setpriority() is filtered out there)
+check systemd/nice-minus-5 ct sh -c "test \"\$(awk '{ print \$19 }' /proc/$MAIN/stat)\" = -5"
 status=$(ct systemctl show -p StatusText --value synfin)
 if [[ "$status" =~ ^[0-9]+\ flows\ open,\ [0-9]+\ events/s,\ [0-9]+\ lost$ ]] &&
 	ct systemctl status synfin --no-pager 2>/dev/null | grep -qF "Status: \"$status\""; then
