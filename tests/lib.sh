@@ -113,6 +113,13 @@ ns_settle() {
 	done
 }
 
+# in_cg DIR CMD...: CMD in cgroup DIR (a shell joins it, then execs)
+in_cg() {
+	local d=$1
+	shift
+	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$d" "$@"
+}
+
 ns_inode() { stat -L -c %i "/var/run/netns/$1"; }
 
 # wait_line FILE REGEX [TENTHS]: a line of a helper's output (default 10 s)

@@ -42,13 +42,6 @@ mkdir "$base/$scope" "$base/web.service" "$base/gone" "$base/out" || {
 	exit 1
 }
 
-# in_cg DIR CMD...: CMD in cgroup DIR (a shell joins it, then execs)
-in_cg() {
-	local d=$1
-	shift
-	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$d" "$@"
-}
-
 out=$TMP/synfin.jsonl
 sock=$TMP/synfin.sock
 if ! start_synfin "$out" "$ns" --socket "$sock" --stuck close_wait=1 --summary-interval 1; then

@@ -30,11 +30,6 @@ mkdir -p "$base/web.service" "$base/docker-$hex.scope" || {
 	exit 1
 }
 cleanup_add "for d in '$base/web.service' '$base/docker-$hex.scope'; do for p in \$(cat \"\$d/cgroup.procs\" 2>/dev/null); do kill -KILL \$p; done; done; sleep 0.2; rmdir '$base/web.service' '$base/docker-$hex.scope' '$base'"
-in_cg() { # DIR CMD...: CMD in cgroup DIR
-	local d=$1
-	shift
-	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$d" "$@"
-}
 run() { # NAME [synfin options]: N normal connections and one refused
 	local name=$1 out=$TMP/$1.jsonl
 	shift
