@@ -180,6 +180,20 @@ static void common_head(struct json *j, const char *type, const struct sf_flow *
 	common_head_(j, type, f, at, true, clk);
 }
 
+/* "container": runtime, id (null for a pod's own cgroup), pod */
+static void container_field(struct json *j, const struct cg_owner *o)
+{
+	json__obj_open(j, "container");
+	json__lit(j, "runtime", cg_runtime_name(o->runtime));
+	if (o->id[0])
+		json__str_safe(j, "id", o->id, strlen(o->id));
+	else
+		json__null(j, "id");
+	if (o->pod_uid[0])
+		json__str_safe(j, "pod_uid", o->pod_uid, strlen(o->pod_uid));
+	json__obj_close(j);
+}
+
 /* The cgroup's path and, when its name says, the container (runtime, id,
  * pod) or the systemd unit. cg NULL: ids are not resolved (--replay). */
 static void cgroup_fields(struct json *j, const struct cg_info *cg)
@@ -191,19 +205,10 @@ static void cgroup_fields(struct json *j, const struct cg_info *cg)
 		return;
 	}
 	json__strn(j, "cgroup", cg->path, strlen(cg->path));
-	if (o->runtime != CG_RT_NONE) {
-		json__obj_open(j, "container");
-		json__lit(j, "runtime", cg_runtime_name(o->runtime));
-		if (o->id[0])
-			json__str_safe(j, "id", o->id, strlen(o->id));
-		else
-			json__null(j, "id");
-		if (o->pod_uid[0])
-			json__str_safe(j, "pod_uid", o->pod_uid, strlen(o->pod_uid));
-		json__obj_close(j);
-	} else if (o->unit[0]) {
+	if (o->runtime != CG_RT_NONE)
+		container_field(j, o);
+	else if (o->unit[0])
 		json__strn(j, "unit", o->unit, strlen(o->unit));
-	}
 }
 
 /* A summary names the cgroup once, by the most specific name it has: the
@@ -219,12 +224,7 @@ static void cgroup_once(struct json *j, const struct sf_flow *f, const struct cg
 		if (cg && f->cgroup_id) /* looked for, not found (removed) */
 			json__null(j, "cgroup");
 	} else if (o->runtime != CG_RT_NONE && o->id[0]) {
-		json__obj_open(j, "container");
-		json__lit(j, "runtime", cg_runtime_name(o->runtime));
-		json__str_safe(j, "id", o->id, strlen(o->id));
-		if (o->pod_uid[0])
-			json__str_safe(j, "pod_uid", o->pod_uid, strlen(o->pod_uid));
-		json__obj_close(j);
+		container_field(j, o);
 	} else if (o->runtime == CG_RT_NONE && o->unit[0]) {
 		json__strn(j, "unit", o->unit, strlen(o->unit));
 	} else {
