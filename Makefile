@@ -126,6 +126,35 @@ $(OUT)/storm: bench/storm.c | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -pthread $< -o $@
 
+# make bench's floor: synfin with its BPF programs cut to one ring record per
+# event, nothing else (SF_FLOOR in bpf/): what any design that sends a record
+# per transition and per control segment costs before it does anything
+FLOOR := $(OUT)/floor
+BPF_DEPS := bpf/shared.bpf.h bpf/filter.bpf.h include/sf_filter.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h
+
+$(FLOOR):
+	$(Q)mkdir -p $@
+
+$(FLOOR)/%.bpf.o: bpf/%.bpf.c $(BPF_DEPS) | $(FLOOR)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DSF_FLOOR -c $< -o $@
+
+$(FLOOR)/%.skel.h: $(FLOOR)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(FLOOR)/capture.o: daemon/capture.c $(FLOOR)/state.skel.h $(HDRS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -I$(FLOOR) $(DCFLAGS) -c $< -o $@
+
+$(FLOOR)/tc.o: daemon/tc.c $(FLOOR)/segment.skel.h $(HDRS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -I$(FLOOR) $(DCFLAGS) -c $< -o $@
+
+$(FLOOR)/synfin: $(filter-out $(OUT)/capture.o $(OUT)/tc.o,$(DAEMON_OBJ)) $(FLOOR)/capture.o $(FLOOR)/tc.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIBS) -o $@
+
 # test helper: prints the segment events of one namespace (tests/kernel/test_segments.sh)
 SEGDUMP_OBJ := $(OUT)/tc.o $(OUT)/ring.o $(OUT)/nl.o $(OUT)/netns.o $(OUT)/procfs.o
 $(OUT)/segdump: tests/helpers/segdump.c $(SEGDUMP_OBJ) $(HDRS)
@@ -197,7 +226,7 @@ run:
 
 test:
 	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump fuzz-build asan-build
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/test_unit $(OUT)/segdump $(FLOOR)/synfin fuzz-build asan-build
 	$(Q)tests/run.sh
 
 # the README's two commands on a fresh Debian root (root; CI runs it)
@@ -206,12 +235,12 @@ test-fresh:
 
 # no root, no kernel: unit + replay + CLI tests, again with ASan+UBSan, a
 # short fuzz run
-check: all $(OUT)/test_unit $(OUT)/segdump fuzz-build asan-build
+check: all $(OUT)/test_unit $(OUT)/segdump $(FLOOR)/synfin fuzz-build asan-build
 	$(Q)tests/run.sh --no-kernel
 
 bench:
 	$(Q)scripts/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(FLOOR)/synfin
 	$(Q)bench/run.sh
 
 # The unit names the binary, docs and config by their /usr and /etc paths:

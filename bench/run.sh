@@ -18,6 +18,13 @@
 #   scoped     synfin --netns (the bench's namespace only)
 #   tcpstates  libbpf-tools, output to a file   (when libbpf-tools is installed)
 #   tcplife    libbpf-tools, output to a file   (idem)
+#   synfin-floor  build/floor/synfin (make bench builds it): synfin's
+#              programs attached the same way, cut to one ring record per
+#              event and nothing else, which the daemon reads and drops:
+#              the cost of any design that sends a record per transition
+#              and per control segment before it does anything (the
+#              first shape only: its records per connection are the same
+#              in every shape; BENCH_FLOOR=all: every shape, 0: none)
 # then, unless --quick, a hold test: synfin (scoped) while ~100k flows are
 # open.
 #
@@ -36,11 +43,11 @@
 # reported, not enforced.
 #
 # Environment: BENCH_QUICK=1 (= --quick: 1 round of 2 s, plain shape,
-# baseline and synfin only, no hold test; for `make test`), BENCH_ROUNDS (3),
+# baseline, synfin and the floor only, no hold test; for `make test`), BENCH_ROUNDS (3),
 # BENCH_DURATION (2 s per run), BENCH_SHAPES ("plain http client ipv6"),
 # BENCH_BCC (auto|0|1; default auto, 0 in quick mode), BENCH_HOLD_CONNS
 # (50000 connections = 100k sockets; 0 skips the hold test), BENCH_BPF_STATS
-# (1; 0 leaves BPF statistics off), BENCH_NETNS (1000 namespaces for
+# (1; 0 leaves BPF statistics off), BENCH_FLOOR (1|all|0), BENCH_NETNS (1000 namespaces for
 # bench/netns.sh; 0 skips it, 0 in quick mode), BENCH_OUT (build/bench).
 #
 # Safety: everything runs inside a network namespace created here
@@ -54,6 +61,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build
 SYNFIN=$BUILD/synfin
+FLOOR=$BUILD/floor/synfin
 STORM=$BUILD/storm
 OUT=${BENCH_OUT:-$BUILD/bench}
 WORK=$OUT/work
@@ -140,6 +148,12 @@ esac
 CONFIGS=(baseline synfin)
 [ "$QUICK" = 1 ] || CONFIGS+=(scoped)
 [ "$USE_BCC" = 1 ] && CONFIGS+=(tcpstates tcplife)
+FLOOR_ON=${BENCH_FLOOR:-1}
+case $FLOOR_ON in 0 | 1 | all) ;; *) echo "bench: BENCH_FLOOR must be 1, all or 0" >&2; exit 2 ;; esac
+if [ "$FLOOR_ON" != 0 ]; then
+	[ -x "$FLOOR" ] || die "$FLOOR is missing: run make build/floor/synfin (make bench does)"
+	CONFIGS+=(synfin-floor)
+fi
 # A/B: a second synfin build measured side by side (developers)
 SYNFIN_B=${BENCH_SYNFIN_B:-}
 if [ -n "$SYNFIN_B" ]; then
@@ -281,9 +295,10 @@ start_observer() {
 	local cfg=$1 out=$2 err=$3
 	shift 3
 	case $cfg in
-	synfin | synfin-b)
+	synfin | synfin-b | synfin-floor)
 		local bin=$SYNFIN
 		[ "$cfg" = synfin-b ] && bin=$SYNFIN_B
+		[ "$cfg" = synfin-floor ] && bin=$FLOOR
 		# host-wide, as users run it: no --netns (state events of
 		# every namespace); the packet hooks follow namespaces by
 		# name, so only the bench's get them
@@ -587,7 +602,10 @@ nc=${#CONFIGS[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
 	for sh in "${SHAPE_LIST[@]}"; do
 		for ((k = 0; k < nc; k++)); do
-			run_one "$r" "$k" "$sh" "${CONFIGS[$(((k + r - 1) % nc))]}"
+			cfg=${CONFIGS[$(((k + r - 1) % nc))]}
+			# the floor: the first shape only, unless BENCH_FLOOR=all
+			[ "$cfg" = synfin-floor ] && [ "$FLOOR_ON" != all ] && [ "$sh" != "${SHAPE_LIST[0]}" ] && continue
+			run_one "$r" "$k" "$sh" "$cfg"
 		done
 	done
 done

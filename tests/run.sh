@@ -43,7 +43,8 @@ if [ "$kernel" = 1 ]; then
 		run bash "$t"
 	done
 	# a few seconds of the benchmark, to keep it working: it asserts that
-	# it ran and that synfin lost nothing, never a speed
+	# it ran, that synfin lost nothing and that the floor build is the
+	# floor (bench/report.py), never a speed
 	if [ "$(id -u)" -eq 0 ]; then
 		if bash bench/run.sh --quick >/tmp/synfin-bench-smoke.log 2>&1; then
 			echo "PASS bench-smoke" | tee -a "$log"
