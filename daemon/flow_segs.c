@@ -304,6 +304,21 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		  out ? e->sport : e->dport, out ? e->dport : e->sport);
 	h = tuple_hash(&k);
 	f = ft_tindex_lookup(t, &k, h);
+	if (f && f->closed) {
+		/* The tuple taken again while the old connection's record
+		 * waits (its grace, the time-wait hold): a SYN opens a new
+		 * connection, never the closed one's, and once a SYN has
+		 * started one (a request or a placeholder under the tuple),
+		 * what follows is the new connection's. */
+		struct sf_flow *n = lookup(t, h, REQ_GEN);
+
+		if (!n)
+			n = lookup(t, h, SEG_GEN);
+		if (n)
+			f = n;
+		else if ((r.flags & (SF_TH_SYN | SF_TH_ACK)) == SF_TH_SYN)
+			f = NULL;
+	}
 	if (!f && t->tw) {
 		struct tw_key tk;
 

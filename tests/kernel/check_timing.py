@@ -60,10 +60,24 @@ def rfc3339(s):
 class Wire:
     """The segments of one connection as one end saw them."""
 
-    def __init__(self, pkts, lport, pport, dropped_fins=False):
+    def __init__(self, pkts, lport, pport, dropped_fins=False, client_port=None, nth=0):
         self.p = [x for x in pkts if {x["sport"], x["dport"]} == {lport, pport}]
         for x in self.p:
             x["out"] = x["sport"] == lport
+        if client_port is not None:
+            # the tuple used again: the nth connection runs from its SYN
+            # (a pure SYN from the client with a new sequence number) to
+            # the next one's
+            starts, isn = [], None
+            for i, x in enumerate(self.p):
+                if x["flags"] & SYN and not x["flags"] & ACK and x["sport"] == client_port and x["seq"] != isn:
+                    starts.append(i)
+                    isn = x["seq"]
+            if nth < len(starts):
+                end = starts[nth + 1] if nth + 1 < len(starts) else len(self.p)
+                self.p = self.p[starts[nth]:end]
+            elif nth:
+                self.p = []
         if dropped_fins:
             # the capture sees a segment before the firewall drops it: of
             # the FINs that came in, only the last copy reached TCP
@@ -182,15 +196,21 @@ def main():
         failed = True
         print(f"FAIL {a.name}/{name}: {why}")
 
+    nth = {}
     for pair in a.ports.split(","):
         cp, sp = (int(x) for x in pair.split(":"))
+        # a pair named again is the same tuple used again: its nth
+        # connection on the wire against its nth record (by start)
+        k = nth[pair] = nth.get(pair, -1) + 1
         for role, lp, pp in (("client", cp, sp), ("server", sp, cp)):
-            tag = f"{role}:{lp}"
-            r = next((x for x in flows if x["local"]["port"] == lp and x["peer"]["port"] == pp), None)
+            tag = f"{role}:{lp}" + (f"#{k + 1}" if k else "")
+            mine = sorted((x for x in flows if x["local"]["port"] == lp and x["peer"]["port"] == pp),
+                          key=lambda x: x.get("start") or "")
+            r = mine[k] if k < len(mine) else None
             if not r:
-                bad(f"{tag}/record", "no flow record")
+                bad(f"{tag}/record", f"no flow record ({len(mine)} of this tuple)")
                 continue
-            s = Wire(pk[role], lp, pp, a.crossed).analyse()
+            s = Wire(pk[role], lp, pp, a.crossed, cp, k).analyse()
             if a.crossed and role == "client":
                 fa, fb, ack_a = s.get("fin_a"), s.get("fin_b"), s.get("ack_a")
                 if not (fa and fb and ack_a and fb["t"] < ack_a["t"]):

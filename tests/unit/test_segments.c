@@ -263,3 +263,149 @@ TEST(segments_v4_mapped)
 	EXPECT(nrec == 1 && slot_is(&segs_seen[0], SF_SEG_SYN, true, 77, 0));
 	flow_table__free(t);
 }
+
+/* one server child on 10.0.0.2:80 <- 10.0.0.1:cp, born at ts (sk, gen ts):
+ * LISTEN -> SYN_RECV -> ESTABLISHED */
+static void server_child(struct flow_table *t, __u64 sk, __u16 cp, __u64 ts)
+{
+	struct synfin_event e = ev(sk, ts, ts, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
+
+	e.sport = 80;
+	e.dport = cp;
+	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+	feed(t, e);
+	e.oldstate = SF_TCP_SYN_RECV;
+	e.newstate = SF_TCP_ESTABLISHED;
+	e.ts_ns = ts + 1;
+	e.flags = 0;
+	feed(t, e);
+}
+
+static void server_state(struct flow_table *t, __u64 sk, __u16 cp, __u64 gen, __u64 ts, __u8 old, __u8 new)
+{
+	struct synfin_event e = ev(sk, gen, ts, old, new);
+
+	/* FIN_WAIT_2 -> CLOSE without the peer's FIN: the hand-over */
+	if (new == SF_TCP_CLOSE)
+		e.flags = SF_F_CLOSE_INFO;
+	e.sport = 80;
+	e.dport = cp;
+	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+	feed(t, e);
+}
+
+/* The same client port connects again while the server's record of the
+ * first connection still waits (its grace, or the time-wait hold): the
+ * new connection's SYN, SYN-ACK and ACK are its own, not added to the
+ * closed flow of the old one (seen on a veth: the second connection's
+ * server record lacked its handshake, the first got the second's). */
+TEST(segments_server_tuple_reused)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .time_wait_hold_ns = 5 * GRACE,
+					 .max_time_wait = 64 };
+	struct flow_table *t;
+	const __u16 cp = 41213;
+	int a = -1, b = -1;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	listen_on(t, 80, 1);
+	/* the first connection; the server closes first, hands over to a
+	 * time-wait socket, which gets the client's FIN and ACKs it */
+	feed(t, seg(10, cp, true, false, F_SYN, 1000, 0));
+	feed(t, seg(12, cp, false, true, F_SYN | F_ACK, 7000, 1001));
+	feed(t, seg(30, cp, true, false, F_ACK, 1001, 7001));
+	server_child(t, 0x91, cp, 31);
+	server_state(t, 0x91, cp, 31, 100, SF_TCP_ESTABLISHED, SF_TCP_FIN_WAIT1);
+	feed(t, seg(101, cp, false, true, F_FIN | F_ACK, 7001, 1001));
+	feed(t, seg(140, cp, true, false, F_ACK, 1001, 7002));
+	server_state(t, 0x91, cp, 31, 141, SF_TCP_FIN_WAIT1, SF_TCP_FIN_WAIT2);
+	server_state(t, 0x91, cp, 31, 142, SF_TCP_FIN_WAIT2, SF_TCP_CLOSE);
+	feed(t, seg(200, cp, true, false, F_FIN | F_ACK, 1001, 7002));
+	feed(t, seg(201, cp, false, true, F_ACK, 7002, 1002));
+	/* the second, from the same port, within the first one's grace */
+	feed(t, seg(300, cp, true, false, F_SYN, 2000, 0));
+	feed(t, seg(302, cp, false, true, F_SYN | F_ACK, 9000, 2001));
+	feed(t, seg(320, cp, true, false, F_ACK, 2001, 9001));
+	server_child(t, 0x92, cp, 321);
+	server_state(t, 0x92, cp, 321, 400, SF_TCP_ESTABLISHED, SF_TCP_CLOSE);
+	flow_table__flush(t);
+	for (int i = 0; i < nrec; i++)
+		if (recs[i].type == SF_REC_FLOW)
+			*(recs[i].flow.sk == 0x91 ? &a : &b) = i;
+	EXPECT(a >= 0 && b >= 0);
+	/* the first: its own seven, nothing of the second */
+	EXPECT(slot_is(&segs_seen[a], SF_SEG_SYN, false, 1000, 0));
+	EXPECT(slot_is(&segs_seen[a], SF_SEG_SYNACK, true, 7000, 1001));
+	EXPECT(slot_is(&segs_seen[a], SF_SEG_FIN2_ACK, true, 7002, 1002));
+	EXPECT(slot_is(&segs_seen[a], SF_SEG_ACK, false, 1001, 7001));
+	EXPECT(recs[a].sum.handshake_ns == 22 && recs[a].sum.tw_entered_ts == 200);
+	EXPECT(segs_seen[a].syn_rtx == 0 && segs_seen[a].synack_rtx == 0 && !recs[a].flow.duplicates);
+	/* the second: its handshake from its own segments */
+	EXPECT(slot_is(&segs_seen[b], SF_SEG_SYN, false, 2000, 0));
+	EXPECT(slot_is(&segs_seen[b], SF_SEG_SYNACK, true, 9000, 2001));
+	EXPECT(slot_is(&segs_seen[b], SF_SEG_ACK, false, 2001, 9001));
+	EXPECT(recs[b].flow.state_ts[SF_TCP_SYN_RECV] == 300 && recs[b].sum.handshake_ns == 22);
+	EXPECT(!partial(b));
+	flow_table__free(t);
+}
+
+/* The client side of the same: a new socket on the port of a closed flow
+ * whose record still waits. Its SYN and the SYN-ACK come before it knows
+ * its port; they wait for it, not join the old flow. */
+TEST(segments_client_tuple_reused)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE };
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u16 lp = 41213;
+	int a = -1, b = -1;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	/* the first: the server closes first, this side last (LAST_ACK) */
+	e = ev(0x71, 10, 10, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	e.sport = 0;
+	feed(t, e);
+	feed(t, seg(11, lp, true, true, F_SYN, 1000, 0));
+	feed(t, seg(20, lp, false, false, F_SYN | F_ACK, 5000, 1001));
+	e = ev(0x71, 10, 21, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED);
+	e.sport = lp;
+	feed(t, e);
+	feed(t, seg(22, lp, true, true, F_ACK, 1001, 5001));
+	feed(t, seg(100, lp, false, false, F_FIN | F_ACK, 5001, 1001));
+	e.oldstate = SF_TCP_ESTABLISHED, e.newstate = SF_TCP_CLOSE_WAIT, e.ts_ns = 101;
+	feed(t, e);
+	e.oldstate = SF_TCP_CLOSE_WAIT, e.newstate = SF_TCP_LAST_ACK, e.ts_ns = 150;
+	feed(t, e);
+	feed(t, seg(151, lp, true, true, F_FIN | F_ACK, 1001, 5002));
+	feed(t, seg(160, lp, false, false, F_ACK, 5002, 1002));
+	e.oldstate = SF_TCP_LAST_ACK, e.newstate = SF_TCP_CLOSE, e.ts_ns = 161;
+	feed(t, e);
+	/* the second socket, the same port, within the first one's grace */
+	e = ev(0x72, 300, 300, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	e.sport = 0;
+	feed(t, e);
+	feed(t, seg(301, lp, true, true, F_SYN, 3000, 0));
+	feed(t, seg(310, lp, false, false, F_SYN | F_ACK, 8000, 3001));
+	e = ev(0x72, 300, 311, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED);
+	e.sport = lp;
+	feed(t, e);
+	feed(t, seg(312, lp, true, true, F_ACK, 3001, 8001));
+	e.oldstate = SF_TCP_ESTABLISHED, e.newstate = SF_TCP_CLOSE, e.ts_ns = 400;
+	feed(t, e);
+	flow_table__flush(t);
+	for (int i = 0; i < nrec; i++)
+		if (recs[i].type == SF_REC_FLOW)
+			*(recs[i].flow.sk == 0x71 ? &a : &b) = i;
+	EXPECT(a >= 0 && b >= 0);
+	EXPECT(slot_is(&segs_seen[a], SF_SEG_SYN, true, 1000, 0));
+	EXPECT(slot_is(&segs_seen[a], SF_SEG_FIN2_ACK, false, 5002, 1002));
+	EXPECT(segs_seen[a].syn_rtx == 0 && segs_seen[a].synack_rtx == 0 && !recs[a].flow.duplicates);
+	EXPECT(slot_is(&segs_seen[b], SF_SEG_SYN, true, 3000, 0));
+	EXPECT(slot_is(&segs_seen[b], SF_SEG_SYNACK, false, 8000, 3001));
+	EXPECT(slot_is(&segs_seen[b], SF_SEG_ACK, true, 3001, 8001));
+	flow_table__free(t);
+}
