@@ -19,12 +19,15 @@
 #   tcpstates  libbpf-tools, output to a file   (when libbpf-tools is installed)
 #   tcplife    libbpf-tools, output to a file   (idem)
 #   synfin-floor  build/floor/synfin (make bench builds it): synfin's
-#              programs attached the same way, cut to one ring record per
-#              event and nothing else, which the daemon reads and drops:
+#              programs attached the same way, cut to one ring record (a
+#              timestamp) per event and nothing else (per state change,
+#              reset, retransmit, SYN, FIN or RST; accept and destroy do
+#              nothing, the backup copy still checks), which the daemon
+#              reads and drops:
 #              the cost of any design that sends a record per transition
 #              and per control segment before it does anything (the
-#              first shape only: its records per connection are the same
-#              in every shape; BENCH_FLOOR=all: every shape, 0: none)
+#              first shape only, to keep the run short: BENCH_FLOOR=all
+#              in every shape, 0 in none)
 # then, unless --quick, a hold test: synfin (scoped) while ~100k flows are
 # open.
 #
@@ -108,6 +111,8 @@ isnum "$DURATION" && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] ||
 isnum "$HOLD_CONNS" && [ "$HOLD_CONNS" -le 100000 ] ||
 	{ echo "bench: BENCH_HOLD_CONNS must be 0..100000" >&2; exit 2; }
 case $BCC in auto | 0 | 1) ;; *) echo "bench: BENCH_BCC must be auto, 0 or 1" >&2; exit 2 ;; esac
+FLOOR_ON=${BENCH_FLOOR:-1}
+case $FLOOR_ON in 0 | 1 | all) ;; *) echo "bench: BENCH_FLOOR must be 1, all or 0" >&2; exit 2 ;; esac
 
 # shape_args SHAPE: the storm's arguments for a traffic shape
 shape_args() {
@@ -148,8 +153,6 @@ esac
 CONFIGS=(baseline synfin)
 [ "$QUICK" = 1 ] || CONFIGS+=(scoped)
 [ "$USE_BCC" = 1 ] && CONFIGS+=(tcpstates tcplife)
-FLOOR_ON=${BENCH_FLOOR:-1}
-case $FLOOR_ON in 0 | 1 | all) ;; *) echo "bench: BENCH_FLOOR must be 1, all or 0" >&2; exit 2 ;; esac
 if [ "$FLOOR_ON" != 0 ]; then
 	[ -x "$FLOOR" ] || die "$FLOOR is missing: run make build/floor/synfin (make bench does)"
 	CONFIGS+=(synfin-floor)

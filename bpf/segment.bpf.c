@@ -423,23 +423,13 @@ static __always_inline int on_tcp(struct __sk_buff *skb, __u8 dir, const struct 
 	struct sf_pbucket *b;
 	__u32 bucket, payload, hl, ack, seq, e, why;
 	bool live, acked = false;
-#ifdef SF_FLOOR
-	__u64 pf;
-#endif
 
 	if (!(flags & (TH_CONTROL | SF_TH_ACK)))
 		return TC_ACT_UNSPEC;
 #ifdef SF_FLOOR
-	/* the benchmark's floor: a ring record per control segment */
-	if (flags & TH_CONTROL) {
-		struct synfin_event *fe = sf_reserve(sizeof(*fe), &pf);
-
-		if (fe) {
-			fe->ts_ns = bpf_ktime_get_ns();
-			fe->version = 0;
-			bpf_ringbuf_submit(fe, pf);
-		}
-	}
+	/* a record per SYN, FIN or RST (synfin's also pairs ACKs) */
+	if (flags & TH_CONTROL)
+		sf_floor_record();
 	return TC_ACT_UNSPEC;
 #endif
 	kskb = bpf_cast_to_kern_ctx(skb);

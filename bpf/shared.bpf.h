@@ -81,4 +81,23 @@ static __always_inline void *sf_reserve(__u64 size, __u64 *flags)
 	return e;
 }
 
+#ifdef SF_FLOOR
+/* make bench's floor (build/floor/synfin): one ring record per event, a
+ * timestamp and nothing else; version and kind 0, so the daemon counts it
+ * as undecodable and reads nothing more of it */
+static __always_inline int sf_floor_record(void)
+{
+	__u64 flags;
+	struct synfin_event *e = sf_reserve(sizeof(*e), &flags);
+
+	if (e) {
+		e->ts_ns = bpf_ktime_get_ns();
+		e->version = 0;
+		e->kind = 0;
+		bpf_ringbuf_submit(e, flags);
+	}
+	return 0;
+}
+#endif
+
 #endif /* SYNFIN_SHARED_BPF_H */
