@@ -208,11 +208,7 @@ TEST(request_gone_then_adopted)
 	feed(t, seg(10, cp, true, false, F_SYN, 1000, 0));
 	flow_table__round_begin(t);
 	flow_table__round_end(t, 20, true); /* not listed: gone, queued */
-	e = ev(0x92, 30, 30, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
-	e.sport = 80;
-	e.dport = cp;
-	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
-	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+	e = server_ev(0x92, 30, 30, cp, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
 	feed(t, e);
 	e.oldstate = SF_TCP_SYN_RECV;
 	e.newstate = SF_TCP_CLOSE;

@@ -268,31 +268,17 @@ TEST(segments_v4_mapped)
  * LISTEN -> SYN_RECV -> ESTABLISHED */
 static void server_child(struct flow_table *t, __u64 sk, __u16 cp, __u64 ts)
 {
-	struct synfin_event e = ev(sk, ts, ts, SF_TCP_LISTEN, SF_TCP_SYN_RECV);
-
-	e.sport = 80;
-	e.dport = cp;
-	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
-	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
-	feed(t, e);
-	e.oldstate = SF_TCP_SYN_RECV;
-	e.newstate = SF_TCP_ESTABLISHED;
-	e.ts_ns = ts + 1;
-	e.flags = 0;
-	feed(t, e);
+	feed(t, server_ev(sk, ts, ts, cp, SF_TCP_LISTEN, SF_TCP_SYN_RECV));
+	feed(t, server_ev(sk, ts, ts + 1, cp, SF_TCP_SYN_RECV, SF_TCP_ESTABLISHED));
 }
 
 static void server_state(struct flow_table *t, __u64 sk, __u16 cp, __u64 gen, __u64 ts, __u8 old, __u8 new)
 {
-	struct synfin_event e = ev(sk, gen, ts, old, new);
+	struct synfin_event e = server_ev(sk, gen, ts, cp, old, new);
 
 	/* FIN_WAIT_2 -> CLOSE without the peer's FIN: the hand-over */
 	if (new == SF_TCP_CLOSE)
 		e.flags = SF_F_CLOSE_INFO;
-	e.sport = 80;
-	e.dport = cp;
-	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
-	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
 	feed(t, e);
 }
 

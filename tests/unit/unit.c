@@ -178,6 +178,18 @@ struct synfin_event seg(__u64 ts, __u16 lport, bool from_client, bool egress, __
 	return e;
 }
 
+/* an event of a server child on 10.0.0.2:80, its peer 10.0.0.1:cp */
+struct synfin_event server_ev(__u64 sk, __u64 gen, __u64 ts, __u16 cp, __u8 old, __u8 new)
+{
+	struct synfin_event e = ev(sk, gen, ts, old, new);
+
+	e.sport = 80;
+	e.dport = cp;
+	memcpy(e.saddr, (__u8[16]){ 10, 0, 0, 2 }, 16);
+	memcpy(e.daddr, (__u8[16]){ 10, 0, 0, 1 }, 16);
+	return e;
+}
+
 /* a listener on 10.0.0.2:port; its start record is not counted */
 void listen_on(struct flow_table *t, __u16 port, __u64 ts)
 {

@@ -91,6 +91,7 @@ void client_seed(struct flow_table *t, __u64 sk, __u64 t0);
 int count_type(enum sf_record_type type);
 int find_type(enum sf_record_type type, __u64 sk);
 struct synfin_event seg(__u64 ts, __u16 lport, bool from_client, bool egress, __u8 flags, __u32 seq, __u32 ack);
+struct synfin_event server_ev(__u64 sk, __u64 gen, __u64 ts, __u16 cp, __u8 old, __u8 new);
 void listen_on(struct flow_table *t, __u16 port, __u64 ts);
 struct flow_table *syns_at_listener(const struct flow_table_config *cfg, int n);
 bool slot_is(const struct sf_segs *g, int slot, bool out, __u32 seq, __u32 ack);
