@@ -273,6 +273,30 @@ static struct sf_flow *new_placeholder(struct flow_table *t, const struct synfin
 	return f;
 }
 
+/* Does r carry the numbers of f's connection: the same sequence number
+ * as one of its segments the same way (a retransmit), the one after it
+ * (the ACK after a FIN, a reset answering one), or an acknowledgment of
+ * one the other way? A new connection on the tuple has new numbers. */
+static bool continues(struct flow_table *t, const struct sf_flow *f, const struct sf_seg_rec *r)
+{
+	const struct sf_segs *g;
+
+	if (f->segs == SF_NONE)
+		return false;
+	g = at_segs(t, f);
+	for (int i = 1; i < SF_SEG_SLOTS; i++) {
+		const struct sf_seg_rec *s = &g->slot[i];
+
+		if (!have(g, i))
+			continue;
+		if (s->out == r->out && (s->seq == r->seq || seq_end(s) == r->seq))
+			return true;
+		if (s->out != r->out && (r->flags & SF_TH_ACK) && seq_end(s) == r->ack)
+			return true;
+	}
+	return false;
+}
+
 void ft_ingest_segment(struct flow_table *t, const struct synfin_event *e)
 {
 	t->st.segments++;
@@ -304,14 +328,17 @@ static void ingest_segment_end(struct flow_table *t, const struct synfin_event *
 		  out ? e->sport : e->dport, out ? e->dport : e->sport);
 	h = tuple_hash(&k);
 	f = ft_tindex_lookup(t, &k, h);
-	if (f && f->closed) {
+	if (f && (f->closed || f->in_ho) && !continues(t, f, &r)) {
 		/* The tuple taken again while the old connection's record
-		 * waits (its grace, the time-wait hold): a SYN opens a new
-		 * connection, never the closed one's, and once a SYN has
-		 * started one (a request or a placeholder under the tuple),
-		 * what follows is the new connection's. */
+		 * waits (its grace, the time-wait hold, a time-wait socket's
+		 * FIN_WAIT_2): a SYN with a new number opens a new
+		 * connection, and once one has started a request or a
+		 * placeholder under the tuple, what does not carry the old
+		 * connection's numbers is the new one's. */
 		struct sf_flow *n = lookup(t, h, REQ_GEN);
 
+		if (n && (n == f || !tuple_eq(n, &k)))
+			n = NULL;
 		if (!n)
 			n = lookup(t, h, SEG_GEN);
 		if (n)

@@ -204,8 +204,11 @@ def main():
         k = nth[pair] = nth.get(pair, -1) + 1
         for role, lp, pp in (("client", cp, sp), ("server", sp, cp)):
             tag = f"{role}:{lp}" + (f"#{k + 1}" if k else "")
-            mine = sorted((x for x in flows if x["local"]["port"] == lp and x["peer"]["port"] == pp),
-                          key=lambda x: x.get("start") or "")
+            mine = [x for x in flows if x["local"]["port"] == lp and x["peer"]["port"] == pp]
+            if len(mine) > 1 and any(not x.get("start") for x in mine):
+                bad(f"{tag}/record", "records of a reused tuple without a start to order them by")
+                continue
+            mine.sort(key=lambda x: rfc3339(x["start"]) if len(mine) > 1 else 0)
             r = mine[k] if k < len(mine) else None
             if not r:
                 bad(f"{tag}/record", f"no flow record ({len(mine)} of this tuple)")

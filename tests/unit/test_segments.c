@@ -375,6 +375,8 @@ TEST(segments_client_tuple_reused)
 	e.sport = 0;
 	feed(t, e);
 	feed(t, seg(301, lp, true, true, F_SYN, 3000, 0));
+	/* the peer sends the old connection's FIN again: still the old one's */
+	feed(t, seg(305, lp, false, false, F_FIN | F_ACK, 5001, 1001));
 	feed(t, seg(310, lp, false, false, F_SYN | F_ACK, 8000, 3001));
 	e = ev(0x72, 300, 311, SF_TCP_SYN_SENT, SF_TCP_ESTABLISHED);
 	e.sport = lp;
@@ -393,5 +395,34 @@ TEST(segments_client_tuple_reused)
 	EXPECT(slot_is(&segs_seen[b], SF_SEG_SYN, true, 3000, 0));
 	EXPECT(slot_is(&segs_seen[b], SF_SEG_SYNACK, false, 8000, 3001));
 	EXPECT(slot_is(&segs_seen[b], SF_SEG_ACK, true, 3001, 8001));
+	EXPECT(segs_seen[a].fin_rtx == 1 && !(segs_seen[b].have & (1u << SF_SEG_FIN1)));
+	flow_table__free(t);
+}
+
+/* A connection refused in SYN_SENT, then its own SYN sent again late (a
+ * reordered copy): the same number, the same connection, counted as
+ * its retransmit, not a new connection's start. */
+TEST(segments_syn_again_after_refused)
+{
+	struct flow_table_config cfg = { .max_flows = 64, .close_grace_ns = GRACE, .segment_hold_ns = 50 * GRACE };
+	struct flow_table_stats st;
+	struct flow_table *t;
+	struct synfin_event e;
+	const __u16 lp = 41300;
+
+	nrec = 0;
+	t = flow_table__new(&cfg, seg_sink, NULL);
+	e = ev(0x75, 10, 10, SF_TCP_CLOSE, SF_TCP_SYN_SENT);
+	e.sport = lp;
+	feed(t, e);
+	feed(t, seg(11, lp, true, true, F_SYN, 4000, 0));
+	feed(t, seg(20, lp, false, false, F_RST | F_ACK, 0, 4001));
+	e.oldstate = SF_TCP_SYN_SENT, e.newstate = SF_TCP_CLOSE, e.ts_ns = 21;
+	feed(t, e);
+	feed(t, seg(30, lp, true, true, F_SYN, 4000, 0));
+	flow_table__flush(t);
+	flow_table__stats(t, &st);
+	EXPECT(nrec == 1 && recs[0].type == SF_REC_FLOW && segs_seen[0].syn_rtx == 1);
+	EXPECT(st.segments_unmatched == 0);
 	flow_table__free(t);
 }
