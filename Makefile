@@ -86,7 +86,10 @@ all: $(OUT)/synfin $(OUT)/tcpctl $(OUT)/storm
 $(OUT):
 	$(Q)mkdir -p $@
 
-$(OUT)/state.bpf.o: bpf/state.bpf.c bpf/shared.bpf.h bpf/filter.bpf.h include/sf_filter.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h | $(OUT)
+# what both BPF objects (and the floor's) include
+BPF_DEPS := bpf/shared.bpf.h bpf/filter.bpf.h include/sf_filter.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h
+
+$(OUT)/state.bpf.o: bpf/state.bpf.c $(BPF_DEPS) | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -98,7 +101,7 @@ $(OUT)/capture.o: daemon/capture.c $(OUT)/state.skel.h $(HDRS) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(DCFLAGS) -c $< -o $@
 
-$(OUT)/segment.bpf.o: bpf/segment.bpf.c bpf/shared.bpf.h bpf/filter.bpf.h include/sf_filter.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h | $(OUT)
+$(OUT)/segment.bpf.o: bpf/segment.bpf.c $(BPF_DEPS) | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -130,7 +133,6 @@ $(OUT)/storm: bench/storm.c | $(OUT)
 # event, nothing else (SF_FLOOR in bpf/): what any design that sends a record
 # per transition and per control segment costs before it does anything
 FLOOR := $(OUT)/floor
-BPF_DEPS := bpf/shared.bpf.h bpf/filter.bpf.h include/sf_filter.h bpf/vmlinux_min.h include/synfin.h include/sf_net.h
 
 $(FLOOR):
 	$(Q)mkdir -p $@
